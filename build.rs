@@ -1,0 +1,37 @@
+//! Embeds the SQL migrations of `sql/<database>/NNNN_name.sql` into the binary, so that
+//! `csjobs migrate` works wherever the binary is installed and tests use the very same files.
+use std::{env, fmt::Write, fs, path::Path};
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("sql");
+    println!("cargo:rerun-if-changed={}", root.display());
+    let mut out = String::new();
+    for (konst, dir) in [("CASHSERVER", "cashserver"), ("BONUS", "bonus")] {
+        let dir = root.join(dir);
+        println!("cargo:rerun-if-changed={}", dir.display());
+        let mut files: Vec<_> = fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .map(|e| e.expect("dir entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "sql"))
+            .collect();
+        files.sort();
+        writeln!(out, "pub const {konst}: &[Migration] = &[").unwrap();
+        for path in files {
+            let stem = path.file_stem().unwrap().to_str().expect("utf-8 name");
+            let (version, name) = stem
+                .split_once('_')
+                .unwrap_or_else(|| panic!("{}: expected NNNN_name.sql", path.display()));
+            let version: i32 = version
+                .parse()
+                .unwrap_or_else(|_| panic!("{}: expected NNNN_name.sql", path.display()));
+            writeln!(
+                out,
+                "    Migration {{ version: {version}, name: {name:?}, sql: include_str!({:?}) }},",
+                path.display().to_string()
+            )
+            .unwrap();
+        }
+        writeln!(out, "];").unwrap();
+    }
+    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
+}

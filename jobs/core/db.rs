@@ -1,0 +1,224 @@
+//! Database access shared by all jobs: connecting (with the password masked in every
+//! message), the versioned migrations of `sql/`, and the classification of PostgreSQL
+//! errors into "this input was refused" and "the database cannot be used".
+
+use anyhow::Context;
+use sha2::{Digest, Sha256};
+use tokio_postgres::{error::SqlState, Client, NoTls};
+
+use super::config::DbUrl;
+
+/// One migration file `sql/<database>/NNNN_name.sql`, embedded at build time.
+#[derive(Debug, Clone, Copy)]
+pub struct Migration {
+    pub version: i32,
+    pub name: &'static str,
+    pub sql: &'static str,
+}
+
+impl Migration {
+    pub fn checksum(&self) -> String {
+        hex::encode(Sha256::digest(self.sql.as_bytes()))
+    }
+}
+
+/// The migrations of both databases.
+pub mod migrations {
+    use super::Migration;
+    include!(concat!(env!("OUT_DIR"), "/migrations.rs"));
+}
+
+/// Which database a connection or migration set is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database {
+    /// Кассовый сервер (КС).
+    CashServer,
+    /// Бонусный сервер (БС).
+    Bonus,
+}
+
+impl Database {
+    pub fn label(self) -> &'static str {
+        match self {
+            Database::CashServer => "cash server DB",
+            Database::Bonus => "bonus DB",
+        }
+    }
+    pub fn migrations(self) -> &'static [Migration] {
+        match self {
+            Database::CashServer => migrations::CASHSERVER,
+            Database::Bonus => migrations::BONUS,
+        }
+    }
+}
+
+/// Connects and drives the connection on the current runtime. `application_name` shows
+/// the job in `pg_stat_activity`.
+pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Result<Client> {
+    let mut config: tokio_postgres::Config = url
+        .expose()
+        .parse()
+        .with_context(|| format!("the {} connection string {url} is not valid", db.label()))?;
+    if config.get_application_name().is_none() {
+        config.application_name(application);
+    }
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(std::time::Duration::from_secs(10));
+    }
+    let (client, connection) = config
+        .connect(NoTls)
+        .await
+        .with_context(|| format!("cannot connect to the {} at {url}", db.label()))?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// What to do with a PostgreSQL error raised while applying one input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// The data was refused (constraint, value out of range, a DBA's trigger): the input
+    /// goes to error/ and the run goes on.
+    Refused,
+    /// Serialization failure or deadlock: try the same work again.
+    Retry,
+    /// The database cannot be used (connection lost, server shutting down, out of disk,
+    /// permissions, our own SQL wrong): stop the run.
+    Fatal,
+}
+
+pub fn classify(e: &tokio_postgres::Error) -> ErrorClass {
+    let Some(code) = e.code() else { return ErrorClass::Fatal };
+    if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
+        return ErrorClass::Retry;
+    }
+    match &code.code()[..2] {
+        // data exception, integrity constraint violation, raised by a trigger (P0),
+        // check violation inside plpgsql
+        "22" | "23" | "P0" => ErrorClass::Refused,
+        _ => ErrorClass::Fatal,
+    }
+}
+
+/// Finds the tokio-postgres error in an anyhow chain.
+pub fn pg_error(e: &anyhow::Error) -> Option<&tokio_postgres::Error> {
+    e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
+}
+
+/// The server's own message of a database error (`db_error.message`, detail), for reasons
+/// written to the load log.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => {
+            let mut s = db.message().to_string();
+            if let Some(detail) = db.detail() {
+                s.push_str(" (");
+                s.push_str(detail);
+                s.push(')');
+            }
+            s
+        }
+        None => e.to_string(),
+    }
+}
+
+/// Result of one migrate run on one database.
+#[derive(Debug, Default)]
+pub struct MigrateReport {
+    pub applied: Vec<(i32, &'static str)>,
+    pub already: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MigrateError {
+    #[error(
+        "migration {version} ({name}) of the {db} was changed after it was applied \
+         (checksum in csjobs_schema_migrations differs); restore the original file or \
+         write a new migration"
+    )]
+    Changed { db: &'static str, version: i32, name: &'static str },
+    #[error("migration {version} ({name}) of the {db} failed: {source}")]
+    Failed {
+        db: &'static str,
+        version: i32,
+        name: &'static str,
+        source: tokio_postgres::Error,
+    },
+    #[error("the {db} cannot be used: {0}", db = .1)]
+    Db(tokio_postgres::Error, &'static str),
+}
+
+/// The same lock key for every migrate run on a database: concurrent runs take turns.
+const MIGRATE_LOCK_KEY: i64 = 0x6373_6a6f_6273_6d67; // "csjobsmg"
+
+/// Applies the pending migrations of `db`, each in its own transaction, in version order.
+/// Idempotent; refuses to run when an applied migration's file was changed since.
+pub async fn migrate(client: &mut Client, db: Database) -> Result<MigrateReport, MigrateError> {
+    let label = db.label();
+    let dberr = |e| MigrateError::Db(e, label);
+    {
+        let tx = client.transaction().await.map_err(dberr)?;
+        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])
+            .await
+            .map_err(dberr)?;
+        tx.batch_execute(
+            "create table if not exists csjobs_schema_migrations (
+                 version    int primary key,
+                 name       text not null,
+                 checksum   text not null,
+                 applied_at timestamptz not null default now()
+             )",
+        )
+        .await
+        .map_err(dberr)?;
+        tx.commit().await.map_err(dberr)?;
+    }
+    let mut report = MigrateReport::default();
+    for m in db.migrations() {
+        let tx = client.transaction().await.map_err(dberr)?;
+        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])
+            .await
+            .map_err(dberr)?;
+        let row = tx
+            .query_opt(
+                "select checksum from csjobs_schema_migrations where version = $1",
+                &[&m.version],
+            )
+            .await
+            .map_err(dberr)?;
+        let checksum = m.checksum();
+        if let Some(row) = row {
+            let applied: String = row.get(0);
+            if applied != checksum {
+                return Err(MigrateError::Changed { db: label, version: m.version, name: m.name });
+            }
+            report.already += 1;
+            continue;
+        }
+        let failed = |source| MigrateError::Failed {
+            db: label,
+            version: m.version,
+            name: m.name,
+            source,
+        };
+        tx.batch_execute(m.sql).await.map_err(failed)?;
+        tx.execute(
+            "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
+            &[&m.version, &m.name, &checksum],
+        )
+        .await
+        .map_err(failed)?;
+        tx.commit().await.map_err(failed)?;
+        report.applied.push((m.version, m.name));
+    }
+    Ok(report)
+}
+
+/// Stable 64-bit key for a name (advisory locks): the first 8 bytes of its SHA-256.
+pub fn lock_key(name: &str) -> i64 {
+    let d = Sha256::digest(name.as_bytes());
+    i64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}

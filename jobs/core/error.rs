@@ -1,0 +1,33 @@
+//! What a job hands back to the CLI layer. The CLI (`jobs/main.rs`) is the only place that
+//! turns these into exit codes (shared/spec/cli.md, "Exit codes").
+
+/// A job that ran to its end. `rejected` counts inputs refused (files moved to error/ or
+/// broken/, rows refused): more than zero makes the run "done, but some inputs were rejected".
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Outcome {
+    pub rejected: u64,
+}
+
+/// Why a job did not run to its end.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// Bad option, missing or malformed setting, unreadable config file.
+    #[error("{0}")]
+    Usage(String),
+    /// Another run of the same job holds the lock.
+    #[error("another run of `{job}` holds its lock (advisory lock in {db}); this run did nothing")]
+    Locked { job: String, db: String },
+    /// The request needs `--yes` and there is no terminal to ask.
+    #[error("{0}")]
+    NeedsConfirmation(String),
+    /// A database or file system could not be used, or an internal error. Whatever was done
+    /// before stays consistent.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+impl JobError {
+    pub fn usage(msg: impl Into<String>) -> Self {
+        JobError::Usage(msg.into())
+    }
+}

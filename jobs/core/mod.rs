@@ -1,0 +1,13 @@
+//! The shared core every job stands on: typed configuration, database access and
+//! migrations, the job lock, the job run log, the file-queue mechanics and logging.
+//! Nothing here knows a business rule or an exit code.
+
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod lock;
+pub mod logging;
+pub mod queue;
+pub mod runlog;
+
+pub use error::{JobError, Outcome};

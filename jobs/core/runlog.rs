@@ -1,0 +1,62 @@
+//! The job run log (`job_run`): one row per run of any job, inserted when the run starts
+//! and completed when it ends. A row left with `finished_at` null is a run that was killed
+//! or is still going.
+
+use anyhow::Context;
+use tokio_postgres::Client;
+
+pub struct RunLog {
+    pub run_id: i64,
+}
+
+pub fn host_name() -> String {
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
+}
+
+impl RunLog {
+    pub async fn start(client: &Client, job: &str) -> anyhow::Result<RunLog> {
+        let row = client
+            .query_one(
+                "insert into job_run (job, host, pid) values ($1, $2, $3) returning run_id",
+                &[&job, &host_name(), &(std::process::id() as i32)],
+            )
+            .await
+            .context("cannot write the job run log (table job_run)")?;
+        Ok(RunLog { run_id: row.get(0) })
+    }
+
+    pub async fn finish(
+        &self,
+        client: &Client,
+        outcome: &str,
+        exit_code: i32,
+        counters: &serde_json::Value,
+    ) -> anyhow::Result<()> {
+        client
+            .execute(
+                "update job_run set finished_at = now(), outcome = $2, exit_code = $3, \
+                 counters = $4 where run_id = $1",
+                &[&self.run_id, &outcome, &exit_code, counters],
+            )
+            .await
+            .context("cannot complete the job run log (table job_run)")?;
+        Ok(())
+    }
+}
+
+/// Records a message an operator must look at (table `error_message`, kept 3 days).
+pub async fn record_error(
+    client: &Client,
+    job: &str,
+    subject: Option<&str>,
+    message: &str,
+) -> anyhow::Result<()> {
+    client
+        .execute(
+            "insert into error_message (job, subject, message) values ($1, $2, $3)",
+            &[&job, &subject, &message],
+        )
+        .await
+        .context("cannot write the error message list (table error_message)")?;
+    Ok(())
+}

@@ -1,0 +1,8 @@
+//! csjobs: the batch jobs of a retail chain's cash server (кассовый сервер).
+//!
+//! `core` is what every job stands on; each other module is one job. The binary
+//! (`jobs/main.rs`) parses the command line, builds the typed [`core::config::Config`],
+//! runs one job and maps its result to an exit code.
+
+pub mod core;
+pub mod sales;

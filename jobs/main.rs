@@ -1,0 +1,201 @@
+//! The `csjobs` binary: command line → typed config → one job → exit code. This is the
+//! only place that knows the exit codes of shared/spec/cli.md.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Args, Parser, Subcommand};
+use csjobs::{
+    core::{
+        config::{Config, ConfigSource},
+        db::{self, Database},
+        logging::{self, LogFormat},
+        JobError, Outcome,
+    },
+    sales::job::{self as load_sales, LoadOptions},
+};
+
+/// Batch jobs of the cash server (кассовый сервер): load sales files, migrate the databases.
+///
+/// Each job starts, does its work, writes its run log and exits. Exit codes: 0 done;
+/// 1 failed (a database or file system could not be used; what was done stays consistent);
+/// 2 usage or configuration error; 3 done, but some inputs were rejected; 4 not run,
+/// another run of the same job holds its lock; 5 not run, the request needs --yes.
+#[derive(Debug, Parser)]
+#[command(name = "csjobs", version, max_term_width = 100)]
+struct Cli {
+    /// TOML config file [default: /etc/csjobs/csjobs.toml, optional when env variables are set]
+    #[arg(long, global = true, env = "CSJOBS_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+
+    /// The moment the job takes as "now" (RFC 3339, e.g. 2026-11-23T03:33:00+03:00)
+    /// [default: the real clock]
+    #[arg(long, global = true, env = "CSJOBS_NOW", value_name = "TIMESTAMP")]
+    now: Option<String>,
+
+    /// Log format on stderr [default: human on a terminal, json otherwise]
+    #[arg(long, global = true, env = "CSJOBS_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    log_format: Option<LogFormat>,
+
+    /// Quieter logs (-q: warnings, -qq: errors only); overrides RUST_LOG
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "verbose")]
+    quiet: u8,
+
+    /// More verbose logs (-v: debug, -vv: trace); overrides RUST_LOG
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or upgrade the database schemas from sql/ (idempotent)
+    ///
+    /// With neither flag, migrates every database whose URL is configured.
+    Migrate(MigrateArgs),
+    /// Load the sales files of the queue into the cash server DB
+    ///
+    /// Files (*.json, *.json.gz) are taken in order of (modification time, name). Each file
+    /// is all or nothing and is moved only after its transaction committed: to processed/
+    /// when loaded, error/ when the database refused it (unknown cash or shop, cash of
+    /// another shop, open date NULL in file and database, a constraint), broken/ when it
+    /// violates the file format. The reason of every refusal is in the load log (table
+    /// load_log) and the logs. Exit code 3 when any file went to error/ or broken/.
+    LoadSales(LoadSalesArgs),
+}
+
+#[derive(Debug, Args)]
+struct MigrateArgs {
+    /// Migrate the cash server DB (cashserver.database_url / CSJOBS_CASHSERVER_DATABASE_URL)
+    #[arg(long)]
+    cashserver: bool,
+    /// Migrate the bonus DB (bonus.database_url / CSJOBS_BONUS_DATABASE_URL)
+    #[arg(long)]
+    bonus: bool,
+}
+
+#[derive(Debug, Args)]
+struct LoadSalesArgs {
+    /// Validate and plan every file (which shift, new or merged; which would go to error/ or
+    /// broken/) and print it; write nothing to the database and move no file
+    #[arg(long)]
+    dry_run: bool,
+    /// Handle at most N files of the queue (the oldest first)
+    #[arg(long, value_name = "N")]
+    limit: Option<usize>,
+    /// First move the sales files of error/ back into the queue, to load them again (after
+    /// a dictionary was fixed, say)
+    #[arg(long)]
+    retry_errors: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (0, 0) => None,
+        (q, v) => Some(v as i8 - q as i8),
+    };
+    logging::init(cli.log_format.unwrap_or_else(LogFormat::default_for_stderr), verbosity);
+
+    let source = ConfigSource { file: cli.config.clone(), now: cli.now.clone() };
+    let result = match Config::load(&source, &|k| std::env::var(k).ok()) {
+        Err(e) => Err(JobError::Usage(e.to_string())),
+        Ok(cfg) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            runtime.block_on(run(cli.command, cfg))
+        }
+    };
+    ExitCode::from(exit_code(&result))
+}
+
+async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
+    match command {
+        Command::Migrate(args) => migrate(&cfg, &args).await,
+        Command::LoadSales(args) => {
+            let opts = LoadOptions {
+                dry_run: args.dry_run,
+                limit: args.limit,
+                retry_errors: args.retry_errors,
+            };
+            load_sales::run(&cfg, &opts).await
+        }
+    }
+}
+
+async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> {
+    let targets: Vec<(Database, _)> = match (args.cashserver, args.bonus) {
+        (false, false) => {
+            let t: Vec<_> = [
+                (Database::CashServer, cfg.cashserver_url.as_ref()),
+                (Database::Bonus, cfg.bonus_url.as_ref()),
+            ]
+            .into_iter()
+            .filter_map(|(d, u)| u.map(|u| (d, u)))
+            .collect();
+            if t.is_empty() {
+                return Err(JobError::usage(
+                    "no database is configured: set CSJOBS_CASHSERVER_DATABASE_URL and/or \
+                     CSJOBS_BONUS_DATABASE_URL (or the config keys cashserver.database_url, \
+                     bonus.database_url)",
+                ));
+            }
+            t
+        }
+        (cs, bonus) => {
+            let mut t = Vec::new();
+            if cs {
+                t.push((Database::CashServer, cfg.cashserver_url()?));
+            }
+            if bonus {
+                t.push((Database::Bonus, cfg.bonus_url()?));
+            }
+            t
+        }
+    };
+    for (database, url) in targets {
+        let mut client = db::connect(url, database, "csjobs migrate").await?;
+        let report = db::migrate(&mut client, database).await.map_err(anyhow::Error::new)?;
+        for (version, name) in &report.applied {
+            println!("{}: applied {version:04}_{name}", database.label());
+        }
+        if report.applied.is_empty() {
+            println!("{}: up to date ({} migrations)", database.label(), report.already);
+        }
+        tracing::info!(db = database.label(), applied = report.applied.len(), "migrated");
+    }
+    Ok(Outcome::default())
+}
+
+/// The exit codes of shared/spec/cli.md, mapped in this one place.
+fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
+    match result {
+        Ok(o) if o.rejected > 0 => 3,
+        Ok(_) => 0,
+        Err(e) => {
+            let code = match e {
+                JobError::Failed(_) => 1,
+                JobError::Usage(_) => 2,
+                JobError::Locked { .. } => 4,
+                JobError::NeedsConfirmation(_) => 5,
+            };
+            // `{:#}` prints the whole context chain: what failed, on which file or setting.
+            let text = match e {
+                JobError::Failed(inner) => format!("{inner:#}"),
+                other => other.to_string(),
+            };
+            tracing::error!(exit_code = code, "{text}");
+            eprintln!("csjobs: {text}");
+            code
+        }
+    }
+}

@@ -1,0 +1,671 @@
+//! The sales file format `csjobs-sales/1` (shared/spec/sales-file.md): reading a file from
+//! the queue (gzip, size limit, content hash) and turning its bytes into a validated
+//! [`SalesFile`] or a [`Broken`] verdict naming the rule and the JSON path of the first
+//! offending value. This is the only module that knows the format.
+//!
+//! Two passes: serde checks the structure (missing fields, wrong JSON types) and reports
+//! the path through `serde_path_to_error`; then [`validate`] checks ranges, decimals,
+//! timestamps and the sums, walking the typed tree with explicit paths. Decimals are kept
+//! as their JSON text (serde_json's `arbitrary_precision`) and parsed exactly: never
+//! through binary floating point.
+
+use std::{collections::HashSet, fmt, io::Read, path::Path};
+
+use chrono::NaiveDateTime;
+use rust_decimal::{Decimal, RoundingStrategy};
+use serde::{de, Deserialize, Deserializer};
+use sha2::{Digest, Sha256};
+
+/// The only format this loader reads.
+pub const FORMAT: &str = "csjobs-sales/1";
+
+/// Does the queue hold this name as a sales file? Others are left where they are.
+pub fn is_sales_file_name(name: &str) -> bool {
+    (name.ends_with(".json") && name.len() > ".json".len())
+        || (name.ends_with(".json.gz") && name.len() > ".json.gz".len())
+}
+
+// ---- the validated file ---------------------------------------------------------------
+
+/// A sales file (файл продаж): one fragment of one shift of one cash register.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SalesFile {
+    /// Shop code (код магазина), `shop.shopcode`.
+    pub shop: i32,
+    /// Cash register code (код кассы), `cash.cashcode`.
+    pub cash: i32,
+    pub source: Source,
+    pub shift: ShiftHeader,
+    pub documents: Vec<Document>,
+}
+
+impl SalesFile {
+    pub fn item_count(&self) -> usize {
+        self.documents.iter().map(|d| d.items.len()).sum()
+    }
+    /// The latest close time of a closed sale in this file (monitoring: last sale).
+    pub fn last_sale_at(&self) -> Option<NaiveDateTime> {
+        self.documents
+            .iter()
+            .filter(|d| d.doctype == DocType::Sale)
+            .filter_map(|d| d.closed_at)
+            .max()
+    }
+}
+
+/// Who sent the file; kept for monitoring only.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Source {
+    pub host: Option<String>,
+    pub ip: Option<String>,
+    pub software: Option<String>,
+}
+
+/// The shift (смена) as the register describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShiftHeader {
+    /// Shift number as printed by the register (номер смены).
+    pub number: i32,
+    pub opened_at: Option<NaiveDateTime>,
+    pub closed_at: Option<NaiveDateTime>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DocType {
+    /// Продажа.
+    Sale,
+    /// Возврат.
+    Return,
+    /// Внесение.
+    CashIn,
+    /// Выплата (изъятие).
+    CashOut,
+}
+
+impl DocType {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DocType::Sale => "sale",
+            DocType::Return => "return",
+            DocType::CashIn => "cash_in",
+            DocType::CashOut => "cash_out",
+        }
+    }
+    fn parse(s: &str) -> Option<DocType> {
+        Some(match s {
+            "sale" => DocType::Sale,
+            "return" => DocType::Return,
+            "cash_in" => DocType::CashIn,
+            "cash_out" => DocType::CashOut,
+            _ => return None,
+        })
+    }
+    pub fn has_goods(self) -> bool {
+        matches!(self, DocType::Sale | DocType::Return)
+    }
+}
+
+/// A document (документ, чек): a check or a cash operation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    /// Document number, unique within the shift (номер документа).
+    pub number: i32,
+    pub doctype: DocType,
+    pub opened_at: NaiveDateTime,
+    pub closed_at: Option<NaiveDateTime>,
+    /// `document.total`: the sum of item sums for sale/return; the cash amount minus change
+    /// for cash_in/cash_out.
+    pub total: Decimal,
+    pub items: Vec<Item>,
+    pub payments: Vec<Payment>,
+}
+
+/// A goods item (товарная позиция) of a check.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Item {
+    pub pos: i32,
+    pub ware: String,
+    pub name: Option<String>,
+    /// Department (отдел).
+    pub dept: i32,
+    pub quantity: Decimal,
+    pub price: Decimal,
+    pub discount: Decimal,
+    pub sum: Decimal,
+}
+
+/// A payment (оплата) of a document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Payment {
+    pub paytype: String,
+    pub amount: Decimal,
+    pub change: Decimal,
+}
+
+// ---- broken files -----------------------------------------------------------------------
+
+/// Why a file is broken: the rule of sales-file.md ("When a file is broken", 1–9), the JSON
+/// path of the first offending value (`.` for the whole file) and a message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Broken {
+    pub rule: u8,
+    pub path: String,
+    pub message: String,
+}
+
+impl fmt::Display for Broken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "broken (rule {}) at {}: {}", self.rule, self.path, self.message)
+    }
+}
+
+impl std::error::Error for Broken {}
+
+fn broken(rule: u8, path: impl Into<String>, message: impl Into<String>) -> Broken {
+    Broken { rule, path: path.into(), message: message.into() }
+}
+
+// ---- reading a file -----------------------------------------------------------------------
+
+/// A file's bytes as read from the queue, with what the load log keeps about it.
+#[derive(Debug)]
+pub struct RawFile {
+    /// Decompressed content.
+    pub content: Vec<u8>,
+    /// Size on disk.
+    pub size: u64,
+    /// SHA-256 of the bytes on disk, hex.
+    pub sha256: String,
+}
+
+/// Reading failed: either the file is broken (rules 1 and 9) or it could not be read at all
+/// (permissions, vanished): the latter leaves the file where it is.
+#[derive(Debug)]
+pub enum ReadError {
+    Broken { size: u64, sha256: String, broken: Broken },
+    Io(std::io::Error),
+}
+
+/// Reads a queue file: refuses it unread when larger than `max_bytes` (rule 9), inflates
+/// `.json.gz` on the fly (a corrupt stream is rule 1; more than `max_bytes` inflated is
+/// rule 9), and hashes the bytes on disk.
+pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
+    let mut f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let size = f.metadata().map_err(ReadError::Io)?.len();
+    if size > max_bytes {
+        // Hashed anyway (streamed, not kept), so the load log identifies the file.
+        let mut hasher = Sha256::new();
+        std::io::copy(&mut f, &mut hasher).map_err(ReadError::Io)?;
+        return Err(ReadError::Broken {
+            size,
+            sha256: hex::encode(hasher.finalize()),
+            broken: broken(
+                9,
+                ".",
+                format!("file is {size} bytes, over the limit sales.max_file_bytes = {max_bytes}"),
+            ),
+        });
+    }
+    let mut disk = Vec::with_capacity(size as usize);
+    f.read_to_end(&mut disk).map_err(ReadError::Io)?;
+    let sha256 = hex::encode(Sha256::digest(&disk));
+    let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
+    if !gz {
+        return Ok(RawFile { size: disk.len() as u64, content: disk, sha256 });
+    }
+    let mut content = Vec::new();
+    let mut inflater = flate2::read::MultiGzDecoder::new(&disk[..]).take(max_bytes + 1);
+    if let Err(e) = inflater.read_to_end(&mut content) {
+        return Err(ReadError::Broken {
+            size,
+            sha256,
+            broken: broken(1, ".", format!("gzip stream is corrupt: {e}")),
+        });
+    }
+    if content.len() as u64 > max_bytes {
+        return Err(ReadError::Broken {
+            size,
+            sha256,
+            broken: broken(
+                9,
+                ".",
+                format!("decompressed content exceeds the limit sales.max_file_bytes = {max_bytes}"),
+            ),
+        });
+    }
+    Ok(RawFile { content, size, sha256 })
+}
+
+// ---- the wire structure (what serde checks) -------------------------------------------------
+
+/// Requires the field to be present while allowing JSON `null` (serde would otherwise take
+/// a missing `Option` field as `None`).
+fn present_nullable<'de, D, T>(d: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d)
+}
+
+#[derive(Deserialize)]
+struct WireFile {
+    format: String,
+    shop: i64,
+    cash: i64,
+    #[serde(default)]
+    source: Option<WireSource>,
+    shift: WireShift,
+    documents: Vec<WireDocument>,
+}
+
+#[derive(Deserialize)]
+struct WireSource {
+    #[serde(default)]
+    host: Option<String>,
+    #[serde(default)]
+    ip: Option<String>,
+    #[serde(default)]
+    software: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireShift {
+    number: i64,
+    #[serde(deserialize_with = "present_nullable")]
+    opened_at: Option<String>,
+    #[serde(default)]
+    closed_at: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct WireDocument {
+    number: i64,
+    #[serde(rename = "type")]
+    doctype: String,
+    opened_at: String,
+    #[serde(default)]
+    closed_at: Option<String>,
+    #[serde(default)]
+    items: Option<Vec<WireItem>>,
+    payments: Vec<WirePayment>,
+}
+
+#[derive(Deserialize)]
+struct WireItem {
+    pos: i64,
+    ware: String,
+    #[serde(default)]
+    name: Option<String>,
+    dept: i64,
+    quantity: DecimalText,
+    price: DecimalText,
+    #[serde(default)]
+    discount: Option<DecimalText>,
+    sum: DecimalText,
+}
+
+#[derive(Deserialize)]
+struct WirePayment {
+    #[serde(rename = "type")]
+    paytype: String,
+    amount: DecimalText,
+    #[serde(default)]
+    change: Option<DecimalText>,
+}
+
+/// A decimal exactly as written: a JSON string, or a JSON number's own text.
+struct DecimalText(String);
+
+/// serde_json's marker for a number under `arbitrary_precision`.
+const NUMBER_TOKEN: &str = "$serde_json::private::Number";
+
+impl<'de> Deserialize<'de> for DecimalText {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> de::Visitor<'de> for V {
+            type Value = DecimalText;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a decimal as a JSON string or number")
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_string()))
+            }
+            fn visit_string<E: de::Error>(self, v: String) -> Result<DecimalText, E> {
+                Ok(DecimalText(v))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_string()))
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DecimalText, E> {
+                Ok(DecimalText(v.to_string()))
+            }
+            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<DecimalText, A::Error> {
+                match map.next_key::<String>()? {
+                    Some(k) if k == NUMBER_TOKEN => Ok(DecimalText(map.next_value::<String>()?)),
+                    _ => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
+                }
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+// ---- parsing --------------------------------------------------------------------------------
+
+/// Parses and validates a file's (decompressed) content.
+pub fn parse(content: &[u8]) -> Result<SalesFile, Broken> {
+    // A UTF-8 byte order mark is tolerated (RFC 8259 allows ignoring it).
+    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    let mut de = serde_json::Deserializer::from_slice(content);
+    let wire: WireFile = match serde_path_to_error::deserialize(&mut de) {
+        Ok(w) => w,
+        Err(e) => return Err(structure_error(content, e)),
+    };
+    if let Err(e) = de.end() {
+        return Err(broken(1, ".", format!("not a single JSON object: {e}")));
+    }
+    if wire.format != FORMAT {
+        return Err(broken(2, "format", format!("format is {:?}, expected {FORMAT:?}", wire.format)));
+    }
+    validate(wire)
+}
+
+/// Classifies a serde failure: syntax, encoding, not an object → rule 1; a wrong or missing
+/// `format` → rule 2 (checked first, so a future format is reported as such); the rest → 3.
+fn structure_error(content: &[u8], e: serde_path_to_error::Error<serde_json::Error>) -> Broken {
+    let path = e.path().to_string();
+    let inner = e.into_inner();
+    use serde_json::error::Category;
+    match inner.classify() {
+        Category::Syntax | Category::Eof | Category::Io => {
+            return broken(1, ".", format!("not valid UTF-8 JSON: {inner}"))
+        }
+        Category::Data => {}
+    }
+    #[derive(Deserialize)]
+    struct Head {
+        format: Option<serde_json::Value>,
+    }
+    match serde_json::from_slice::<Head>(content) {
+        Err(_) => return broken(1, ".", format!("not a single JSON object: {inner}")),
+        Ok(Head { format: None }) => return broken(2, "format", "format is missing"),
+        Ok(Head { format: Some(f) }) if f.as_str() != Some(FORMAT) => {
+            return broken(2, "format", format!("format is {f}, expected {FORMAT:?}"))
+        }
+        Ok(_) => {}
+    }
+    let message = strip_position(&inner.to_string());
+    broken(3, path, message)
+}
+
+/// serde_json appends " at line L column C"; the path says where already.
+fn strip_position(s: &str) -> String {
+    match s.rfind(" at line ") {
+        Some(i) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
+
+fn positive_i32(v: i64, path: &str) -> Result<i32, Broken> {
+    if v <= 0 || v > i32::MAX as i64 {
+        return Err(broken(3, path, format!("{v} is out of range: expected an integer from 1 to {}", i32::MAX)));
+    }
+    Ok(v as i32)
+}
+
+/// Parses a local shop timestamp `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone). Fractions
+/// beyond the microsecond are accepted and truncated when stored.
+fn timestamp(s: &str, path: &str) -> Result<NaiveDateTime, Broken> {
+    let b = s.as_bytes();
+    let shape_ok = b.len() >= 19
+        && b[..19].iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            10 => *c == b'T',
+            13 | 16 => *c == b':',
+            _ => c.is_ascii_digit(),
+        })
+        && (b.len() == 19
+            || (b[19] == b'.' && (21..=29).contains(&b.len()) && b[20..].iter().all(u8::is_ascii_digit)));
+    let bad = || {
+        broken(3, path, format!("{s:?} is not a local timestamp YYYY-MM-DDTHH:MM:SS[.ffffff]"))
+    };
+    if !shape_ok {
+        return Err(bad());
+    }
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())
+}
+
+fn optional_timestamp(s: &Option<String>, path: &str) -> Result<Option<NaiveDateTime>, Broken> {
+    s.as_deref().map(|s| timestamp(s, path)).transpose()
+}
+
+/// Parses decimal text exactly: an optional sign, digits with an optional fraction, an
+/// optional exponent. More than `max_scale` significant fraction digits (trailing zeros do
+/// not count: "89.900" is 89.90) is rule 4, and so is text that is not a finite number or
+/// does not fit 28 significant digits.
+pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken> {
+    let not_number = || broken(4, path, format!("{text:?} is not a finite decimal number"));
+    let (negative, rest) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => {
+            let exp: i64 = rest[i + 1..].parse().map_err(|_| not_number())?;
+            (&rest[..i], exp)
+        }
+        None => (rest, 0),
+    };
+    let (int_part, frac_part) = match mantissa.split_once('.') {
+        Some((i, f)) => (i, f),
+        None => (mantissa, ""),
+    };
+    if (int_part.is_empty() && frac_part.is_empty())
+        || !int_part.bytes().all(|c| c.is_ascii_digit())
+        || !frac_part.bytes().all(|c| c.is_ascii_digit())
+    {
+        return Err(not_number());
+    }
+    let mut digits: String = format!("{int_part}{frac_part}");
+    let mut scale: i64 = frac_part.len() as i64 - exponent;
+    // Normalise: drop trailing zeros of the fraction, then leading zeros.
+    while scale > 0 && digits.ends_with('0') {
+        digits.pop();
+        scale -= 1;
+    }
+    let trimmed = digits.trim_start_matches('0');
+    if trimmed.is_empty() {
+        return Ok(Decimal::ZERO);
+    }
+    if scale > max_scale as i64 {
+        return Err(broken(
+            4,
+            path,
+            format!("{text:?} has more than {max_scale} fraction digits"),
+        ));
+    }
+    let mut digits = trimmed.to_string();
+    if scale < 0 {
+        if digits.len() as i64 - scale > 28 {
+            return Err(not_number());
+        }
+        digits.extend(std::iter::repeat_n('0', (-scale) as usize));
+        scale = 0;
+    }
+    if digits.len() > 28 {
+        return Err(not_number());
+    }
+    let m: i128 = digits.parse().map_err(|_| not_number())?;
+    let mut d = Decimal::try_from_i128_with_scale(if negative { -m } else { m }, scale as u32)
+        .map_err(|_| not_number())?;
+    d.rescale(max_scale);
+    Ok(d)
+}
+
+const MONEY_SCALE: u32 = 2;
+const QUANTITY_SCALE: u32 = 3;
+
+fn money(t: &DecimalText, path: &str) -> Result<Decimal, Broken> {
+    decimal(&t.0, MONEY_SCALE, path)
+}
+
+fn non_negative(d: Decimal, path: &str) -> Result<Decimal, Broken> {
+    if d.is_sign_negative() && !d.is_zero() {
+        return Err(broken(3, path, format!("{d} is out of range: expected 0 or more")));
+    }
+    Ok(d)
+}
+
+fn positive(d: Decimal, path: &str) -> Result<Decimal, Broken> {
+    if d <= Decimal::ZERO {
+        return Err(broken(3, path, format!("{d} is out of range: expected more than 0")));
+    }
+    Ok(d)
+}
+
+/// Checks everything serde cannot and builds the domain value (rules 3–8).
+fn validate(w: WireFile) -> Result<SalesFile, Broken> {
+    let shop = positive_i32(w.shop, "shop")?;
+    let cash = positive_i32(w.cash, "cash")?;
+    let shift = ShiftHeader {
+        number: positive_i32(w.shift.number, "shift.number")?,
+        opened_at: optional_timestamp(&w.shift.opened_at, "shift.opened_at")?,
+        closed_at: optional_timestamp(&w.shift.closed_at, "shift.closed_at")?,
+    };
+    let source = w
+        .source
+        .map(|s| Source { host: s.host, ip: s.ip, software: s.software })
+        .unwrap_or_default();
+    let mut numbers = HashSet::with_capacity(w.documents.len());
+    let mut documents = Vec::with_capacity(w.documents.len());
+    for (di, wd) in w.documents.into_iter().enumerate() {
+        let p = format!("documents[{di}]");
+        let number = positive_i32(wd.number, &format!("{p}.number"))?;
+        if !numbers.insert(number) {
+            return Err(broken(5, format!("{p}.number"), format!("document number {number} appears twice in the file")));
+        }
+        documents.push(validate_document(wd, number, &p)?);
+    }
+    Ok(SalesFile { shop, cash, source, shift, documents })
+}
+
+fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document, Broken> {
+    let doctype = DocType::parse(&wd.doctype).ok_or_else(|| {
+        broken(
+            3,
+            format!("{p}.type"),
+            format!("{:?} is not a document type: expected sale, return, cash_in or cash_out", wd.doctype),
+        )
+    })?;
+    let opened_at = timestamp(&wd.opened_at, &format!("{p}.opened_at"))?;
+    let closed_at = optional_timestamp(&wd.closed_at, &format!("{p}.closed_at"))?;
+    let closed = closed_at.is_some();
+
+    let wire_items = match wd.items {
+        Some(items) => items,
+        None if doctype.has_goods() => {
+            return Err(broken(3, format!("{p}.items"), format!("missing field `items` (required for a {} document)", doctype.as_str())));
+        }
+        None => Vec::new(),
+    };
+    if !doctype.has_goods() && !wire_items.is_empty() {
+        return Err(broken(8, format!("{p}.items"), format!("a {} document must have no items", doctype.as_str())));
+    }
+    if doctype.has_goods() && closed && wire_items.is_empty() {
+        return Err(broken(3, format!("{p}.items"), format!("a closed {} document must have items", doctype.as_str())));
+    }
+
+    let mut positions = HashSet::with_capacity(wire_items.len());
+    let mut items = Vec::with_capacity(wire_items.len());
+    let mut items_total = Decimal::ZERO;
+    for (ii, wi) in wire_items.into_iter().enumerate() {
+        let ip = format!("{p}.items[{ii}]");
+        let item = validate_item(wi, &ip)?;
+        if !positions.insert(item.pos) {
+            return Err(broken(5, format!("{ip}.pos"), format!("position {} appears twice in document {number}", item.pos)));
+        }
+        items_total += item.sum;
+        items.push(item);
+    }
+
+    let mut payments = Vec::with_capacity(wd.payments.len());
+    let mut paid = Decimal::ZERO;
+    for (pi, wp) in wd.payments.into_iter().enumerate() {
+        let pp = format!("{p}.payments[{pi}]");
+        if wp.paytype.is_empty() {
+            return Err(broken(3, format!("{pp}.type"), "payment type is empty"));
+        }
+        let amount = positive(money(&wp.amount, &format!("{pp}.amount"))?, &format!("{pp}.amount"))?;
+        let change = match &wp.change {
+            Some(c) => non_negative(money(c, &format!("{pp}.change"))?, &format!("{pp}.change"))?,
+            None => Decimal::ZERO,
+        };
+        if !change.is_zero() && wp.paytype != "cash" {
+            return Err(broken(3, format!("{pp}.change"), format!("change is only given on cash, not on {:?}", wp.paytype)));
+        }
+        paid += amount - change;
+        payments.push(Payment { paytype: wp.paytype, amount, change });
+    }
+
+    let total = if doctype.has_goods() {
+        if closed && items_total != paid {
+            return Err(broken(
+                6,
+                format!("{p}.payments"),
+                format!("document {number}: items sum to {items_total} but payments (amount − change) to {paid}"),
+            ));
+        }
+        items_total
+    } else {
+        let cash_payments = payments.iter().filter(|p| p.paytype == "cash").count();
+        if closed && (payments.len() != 1 || cash_payments != 1) {
+            return Err(broken(
+                8,
+                format!("{p}.payments"),
+                format!("a closed {} document needs exactly one cash payment, it has {} payment(s)", doctype.as_str(), payments.len()),
+            ));
+        }
+        payments.iter().filter(|p| p.paytype == "cash").map(|p| p.amount - p.change).sum()
+    };
+
+    Ok(Document { number, doctype, opened_at, closed_at, total, items, payments })
+}
+
+fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
+    let pos = positive_i32(wi.pos, &format!("{ip}.pos"))?;
+    let ware_chars = wi.ware.chars().count();
+    if !(1..=64).contains(&ware_chars) {
+        return Err(broken(3, format!("{ip}.ware"), format!("ware must be 1 to 64 characters, it has {ware_chars}")));
+    }
+    if let Some(name) = &wi.name {
+        let n = name.chars().count();
+        if n > 256 {
+            return Err(broken(3, format!("{ip}.name"), format!("name must be at most 256 characters, it has {n}")));
+        }
+    }
+    if wi.dept < 0 || wi.dept > i32::MAX as i64 {
+        return Err(broken(3, format!("{ip}.dept"), format!("{} is out of range: expected 0 or more", wi.dept)));
+    }
+    let qp = format!("{ip}.quantity");
+    let quantity = positive(decimal(&wi.quantity.0, QUANTITY_SCALE, &qp)?, &qp)?;
+    let pp = format!("{ip}.price");
+    let price = non_negative(money(&wi.price, &pp)?, &pp)?;
+    let dp = format!("{ip}.discount");
+    let discount = match &wi.discount {
+        Some(d) => non_negative(money(d, &dp)?, &dp)?,
+        None => Decimal::ZERO,
+    };
+    let sp = format!("{ip}.sum");
+    let sum = non_negative(money(&wi.sum, &sp)?, &sp)?;
+    let expected = (quantity * price).round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero) - discount;
+    if sum != expected {
+        return Err(broken(
+            7,
+            sp,
+            format!("sum is {sum}, but round({quantity} × {price}, 2) − {discount} = {expected}"),
+        ));
+    }
+    Ok(Item { pos, ware: wi.ware, name: wi.name, dept: wi.dept as i32, quantity, price, discount, sum })
+}
