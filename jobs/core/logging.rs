@@ -21,6 +21,9 @@ impl LogFormat {
     }
 }
 
+/// Our info, but not the server NOTICEs tokio-postgres logs at info.
+const QUIET_DEPS: &str = "info,tokio_postgres=warn";
+
 /// `verbosity`: 0 = info, negative = quieter (-q: warn, -qq: error), positive = more
 /// verbose (-v: debug, -vv: trace). `None` leaves the choice to `RUST_LOG` (default info).
 pub fn init(format: LogFormat, verbosity: Option<i8>) {
@@ -28,11 +31,11 @@ pub fn init(format: LogFormat, verbosity: Option<i8>) {
         Some(v) => EnvFilter::new(match v {
             i8::MIN..=-2 => "error",
             -1 => "warn",
-            0 => "info",
+            0 => QUIET_DEPS,
             1 => "debug",
             _ => "trace",
         }),
-        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        None => EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(QUIET_DEPS)),
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -232,7 +232,7 @@ async fn allocate_ids(
     }
     let rows = tx
         .query(
-            "select nextval(pg_get_serial_sequence($1, $2)) from generate_series(1, $3)",
+            "select nextval(pg_get_serial_sequence($1, $2)) from generate_series(1, $3::bigint)",
             &[&table, &column, &(n as i64)],
         )
         .await?;

@@ -314,7 +314,7 @@ async fn load(
                 d => tracing::warn!(
                     file = %f.entry.name, disposition = d.as_str(),
                     reason = r.reason.as_deref().unwrap_or(""),
-                    "{} → {}/: {}", f.entry.name, d.as_str(), r.reason.as_deref().unwrap_or("")
+                    "file refused"
                 ),
             }
         }
@@ -342,7 +342,9 @@ async fn apply_with_fallback(
 ) -> anyhow::Result<Vec<FileResult>> {
     match apply_retrying(client, batch, run_id).await {
         Ok(r) => return Ok(r),
-        Err(e) if batch.len() == 1 => return refuse(client, &batch[0], e, run_id).await,
+        Err(e) if batch.len() == 1 || db::classify(&e) != ErrorClass::Refused => {
+            return refuse(client, &batch[0], e, run_id).await
+        }
         Err(e) => tracing::info!(
             reason = %db::describe(&e),
             "the database refused something in a batch of {} files; loading them one by one",
@@ -359,8 +361,7 @@ async fn apply_with_fallback(
     Ok(results)
 }
 
-/// Applies with up to three tries on serialization failures and deadlocks; a fatal error
-/// comes back as `Ok(Err(..))` of the outer anyhow... (see callers).
+/// Applies with up to three tries on serialization failures and deadlocks.
 async fn apply_retrying(
     client: &mut Client,
     batch: &[ReadFile],
