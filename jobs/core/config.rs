@@ -75,7 +75,14 @@ pub fn mask_password(s: &str) -> String {
             }
             None => out.push_str(authority),
         }
-        out.push_str(&mask_query_password(&rest[authority_end..]));
+        let tail = &rest[authority_end..];
+        match tail.find('?') {
+            Some(q) => {
+                out.push_str(&tail[..q]);
+                out.push_str(&mask_query_password(&tail[q..]));
+            }
+            None => out.push_str(tail),
+        }
         out
     } else {
         mask_keyword_password(s)

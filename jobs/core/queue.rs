@@ -139,7 +139,7 @@ mod tests {
         assert_eq!(suffixed_name("a.json", 1), "a.1.json");
         assert_eq!(suffixed_name("shift.412.json.gz", 2), "shift.412.2.json.gz");
         assert_eq!(suffixed_name("README", 3), "README.3");
-        assert_eq!(suffixed_name(".json", 1), ".1.json");
+        assert_eq!(suffixed_name(".hidden", 1), ".hidden.1");
     }
 
     #[test]

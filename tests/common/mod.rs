@@ -1,0 +1,282 @@
+//! The PostgreSQL harness of the integration tests: a fresh database per test, built by the
+//! same migration code as production, dropped afterwards; temporary queue directories; and
+//! a runner for the real `csjobs` binary.
+//!
+//! The server: `CSJOBS_TEST_DATABASE_URL` (any database on it; tests create their own),
+//! else postgres@127.0.0.1:5432. `scripts/test.sh` sets it up.
+#![allow(dead_code)]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    sync::atomic::{AtomicU32, Ordering},
+    time::{Duration, SystemTime},
+};
+
+use csjobs::core::db::{self, Database};
+use tokio_postgres::{config::Host, Client, Config, NoTls};
+
+pub const DICTIONARY: &str = include_str!("../../fixtures/dictionary.sql");
+
+fn admin_config() -> Config {
+    let url = std::env::var("CSJOBS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    url.parse().expect("CSJOBS_TEST_DATABASE_URL is a valid connection string")
+}
+
+/// A `key=value` connection string for database `dbname` on the test server.
+fn conninfo(cfg: &Config, dbname: &str) -> String {
+    let mut parts = Vec::new();
+    if let Some(h) = cfg.get_hosts().first() {
+        match h {
+            Host::Tcp(h) => parts.push(format!("host={h}")),
+            Host::Unix(p) => parts.push(format!("host={}", p.display())),
+        }
+    }
+    if let Some(p) = cfg.get_ports().first() {
+        parts.push(format!("port={p}"));
+    }
+    if let Some(u) = cfg.get_user() {
+        parts.push(format!("user={u}"));
+    }
+    if let Some(pw) = cfg.get_password() {
+        parts.push(format!("password='{}'", String::from_utf8_lossy(pw).replace('\'', "\\'")));
+    }
+    parts.push(format!("dbname={dbname}"));
+    parts.join(" ")
+}
+
+async fn connect(info: &str) -> Client {
+    let (client, conn) = tokio_postgres::connect(info, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test server ({e}); see scripts/test.sh"));
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    client
+}
+
+/// A database of its own for one test.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+    admin: String,
+    pub client: Client,
+}
+
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+impl TestDb {
+    /// A migrated cash server DB with the fixture dictionaries.
+    pub async fn cashserver() -> TestDb {
+        let db = TestDb::empty("cs").await;
+        let mut client = connect(&db.url).await;
+        db::migrate(&mut client, Database::CashServer).await.expect("migrate");
+        client.batch_execute(DICTIONARY).await.expect("dictionary");
+        db
+    }
+
+    /// A database with nothing in it.
+    pub async fn empty(tag: &str) -> TestDb {
+        let cfg = admin_config();
+        let admin = conninfo(&cfg, cfg.get_dbname().unwrap_or("postgres"));
+        let name = format!(
+            "csjobs_t_{tag}_{}_{}_{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::SeqCst),
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos()
+        );
+        let a = connect(&admin).await;
+        a.batch_execute(&format!("create database {name}")).await.expect("create database");
+        let url = conninfo(&cfg, &name);
+        let client = connect(&url).await;
+        TestDb { name, url, admin, client }
+    }
+
+    pub async fn scalar_i64(&self, sql: &str) -> i64 {
+        self.client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
+    }
+
+    /// The rows of `sql` as text, one string per row (columns joined by `|`).
+    pub async fn rows(&self, sql: &str) -> Vec<String> {
+        let wrapped = format!("select t::text from ({sql}) t");
+        self.client
+            .query(&wrapped, &[])
+            .await
+            .unwrap_or_else(|e| panic!("{sql}: {e}"))
+            .iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect()
+    }
+
+    /// Everything the loader writes, without generated ids and load moments: what must be
+    /// equal after an interrupted and an uninterrupted load of the same files.
+    pub async fn sales_state(&self) -> Vec<String> {
+        self.rows(
+            "select w.cashcode, w.shopcode, w.shiftnum, w.time_beg, w.time_end,
+                    d.docnum, d.doctype, d.time_beg as d_beg, d.time_end as d_end, d.total,
+                    (select string_agg(concat_ws('/', g.posnum, g.ware, g.name, g.dept, g.quantity,
+                                                 g.price, g.discount, g.total), ';' order by g.posnum)
+                       from goodsitem g where g.documentid = d.documentid) as items,
+                    (select string_agg(concat_ws('/', p.paynum, p.paytype, p.amount, p.change), ';'
+                                       order by p.paynum)
+                       from payment p where p.documentid = d.documentid) as payments
+               from workshift w left join document d using (workshiftid)
+              order by 1, 2, 3, 4, 5, 6",
+        )
+        .await
+    }
+
+    /// The load log as (file, disposition, reason, disposed?), sorted.
+    pub async fn load_log(&self) -> Vec<String> {
+        self.rows(
+            "select file_name, disposition, coalesce(reason, ''), disposed_at is not null
+               from load_log order by 1, 2, 3",
+        )
+        .await
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let (admin, name) = (self.admin.clone(), self.name.clone());
+        // Our own runtime on a thread: Drop cannot await on the test's.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    if let Ok((c, conn)) = tokio_postgres::connect(&admin, NoTls).await {
+                        tokio::spawn(conn);
+                        let _ = c
+                            .batch_execute(&format!("drop database if exists {name} with (force)"))
+                            .await;
+                    }
+                })
+        })
+        .join();
+    }
+}
+
+/// The directories of one test: queue, processed, error, broken, backup.
+pub struct Dirs {
+    pub tmp: tempfile::TempDir,
+    pub queue: PathBuf,
+    pub processed: PathBuf,
+    pub error: PathBuf,
+    pub broken: PathBuf,
+}
+
+impl Dirs {
+    pub fn new() -> Dirs {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = |n: &str| {
+            let p = tmp.path().join(n);
+            fs::create_dir_all(&p).unwrap();
+            p
+        };
+        Dirs { queue: d("queue"), processed: d("processed"), error: d("error"), broken: d("broken"), tmp }
+    }
+
+    /// File names in `dir`, sorted.
+    pub fn names(dir: &Path) -> Vec<String> {
+        let mut v: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// Writes a queue file with a modification time `secs` after an arbitrary epoch, so
+    /// tests fix the processing order.
+    pub fn put(&self, name: &str, content: &[u8], secs: u64) -> PathBuf {
+        let p = self.queue.join(name);
+        fs::write(&p, content).unwrap();
+        set_mtime(&p, secs);
+        p
+    }
+}
+
+pub fn set_mtime(p: &Path, secs: u64) {
+    let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + secs);
+    fs::File::options().write(true).open(p).unwrap().set_modified(t).unwrap();
+}
+
+pub fn csjobs_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_csjobs")
+}
+
+/// A `csjobs` command with the test's database and directories, JSON logs, and no
+/// CSJOBS_* variable inherited from the caller.
+pub fn csjobs(db_url: &str, dirs: &Dirs) -> Command {
+    let mut c = Command::new(csjobs_bin());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("CSJOBS_") || k == "RUST_LOG" {
+            c.env_remove(k);
+        }
+    }
+    c.env("CSJOBS_CASHSERVER_DATABASE_URL", db_url)
+        .env("CSJOBS_QUEUE_DIR", &dirs.queue)
+        .env("CSJOBS_PROCESSED_DIR", &dirs.processed)
+        .env("CSJOBS_ERROR_DIR", &dirs.error)
+        .env("CSJOBS_BROKEN_DIR", &dirs.broken)
+        .env("CSJOBS_BACKUP_DIR", dirs.tmp.path().join("backup"))
+        .env("CSJOBS_LOG_FORMAT", "json");
+    c
+}
+
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub fn run(mut c: Command) -> Run {
+    let Output { status, stdout, stderr } = c.output().expect("run csjobs");
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }
+}
+
+pub fn load_sales(db: &TestDb, dirs: &Dirs, args: &[&str]) -> Run {
+    let mut c = csjobs(&db.url, dirs);
+    c.arg("load-sales").args(args);
+    run(c)
+}
+
+// ---- building sales files ----------------------------------------------------------------
+
+/// A closed cash sale of one item, balanced.
+pub fn sale(number: i64, price: &str) -> serde_json::Value {
+    serde_json::json!({
+        "number": number, "type": "sale",
+        "opened_at": "2026-11-20T10:00:00", "closed_at": "2026-11-20T10:01:00",
+        "items": [{ "pos": 1, "ware": "4600000000011", "name": "Хлеб", "dept": 1,
+                    "quantity": "1.000", "price": price, "sum": price }],
+        "payments": [{ "type": "cash", "amount": price }]
+    })
+}
+
+/// A sales file of cash `cash` (shop from the fixture dictionary) and shift `number`.
+pub fn sales_file(
+    shop: i64,
+    cash: i64,
+    number: i64,
+    opened_at: Option<&str>,
+    closed_at: Option<&str>,
+    documents: Vec<serde_json::Value>,
+) -> Vec<u8> {
+    serde_json::to_vec_pretty(&serde_json::json!({
+        "format": "csjobs-sales/1",
+        "shop": shop, "cash": cash,
+        "source": { "host": format!("pos-{shop}-{cash}"), "ip": "10.0.0.1", "software": "4.6" },
+        "shift": { "number": number, "opened_at": opened_at, "closed_at": closed_at },
+        "documents": documents
+    }))
+    .unwrap()
+}
