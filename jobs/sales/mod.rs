@@ -8,3 +8,4 @@ pub mod apply;
 pub mod format;
 pub mod job;
 pub mod plan;
+pub mod synth;
