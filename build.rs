@@ -33,5 +33,9 @@ fn main() {
         }
         writeln!(out, "];").unwrap();
     }
-    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
+    fs::write(
+        Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"),
+        out,
+    )
+    .unwrap();
 }

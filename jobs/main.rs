@@ -33,7 +33,13 @@ struct Cli {
     now: Option<String>,
 
     /// Log format on stderr [default: human on a terminal, json otherwise]
-    #[arg(long, global = true, env = "CSJOBS_LOG_FORMAT", value_enum, value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        env = "CSJOBS_LOG_FORMAT",
+        value_enum,
+        value_name = "FORMAT"
+    )]
     log_format: Option<LogFormat>,
 
     /// Quieter logs (-q: warnings, -qq: errors only); overrides RUST_LOG
@@ -102,9 +108,15 @@ fn main() -> ExitCode {
         (0, 0) => None,
         (q, v) => Some(v as i8 - q as i8),
     };
-    logging::init(cli.log_format.unwrap_or_else(LogFormat::default_for_stderr), verbosity);
+    logging::init(
+        cli.log_format.unwrap_or_else(LogFormat::default_for_stderr),
+        verbosity,
+    );
 
-    let source = ConfigSource { file: cli.config.clone(), now: cli.now.clone() };
+    let source = ConfigSource {
+        file: cli.config.clone(),
+        now: cli.now.clone(),
+    };
     let result = match Config::load(&source, &|k| std::env::var(k).ok()) {
         Err(e) => Err(JobError::Usage(e.to_string())),
         Ok(cfg) => {
@@ -164,14 +176,24 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
     };
     for (database, url) in targets {
         let mut client = db::connect(url, database, "csjobs migrate").await?;
-        let report = db::migrate(&mut client, database).await.map_err(anyhow::Error::new)?;
+        let report = db::migrate(&mut client, database)
+            .await
+            .map_err(anyhow::Error::new)?;
         for (version, name) in &report.applied {
             println!("{}: applied {version:04}_{name}", database.label());
         }
         if report.applied.is_empty() {
-            println!("{}: up to date ({} migrations)", database.label(), report.already);
+            println!(
+                "{}: up to date ({} migrations)",
+                database.label(),
+                report.already
+            );
         }
-        tracing::info!(db = database.label(), applied = report.applied.len(), "migrated");
+        tracing::info!(
+            db = database.label(),
+            applied = report.applied.len(),
+            "migrated"
+        );
     }
     Ok(Outcome::default())
 }

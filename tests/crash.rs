@@ -34,7 +34,8 @@ fn queue_files() -> (Layout, Vec<(String, Vec<u8>)>) {
             7 => content.truncate(content.len() / 2), // broken
             13 => {
                 let text = String::from_utf8(content).unwrap();
-                content = text.replacen("\"cash\":", "\"cash\":9", 1).into_bytes(); // unknown cash
+                content = text.replacen("\"cash\":", "\"cash\":9", 1).into_bytes();
+                // unknown cash
             }
             _ => {}
         }
@@ -63,12 +64,18 @@ fn put_all(dirs: &Dirs, files: &[(String, Vec<u8>)]) {
 }
 
 fn placement(dirs: &Dirs) -> Vec<Vec<String>> {
-    [&dirs.queue, &dirs.processed, &dirs.error, &dirs.broken].iter().map(|d| Dirs::names(d)).collect()
+    [&dirs.queue, &dirs.processed, &dirs.error, &dirs.broken]
+        .iter()
+        .map(|d| Dirs::names(d))
+        .collect()
 }
 
 async fn prepared_db(layout: &Layout) -> TestDb {
     let db = TestDb::cashserver().await;
-    db.client.batch_execute(&layout.dictionary_sql()).await.unwrap();
+    db.client
+        .batch_execute(&layout.dictionary_sql())
+        .await
+        .unwrap();
     db
 }
 
@@ -125,7 +132,9 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
         }
         if !finished {
             child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
+        }
+        child.wait().unwrap();
+        if !finished {
             let left = Dirs::names(&dirs.queue).len();
             if left > 0 && left < files.len() {
                 partial_kills += 1;
@@ -144,12 +153,19 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(partial_kills >= 3, "the kills must land mid-run to prove anything: {partial_kills}");
+    assert!(
+        partial_kills >= 3,
+        "the kills must land mid-run to prove anything: {partial_kills}"
+    );
 
     assert_eq!(placement(&dirs), expected_files);
     assert_eq!(db.sales_state().await, expected_state);
     assert_eq!(db.load_log().await, expected_log);
-    assert_eq!(db.scalar_i64("select count(*) from load_log where disposed_at is null").await, 0);
+    assert_eq!(
+        db.scalar_i64("select count(*) from load_log where disposed_at is null")
+            .await,
+        0
+    );
 }
 
 /// The narrowest window: the batch committed, the process died before moving its files.
@@ -171,11 +187,21 @@ async fn committed_but_not_moved_files_are_moved_by_the_next_run_not_reloaded() 
             fs::rename(dir.join(&name), dirs.queue.join(&name)).unwrap();
         }
     }
-    db.client.batch_execute("update load_log set disposed_at = null, moved_to = null").await.unwrap();
+    db.client
+        .batch_execute("update load_log set disposed_at = null, moved_to = null")
+        .await
+        .unwrap();
     // And a file that a new writer dropped under a name already seen, with new content:
     // it is loaded as the new file it is.
     let (name0, _) = &files[0];
-    let other = sales_file(8, 17, 77, Some("2026-11-20T08:00:00"), None, vec![sale(1, "5.00")]);
+    let other = sales_file(
+        8,
+        17,
+        77,
+        Some("2026-11-20T08:00:00"),
+        None,
+        vec![sale(1, "5.00")],
+    );
     if !name0.ends_with(".gz") {
         fs::write(dirs.queue.join(name0), &other).unwrap();
     }
@@ -184,12 +210,23 @@ async fn committed_but_not_moved_files_are_moved_by_the_next_run_not_reloaded() 
     assert!(r.code == 0 || r.code == 3);
     assert!(Dirs::names(&dirs.queue).is_empty());
     let extra = if name0.ends_with(".gz") { 0 } else { 1 };
-    assert_eq!(db.scalar_i64("select count(*) from load_log").await, loaded + extra);
+    assert_eq!(
+        db.scalar_i64("select count(*) from load_log").await,
+        loaded + extra
+    );
     if extra == 0 {
         assert_eq!(db.sales_state().await, state);
         assert_eq!(db.load_log().await, log);
     } else {
-        assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum = 77").await, 1);
+        assert_eq!(
+            db.scalar_i64("select count(*) from workshift where shiftnum = 77")
+                .await,
+            1
+        );
     }
-    assert_eq!(db.scalar_i64("select count(*) from load_log where disposed_at is null").await, 0);
+    assert_eq!(
+        db.scalar_i64("select count(*) from load_log where disposed_at is null")
+            .await,
+        0
+    );
 }

@@ -8,7 +8,12 @@ use std::fs;
 use common::*;
 use serde_json::json;
 
-fn file_of_shift(cash: i64, num: i64, opened: Option<&str>, docs: Vec<serde_json::Value>) -> Vec<u8> {
+fn file_of_shift(
+    cash: i64,
+    num: i64,
+    opened: Option<&str>,
+    docs: Vec<serde_json::Value>,
+) -> Vec<u8> {
     let shop = if cash == 21 { 9 } else { 8 };
     sales_file(shop, cash, num, opened, None, docs)
 }
@@ -23,7 +28,11 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
         for e in fs::read_dir(format!("{root}/{kind}")).unwrap() {
             let e = e.unwrap();
             secs += 1;
-            dirs.put(e.file_name().to_str().unwrap(), &fs::read(e.path()).unwrap(), secs);
+            dirs.put(
+                e.file_name().to_str().unwrap(),
+                &fs::read(e.path()).unwrap(),
+                secs,
+            );
         }
     }
     // a-fragment before b-fragment of shift 412
@@ -32,12 +41,24 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
     assert_eq!(r.code, 3, "some files were rejected: {}", r.stderr);
     assert_eq!(
         Dirs::names(&dirs.processed),
-        ["8-17-412-a.json", "8-17-412-b.json", "8-18-7.json.gz", "9-21-100.json"]
+        [
+            "8-17-412-a.json",
+            "8-17-412-b.json",
+            "8-18-7.json.gz",
+            "9-21-100.json"
+        ]
     );
-    assert_eq!(Dirs::names(&dirs.error), ["cash-21-not-in-shop-8.json", "unknown-cash-99.json"]);
+    assert_eq!(
+        Dirs::names(&dirs.error),
+        ["cash-21-not-in-shop-8.json", "unknown-cash-99.json"]
+    );
     assert_eq!(
         Dirs::names(&dirs.broken),
-        ["payment-mismatch.json", "truncated.json", "wrong-format.json"]
+        [
+            "payment-mismatch.json",
+            "truncated.json",
+            "wrong-format.json"
+        ]
     );
     assert!(Dirs::names(&dirs.queue).is_empty());
     assert!(r.stdout.contains("processed         4"), "{}", r.stdout);
@@ -63,27 +84,47 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
         ]
     );
     assert_eq!(
-        db.rows("select time_beg, time_end from workshift where cashcode = 17").await,
+        db.rows("select time_beg, time_end from workshift where cashcode = 17")
+            .await,
         ["(\"2026-11-20 08:59:12\",\"2026-11-20 21:02:00\")"]
     );
     // Rounding half away from zero: 0.335 × 3.00 = 1.005 → 1.01.
     assert_eq!(
-        db.rows("select quantity, price, total from goodsitem where ware = '2000000000015'").await,
+        db.rows("select quantity, price, total from goodsitem where ware = '2000000000015'")
+            .await,
         ["(0.335,3.00,1.01)"]
     );
     // Reasons in the load log, in words an operator can act on.
     let log = db.load_log().await;
-    assert!(log.iter().any(|l| l.contains("unknown-cash-99.json,error") && l.contains("cash 99 is not in the dictionary")), "{log:?}");
-    assert!(log.iter().any(|l| l.contains("cash-21-not-in-shop-8.json,error") && l.contains("belongs to shop 9")), "{log:?}");
-    assert!(log.iter().any(|l| l.contains("payment-mismatch.json,broken") && l.contains("rule 6")), "{log:?}");
-    assert!(log.iter().all(|l| l.ends_with(",t)")), "every file's move is recorded: {log:?}");
+    assert!(
+        log.iter().any(|l| l.contains("unknown-cash-99.json,error")
+            && l.contains("cash 99 is not in the dictionary")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("cash-21-not-in-shop-8.json,error")
+                && l.contains("belongs to shop 9")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter()
+            .any(|l| l.contains("payment-mismatch.json,broken") && l.contains("rule 6")),
+        "{log:?}"
+    );
+    assert!(
+        log.iter().all(|l| l.ends_with(",t)")),
+        "every file's move is recorded: {log:?}"
+    );
     assert_eq!(
-        db.scalar_i64("select count(*) from error_message where job = 'load-sales'").await,
+        db.scalar_i64("select count(*) from error_message where job = 'load-sales'")
+            .await,
         5
     );
     // The run log.
     assert_eq!(
-        db.rows("select job, outcome, exit_code, counters->>'processed' from job_run").await,
+        db.rows("select job, outcome, exit_code, counters->>'processed' from job_run")
+            .await,
         ["(load-sales,rejected,3,4)"]
     );
     // The source of each file is kept for monitoring.
@@ -97,8 +138,16 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
 async fn shift_numbers_exactly_two_days_apart_get_a_new_workshiftid() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 5, Some("2026-11-18T09:00:00"), vec![sale(1, "10.00")]), 1);
-    dirs.put("b.json", &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]), 2);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 5, Some("2026-11-18T09:00:00"), vec![sale(1, "10.00")]),
+        1,
+    );
+    dirs.put(
+        "b.json",
+        &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]),
+        2,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
         db.rows("select w.time_beg, d.total from workshift w join document d using (workshiftid) order by 1").await,
@@ -110,15 +159,33 @@ async fn shift_numbers_exactly_two_days_apart_get_a_new_workshiftid() {
 async fn open_time_within_two_days_merges_into_the_closest_shift() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 5, Some("2026-11-10T09:00:00"), vec![sale(1, "10.00")]), 1);
-    dirs.put("b.json", &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]), 2);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 5, Some("2026-11-10T09:00:00"), vec![sale(1, "10.00")]),
+        1,
+    );
+    dirs.put(
+        "b.json",
+        &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]),
+        2,
+    );
     // 47:59:59 after the second shift's open time: the same shift.
-    dirs.put("c.json", &file_of_shift(17, 5, Some("2026-11-22T08:59:59"), vec![sale(2, "30.00")]), 3);
+    dirs.put(
+        "c.json",
+        &file_of_shift(17, 5, Some("2026-11-22T08:59:59"), vec![sale(2, "30.00")]),
+        3,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
-        db.rows("select w.time_beg, string_agg(d.docnum || ':' || d.total, ',' order by d.docnum)
-                   from workshift w join document d using (workshiftid) group by 1 order by 1").await,
-        ["(\"2026-11-10 09:00:00\",1:10.00)", "(\"2026-11-20 09:00:00\",\"1:20.00,2:30.00\")"]
+        db.rows(
+            "select w.time_beg, string_agg(d.docnum || ':' || d.total, ',' order by d.docnum)
+                   from workshift w join document d using (workshiftid) group by 1 order by 1"
+        )
+        .await,
+        [
+            "(\"2026-11-10 09:00:00\",1:10.00)",
+            "(\"2026-11-20 09:00:00\",\"1:20.00,2:30.00\")"
+        ]
     );
 }
 
@@ -126,38 +193,73 @@ async fn open_time_within_two_days_merges_into_the_closest_shift() {
 async fn open_date_null_in_file_and_database_goes_to_error_with_the_spec_reason() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 9, None, vec![sale(1, "10.00")]), 1);
-    dirs.put("b.json", &file_of_shift(17, 9, None, vec![sale(2, "20.00")]), 2);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 9, None, vec![sale(1, "10.00")]),
+        1,
+    );
+    dirs.put(
+        "b.json",
+        &file_of_shift(17, 9, None, vec![sale(2, "20.00")]),
+        2,
+    );
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 3);
     assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
     assert_eq!(Dirs::names(&dirs.error), ["b.json"]);
     assert_eq!(
-        db.rows("select reason from load_log where file_name = 'b.json'").await,
+        db.rows("select reason from load_log where file_name = 'b.json'")
+            .await,
         ["(\"shift 9 of cash 17: open date is NULL both in the file and in the database\")"]
     );
-    assert!(r.stderr.contains("open date is NULL both in the file and in the database"));
-    assert_eq!(db.scalar_i64("select count(*) from document").await, 1, "nothing of b.json is loaded");
+    assert!(r
+        .stderr
+        .contains("open date is NULL both in the file and in the database"));
+    assert_eq!(
+        db.scalar_i64("select count(*) from document").await,
+        1,
+        "nothing of b.json is loaded"
+    );
 }
 
 #[tokio::test]
 async fn far_open_time_merges_into_the_shift_without_date_and_sets_it() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 9, Some("2026-10-01T09:00:00"), vec![sale(1, "10.00")]), 1);
-    dirs.put("b.json", &file_of_shift(17, 9, None, vec![sale(1, "20.00")]), 2);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 9, Some("2026-10-01T09:00:00"), vec![sale(1, "10.00")]),
+        1,
+    );
+    dirs.put(
+        "b.json",
+        &file_of_shift(17, 9, None, vec![sale(1, "20.00")]),
+        2,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     // b merged into the latest dated row (case "T null, every row dated").
     assert_eq!(db.scalar_i64("select count(*) from workshift").await, 1);
     assert_eq!(db.rows("select total from document").await, ["(20.00)"]);
 
     // A dateless shift of another number, then a dated fragment far from any dated row.
-    dirs.put("c.json", &file_of_shift(18, 3, Some("2026-10-01T09:00:00"), vec![sale(1, "1.00")]), 3);
-    dirs.put("d.json", &file_of_shift(18, 3, Some("2026-10-20T09:00:00"), vec![sale(1, "2.00")]), 4);
+    dirs.put(
+        "c.json",
+        &file_of_shift(18, 3, Some("2026-10-01T09:00:00"), vec![sale(1, "1.00")]),
+        3,
+    );
+    dirs.put(
+        "d.json",
+        &file_of_shift(18, 3, Some("2026-10-20T09:00:00"), vec![sale(1, "2.00")]),
+        4,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     let client = &db.client;
     client.batch_execute("insert into workshift (cashcode, shopcode, shiftnum, time_beg, loaded_at) values (18, 8, 3, null, now())").await.unwrap();
-    dirs.put("e.json", &file_of_shift(18, 3, Some("2026-11-20T09:00:00"), vec![sale(7, "3.00")]), 5);
+    dirs.put(
+        "e.json",
+        &file_of_shift(18, 3, Some("2026-11-20T09:00:00"), vec![sale(7, "3.00")]),
+        5,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
         db.rows("select w.time_beg, string_agg(d.total::text, ',') from workshift w left join document d using (workshiftid)
@@ -176,13 +278,32 @@ async fn a_later_fragment_replaces_a_document_whole_and_leaves_the_others() {
         { "pos": 1, "ware": "1", "dept": 1, "quantity": "1", "price": "10.00", "sum": "10.00" },
         { "pos": 2, "ware": "2", "dept": 1, "quantity": "1", "price": "20.00", "sum": "20.00" }
     ]);
-    dirs.put("a.json", &sales_file(8, 17, 1, opened, None, vec![sale(1, "10.00"), two_items]), 1);
-    let closed = sales_file(8, 17, 1, opened, Some("2026-11-20T20:00:00"), vec![sale(2, "5.00")]);
+    dirs.put(
+        "a.json",
+        &sales_file(8, 17, 1, opened, None, vec![sale(1, "10.00"), two_items]),
+        1,
+    );
+    let closed = sales_file(
+        8,
+        17,
+        1,
+        opened,
+        Some("2026-11-20T20:00:00"),
+        vec![sale(2, "5.00")],
+    );
     dirs.put("b.json", &closed, 2);
     // A later fragment without close time does not reopen the shift.
-    dirs.put("c.json", &sales_file(8, 17, 1, opened, None, vec![sale(3, "7.00")]), 3);
+    dirs.put(
+        "c.json",
+        &sales_file(8, 17, 1, opened, None, vec![sale(3, "7.00")]),
+        3,
+    );
     assert_eq!(load_sales(&db, &dirs, &["--limit", "1"]).code, 0);
-    assert_eq!(Dirs::names(&dirs.queue), ["b.json", "c.json"], "--limit 1 handles one file");
+    assert_eq!(
+        Dirs::names(&dirs.queue),
+        ["b.json", "c.json"],
+        "--limit 1 handles one file"
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
         db.rows("select d.docnum, d.total, (select count(*) from goodsitem g where g.documentid = d.documentid),
@@ -190,15 +311,27 @@ async fn a_later_fragment_replaces_a_document_whole_and_leaves_the_others() {
                    from document d order by 1").await,
         ["(1,10.00,1,1)", "(2,5.00,1,1)", "(3,7.00,1,1)"]
     );
-    assert_eq!(db.rows("select time_end from workshift").await, ["(\"2026-11-20 20:00:00\")"]);
-    assert_eq!(db.scalar_i64("select count(*) from workshift where loaded_at > now() - interval '1 hour'").await, 1);
+    assert_eq!(
+        db.rows("select time_end from workshift").await,
+        ["(\"2026-11-20 20:00:00\")"]
+    );
+    assert_eq!(
+        db.scalar_i64("select count(*) from workshift where loaded_at > now() - interval '1 hour'")
+            .await,
+        1
+    );
 }
 
 #[tokio::test]
 async fn loading_the_same_content_twice_changes_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    let content = file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "10.00"), sale(2, "99.99")]);
+    let content = file_of_shift(
+        17,
+        1,
+        Some("2026-11-20T08:00:00"),
+        vec![sale(1, "10.00"), sale(2, "99.99")],
+    );
     dirs.put("a.json", &content, 1);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     let once = db.sales_state().await;
@@ -208,7 +341,10 @@ async fn loading_the_same_content_twice_changes_nothing() {
     assert_eq!(db.sales_state().await, once);
     assert_eq!(db.scalar_i64("select count(*) from goodsitem").await, 2);
     // The name already in processed/ is not overwritten: the moved file gets a suffix.
-    assert_eq!(Dirs::names(&dirs.processed), ["a.1.json", "a.json", "copy.json"]);
+    assert_eq!(
+        Dirs::names(&dirs.processed),
+        ["a.1.json", "a.json", "copy.json"]
+    );
 }
 
 #[tokio::test]
@@ -217,17 +353,35 @@ async fn files_are_taken_in_order_of_modification_time_then_name() {
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
     // z.json is older than a.json: a.json's version of document 1 wins.
-    dirs.put("z.json", &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]), 1);
-    dirs.put("a.json", &file_of_shift(17, 1, opened, vec![sale(1, "2.00")]), 2);
+    dirs.put(
+        "z.json",
+        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
+        1,
+    );
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 1, opened, vec![sale(1, "2.00")]),
+        2,
+    );
     // Same time: by name, m.json before n.json.
-    dirs.put("n.json", &file_of_shift(17, 2, opened, vec![sale(1, "4.00")]), 3);
-    dirs.put("m.json", &file_of_shift(17, 2, opened, vec![sale(1, "3.00")]), 3);
+    dirs.put(
+        "n.json",
+        &file_of_shift(17, 2, opened, vec![sale(1, "4.00")]),
+        3,
+    );
+    dirs.put(
+        "m.json",
+        &file_of_shift(17, 2, opened, vec![sale(1, "3.00")]),
+        3,
+    );
     assert_eq!(load_sales(&db, &dirs, &["-q"]).code, 0);
     assert_eq!(
         db.rows("select w.shiftnum, d.total from workshift w join document d using (workshiftid) order by 1").await,
         ["(1,2.00)", "(2,4.00)"]
     );
-    let order = db.rows("select file_name from load_log order by load_id").await;
+    let order = db
+        .rows("select file_name from load_log order by load_id")
+        .await;
     assert_eq!(order, ["(z.json)", "(a.json)", "(m.json)", "(n.json)"]);
 }
 
@@ -239,10 +393,22 @@ async fn other_names_in_the_queue_are_left_where_they_are() {
     dirs.put("notes.txt", b"hello", 1);
     dirs.put("x.JSON", b"{}", 1);
     fs::create_dir(dirs.queue.join("sub.json")).unwrap();
-    dirs.put("ok.json.gz", &gzip(&file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")])), 2);
+    dirs.put(
+        "ok.json.gz",
+        &gzip(&file_of_shift(
+            17,
+            1,
+            Some("2026-11-20T08:00:00"),
+            vec![sale(1, "1.00")],
+        )),
+        2,
+    );
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(Dirs::names(&dirs.queue), ["notes.txt", "sub.json", "writing.json.tmp", "x.JSON"]);
+    assert_eq!(
+        Dirs::names(&dirs.queue),
+        ["notes.txt", "sub.json", "writing.json.tmp", "x.JSON"]
+    );
     assert_eq!(Dirs::names(&dirs.processed), ["ok.json.gz"]);
 }
 
@@ -260,7 +426,13 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let good = || -> serde_json::Value {
-        serde_json::from_slice(&file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "10.00")])).unwrap()
+        serde_json::from_slice(&file_of_shift(
+            17,
+            1,
+            Some("2026-11-20T08:00:00"),
+            vec![sale(1, "10.00")],
+        ))
+        .unwrap()
     };
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = good();
@@ -269,62 +441,216 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
     };
     let mut cases: Vec<(&str, Vec<u8>, i16, &str)> = vec![
         ("r1-not-json", b"not json at all".to_vec(), 1, "."),
-        ("r1-bad-utf8", b"{\"format\": \"csjobs-sales/1\", \"shop\": \"\xff\xfe\"}".to_vec(), 1, "."),
+        (
+            "r1-bad-utf8",
+            b"{\"format\": \"csjobs-sales/1\", \"shop\": \"\xff\xfe\"}".to_vec(),
+            1,
+            ".",
+        ),
         ("r1-array", b"[1, 2]".to_vec(), 1, "."),
-        ("r1-two-objects", [good().to_string(), good().to_string()].concat().into_bytes(), 1, "."),
-        ("r2-missing", with(&|v| { v.as_object_mut().unwrap().remove("format"); }), 2, "format"),
-        ("r2-other", with(&|v| v["format"] = json!("csjobs-sales/0")), 2, "format"),
-        ("r3-missing-cash", with(&|v| { v.as_object_mut().unwrap().remove("cash"); }), 3, "."),
-        ("r3-shop-string", with(&|v| v["shop"] = json!("8")), 3, "shop"),
+        (
+            "r1-two-objects",
+            [good().to_string(), good().to_string()]
+                .concat()
+                .into_bytes(),
+            1,
+            ".",
+        ),
+        (
+            "r2-missing",
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("format");
+            }),
+            2,
+            "format",
+        ),
+        (
+            "r2-other",
+            with(&|v| v["format"] = json!("csjobs-sales/0")),
+            2,
+            "format",
+        ),
+        (
+            "r3-missing-cash",
+            with(&|v| {
+                v.as_object_mut().unwrap().remove("cash");
+            }),
+            3,
+            ".",
+        ),
+        (
+            "r3-shop-string",
+            with(&|v| v["shop"] = json!("8")),
+            3,
+            "shop",
+        ),
         ("r3-shop-zero", with(&|v| v["shop"] = json!(0)), 3, "shop"),
-        ("r3-opened-missing", with(&|v| { v["shift"].as_object_mut().unwrap().remove("opened_at"); }), 3, "shift"),
-        ("r3-bad-time", with(&|v| v["shift"]["opened_at"] = json!("2026-11-20 08:00:00")), 3, "shift.opened_at"),
-        ("r3-zoned-time", with(&|v| v["documents"][0]["opened_at"] = json!("2026-11-20T08:00:00+03:00")), 3, "documents[0].opened_at"),
-        ("r3-doc-type", with(&|v| v["documents"][0]["type"] = json!("refund")), 3, "documents[0].type"),
-        ("r3-ware-long", with(&|v| v["documents"][0]["items"][0]["ware"] = json!("x".repeat(65))), 3, "documents[0].items[0].ware"),
-        ("r3-dept-negative", with(&|v| v["documents"][0]["items"][0]["dept"] = json!(-1)), 3, "documents[0].items[0].dept"),
-        ("r3-quantity-zero", with(&|v| {
-            let it = &mut v["documents"][0]["items"][0];
-            it["quantity"] = json!("0"); it["sum"] = json!("0.00");
-        }), 3, "documents[0].items[0].quantity"),
-        ("r3-change-on-card", with(&|v| v["documents"][0]["payments"] = json!([{ "type": "card", "amount": "10.00", "change": "1.00" }])), 3, "documents[0].payments[0].change"),
-        ("r4-money-digits", with(&|v| v["documents"][0]["items"][0]["price"] = json!("10.001")), 4, "documents[0].items[0].price"),
-        ("r4-quantity-digits", with(&|v| v["documents"][0]["items"][0]["quantity"] = json!("1.0001")), 4, "documents[0].items[0].quantity"),
-        ("r4-not-finite", with(&|v| v["documents"][0]["payments"][0]["amount"] = json!("NaN")), 4, "documents[0].payments[0].amount"),
-        ("r5-doc-twice", with(&|v| { let d = v["documents"][0].clone(); v["documents"].as_array_mut().unwrap().push(d); }), 5, "documents[1].number"),
-        ("r5-pos-twice", with(&|v| {
-            let it = v["documents"][0]["items"][0].clone();
-            v["documents"][0]["items"].as_array_mut().unwrap().push(it);
-            v["documents"][0]["payments"][0]["amount"] = json!("20.00");
-        }), 5, "documents[0].items[1].pos"),
-        ("r6-unbalanced", with(&|v| v["documents"][0]["payments"][0]["amount"] = json!("10.01")), 6, "documents[0].payments"),
-        ("r7-item-sum", with(&|v| {
-            let it = &mut v["documents"][0]["items"][0];
-            it["quantity"] = json!("3"); it["price"] = json!("3.35"); it["sum"] = json!("10.04");
-            v["documents"][0]["payments"][0]["amount"] = json!("10.04");
-        }), 7, "documents[0].items[0].sum"),
-        ("r8-cash-in-items", with(&|v| v["documents"][0]["type"] = json!("cash_in")), 8, "documents[0].items"),
-        ("r8-cash-out-card", with(&|v| v["documents"][0] = json!({
+        (
+            "r3-opened-missing",
+            with(&|v| {
+                v["shift"].as_object_mut().unwrap().remove("opened_at");
+            }),
+            3,
+            "shift",
+        ),
+        (
+            "r3-bad-time",
+            with(&|v| v["shift"]["opened_at"] = json!("2026-11-20 08:00:00")),
+            3,
+            "shift.opened_at",
+        ),
+        (
+            "r3-zoned-time",
+            with(&|v| v["documents"][0]["opened_at"] = json!("2026-11-20T08:00:00+03:00")),
+            3,
+            "documents[0].opened_at",
+        ),
+        (
+            "r3-doc-type",
+            with(&|v| v["documents"][0]["type"] = json!("refund")),
+            3,
+            "documents[0].type",
+        ),
+        (
+            "r3-ware-long",
+            with(&|v| v["documents"][0]["items"][0]["ware"] = json!("x".repeat(65))),
+            3,
+            "documents[0].items[0].ware",
+        ),
+        (
+            "r3-dept-negative",
+            with(&|v| v["documents"][0]["items"][0]["dept"] = json!(-1)),
+            3,
+            "documents[0].items[0].dept",
+        ),
+        (
+            "r3-quantity-zero",
+            with(&|v| {
+                let it = &mut v["documents"][0]["items"][0];
+                it["quantity"] = json!("0");
+                it["sum"] = json!("0.00");
+            }),
+            3,
+            "documents[0].items[0].quantity",
+        ),
+        (
+            "r3-change-on-card",
+            with(&|v| {
+                v["documents"][0]["payments"] =
+                    json!([{ "type": "card", "amount": "10.00", "change": "1.00" }])
+            }),
+            3,
+            "documents[0].payments[0].change",
+        ),
+        (
+            "r4-money-digits",
+            with(&|v| v["documents"][0]["items"][0]["price"] = json!("10.001")),
+            4,
+            "documents[0].items[0].price",
+        ),
+        (
+            "r4-quantity-digits",
+            with(&|v| v["documents"][0]["items"][0]["quantity"] = json!("1.0001")),
+            4,
+            "documents[0].items[0].quantity",
+        ),
+        (
+            "r4-not-finite",
+            with(&|v| v["documents"][0]["payments"][0]["amount"] = json!("NaN")),
+            4,
+            "documents[0].payments[0].amount",
+        ),
+        (
+            "r5-doc-twice",
+            with(&|v| {
+                let d = v["documents"][0].clone();
+                v["documents"].as_array_mut().unwrap().push(d);
+            }),
+            5,
+            "documents[1].number",
+        ),
+        (
+            "r5-pos-twice",
+            with(&|v| {
+                let it = v["documents"][0]["items"][0].clone();
+                v["documents"][0]["items"].as_array_mut().unwrap().push(it);
+                v["documents"][0]["payments"][0]["amount"] = json!("20.00");
+            }),
+            5,
+            "documents[0].items[1].pos",
+        ),
+        (
+            "r6-unbalanced",
+            with(&|v| v["documents"][0]["payments"][0]["amount"] = json!("10.01")),
+            6,
+            "documents[0].payments",
+        ),
+        (
+            "r7-item-sum",
+            with(&|v| {
+                let it = &mut v["documents"][0]["items"][0];
+                it["quantity"] = json!("3");
+                it["price"] = json!("3.35");
+                it["sum"] = json!("10.04");
+                v["documents"][0]["payments"][0]["amount"] = json!("10.04");
+            }),
+            7,
+            "documents[0].items[0].sum",
+        ),
+        (
+            "r8-cash-in-items",
+            with(&|v| v["documents"][0]["type"] = json!("cash_in")),
+            8,
+            "documents[0].items",
+        ),
+        (
+            "r8-cash-out-card",
+            with(&|v| {
+                v["documents"][0] = json!({
             "number": 1, "type": "cash_out", "opened_at": "2026-11-20T10:00:00", "closed_at": "2026-11-20T10:00:01",
-            "payments": [{ "type": "card", "amount": "5.00" }] })), 8, "documents[0].payments"),
+            "payments": [{ "type": "card", "amount": "5.00" }] })
+            }),
+            8,
+            "documents[0].payments",
+        ),
     ];
     // Rule 9: over the size limit (set to 2000 bytes below), plain and inflated.
     let big = with(&|v| v["padding"] = json!("x".repeat(3000)));
     cases.push(("r9-too-large", big.clone(), 9, "."));
     let mut gz_bomb = gzip(&big);
     assert!(gz_bomb.len() < 2000);
-    cases.push(("r9-inflates-too-large.json.gz", std::mem::take(&mut gz_bomb), 9, "."));
-    cases.push(("r1-corrupt-gzip.json.gz", b"\x1f\x8b\x08\x00garbage".to_vec(), 1, "."));
+    cases.push((
+        "r9-inflates-too-large.json.gz",
+        std::mem::take(&mut gz_bomb),
+        9,
+        ".",
+    ));
+    cases.push((
+        "r1-corrupt-gzip.json.gz",
+        b"\x1f\x8b\x08\x00garbage".to_vec(),
+        1,
+        ".",
+    ));
 
     for (i, (name, content, _, _)) in cases.iter().enumerate() {
-        let name = if name.ends_with(".gz") { name.to_string() } else { format!("{name}.json") };
+        let name = if name.ends_with(".gz") {
+            name.to_string()
+        } else {
+            format!("{name}.json")
+        };
         dirs.put(&name, content, i as u64);
     }
     let mut c = csjobs(&db.url, &dirs);
-    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "2000").arg("load-sales");
+    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "2000")
+        .arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(Dirs::names(&dirs.broken).len(), cases.len(), "{:?}", Dirs::names(&dirs.processed));
+    assert_eq!(
+        Dirs::names(&dirs.broken).len(),
+        cases.len(),
+        "{:?}",
+        Dirs::names(&dirs.processed)
+    );
     assert_eq!(db.scalar_i64("select count(*) from document").await, 0);
     for (name, _, rule, path) in &cases {
         let row = db
@@ -335,8 +661,13 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
             )
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let (got_rule, got_path, reason): (i16, String, String) = (row.get(0), row.get(1), row.get(2));
-        assert_eq!((got_rule, got_path.as_str()), (*rule, *path), "{name}: {reason}");
+        let (got_rule, got_path, reason): (i16, String, String) =
+            (row.get(0), row.get(1), row.get(2));
+        assert_eq!(
+            (got_rule, got_path.as_str()),
+            (*rule, *path),
+            "{name}: {reason}"
+        );
         assert!(!reason.is_empty());
     }
 }
@@ -345,11 +676,29 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
 async fn retry_errors_loads_files_again_after_the_dictionary_is_fixed() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("new-cash.json", &sales_file(8, 30, 1, Some("2026-11-20T08:00:00"), None, vec![sale(1, "1.00")]), 1);
+    dirs.put(
+        "new-cash.json",
+        &sales_file(
+            8,
+            30,
+            1,
+            Some("2026-11-20T08:00:00"),
+            None,
+            vec![sale(1, "1.00")],
+        ),
+        1,
+    );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 3);
     assert_eq!(Dirs::names(&dirs.error), ["new-cash.json"]);
-    db.client.batch_execute("insert into cash values (30, 8, 'Касса 30')").await.unwrap();
-    assert_eq!(load_sales(&db, &dirs, &[]).code, 0, "without --retry-errors error/ is left alone");
+    db.client
+        .batch_execute("insert into cash values (30, 8, 'Касса 30')")
+        .await
+        .unwrap();
+    assert_eq!(
+        load_sales(&db, &dirs, &[]).code,
+        0,
+        "without --retry-errors error/ is left alone"
+    );
     assert_eq!(Dirs::names(&dirs.error), ["new-cash.json"]);
     assert_eq!(load_sales(&db, &dirs, &["--retry-errors"]).code, 0);
     assert!(Dirs::names(&dirs.error).is_empty());
@@ -362,21 +711,44 @@ async fn dry_run_plans_and_writes_and_moves_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put("a.json", &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]), 1);
-    dirs.put("b.json", &file_of_shift(17, 1, opened, vec![sale(2, "1.00")]), 2);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
+        1,
+    );
+    dirs.put(
+        "b.json",
+        &file_of_shift(17, 1, opened, vec![sale(2, "1.00")]),
+        2,
+    );
     dirs.put("c.json", &file_of_shift(99, 1, opened, vec![]), 3);
     dirs.put("d.json", b"{", 4);
-    let before = db.rows("select count(*) from job_run union all select count(*) from load_log").await;
+    let before = db
+        .rows("select count(*) from job_run union all select count(*) from load_log")
+        .await;
     let r = load_sales(&db, &dirs, &["--dry-run"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().take(4).collect();
-    assert!(lines[0].starts_with("a.json\tprocessed\tnew shift 1 of cash 17"), "{lines:?}");
-    assert!(lines[1].starts_with("b.json\tprocessed\tmerged into"), "{lines:?}");
+    assert!(
+        lines[0].starts_with("a.json\tprocessed\tnew shift 1 of cash 17"),
+        "{lines:?}"
+    );
+    assert!(
+        lines[1].starts_with("b.json\tprocessed\tmerged into"),
+        "{lines:?}"
+    );
     assert!(lines[2].starts_with("c.json\terror\tcash 99"), "{lines:?}");
-    assert!(lines[3].starts_with("d.json\tbroken\tbroken (rule 1)"), "{lines:?}");
+    assert!(
+        lines[3].starts_with("d.json\tbroken\tbroken (rule 1)"),
+        "{lines:?}"
+    );
     assert_eq!(Dirs::names(&dirs.queue).len(), 4);
     assert_eq!(db.scalar_i64("select count(*) from workshift").await, 0);
-    assert_eq!(db.rows("select count(*) from job_run union all select count(*) from load_log").await, before);
+    assert_eq!(
+        db.rows("select count(*) from job_run union all select count(*) from load_log")
+            .await,
+        before
+    );
 }
 
 #[tokio::test]
@@ -384,17 +756,35 @@ async fn a_value_the_database_refuses_sends_only_that_file_to_error() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put("a.json", &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]), 1);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
+        1,
+    );
     // 10^13 does not fit numeric(15,2): the database refuses it.
-    dirs.put("huge.json", &file_of_shift(17, 2, opened, vec![sale(1, "10000000000000.00")]), 2);
-    dirs.put("c.json", &file_of_shift(18, 1, opened, vec![sale(1, "3.00")]), 3);
+    dirs.put(
+        "huge.json",
+        &file_of_shift(17, 2, opened, vec![sale(1, "10000000000000.00")]),
+        2,
+    );
+    dirs.put(
+        "c.json",
+        &file_of_shift(18, 1, opened, vec![sale(1, "3.00")]),
+        3,
+    );
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 3);
     assert_eq!(Dirs::names(&dirs.processed), ["a.json", "c.json"]);
     assert_eq!(Dirs::names(&dirs.error), ["huge.json"]);
-    let reason = db.rows("select reason from load_log where file_name = 'huge.json'").await;
+    let reason = db
+        .rows("select reason from load_log where file_name = 'huge.json'")
+        .await;
     assert!(reason[0].contains("numeric field overflow"), "{reason:?}");
-    assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum = 2").await, 0);
+    assert_eq!(
+        db.scalar_i64("select count(*) from workshift where shiftnum = 2")
+            .await,
+        0
+    );
 }
 
 #[tokio::test]
@@ -414,14 +804,30 @@ async fn the_database_going_away_stops_the_run_and_leaves_files_queued() {
         .await
         .unwrap();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put("1.json", &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]), 1);
-    dirs.put("2.json", &file_of_shift(17, 666, opened, vec![sale(1, "2.00")]), 2);
-    dirs.put("3.json", &file_of_shift(17, 3, opened, vec![sale(1, "3.00")]), 3);
+    dirs.put(
+        "1.json",
+        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
+        1,
+    );
+    dirs.put(
+        "2.json",
+        &file_of_shift(17, 666, opened, vec![sale(1, "2.00")]),
+        2,
+    );
+    dirs.put(
+        "3.json",
+        &file_of_shift(17, 3, opened, vec![sale(1, "3.00")]),
+        3,
+    );
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_SALES_BATCH_FILES", "1").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("2.json"), "the message names the file: {}", r.stderr);
+    assert!(
+        r.stderr.contains("2.json"),
+        "the message names the file: {}",
+        r.stderr
+    );
     assert_eq!(Dirs::names(&dirs.processed), ["1.json"]);
     assert_eq!(Dirs::names(&dirs.queue), ["2.json", "3.json"]);
     assert!(Dirs::names(&dirs.error).is_empty());
@@ -435,7 +841,11 @@ async fn unreachable_database_exits_1_with_masked_password_and_moves_nothing() {
     c.arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("postgres://cs:***@127.0.0.1:1/nowhere"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("postgres://cs:***@127.0.0.1:1/nowhere"),
+        "{}",
+        r.stderr
+    );
     assert!(!r.stderr.contains("TopSecret") && !r.stdout.contains("TopSecret"));
     assert_eq!(Dirs::names(&dirs.queue), ["a.json"]);
 }
@@ -444,13 +854,22 @@ async fn unreachable_database_exits_1_with_masked_password_and_moves_nothing() {
 async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]), 1);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]),
+        1,
+    );
     let key = csjobs::core::db::lock_key("csjobs job lock: load-sales");
     // Another session of the same cash server DB holds the lock (as a run on another
     // machine would).
-    let (other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
+    let (other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
     tokio::spawn(conn);
-    other.execute("select pg_advisory_lock($1)", &[&key]).await.unwrap();
+    other
+        .execute("select pg_advisory_lock($1)", &[&key])
+        .await
+        .unwrap();
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("holds its lock"));
@@ -464,16 +883,26 @@ async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
 async fn configuration_errors_exit_2_and_name_the_setting() {
     let dirs = Dirs::new();
     let mut c = csjobs("x", &dirs);
-    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL").arg("load-sales");
+    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL")
+        .arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("CSJOBS_CASHSERVER_DATABASE_URL"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CSJOBS_CASHSERVER_DATABASE_URL"),
+        "{}",
+        r.stderr
+    );
 
     let mut c = csjobs("x", &dirs);
-    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "lots").arg("load-sales");
+    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "lots")
+        .arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
-    assert!(r.stderr.contains("CSJOBS_SALES_MAX_FILE_BYTES"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("CSJOBS_SALES_MAX_FILE_BYTES"),
+        "{}",
+        r.stderr
+    );
 
     let cfg = dirs.tmp.path().join("bad.toml");
     fs::write(&cfg, "[sales]\nmax_file_byte = 1\n").unwrap();
@@ -498,7 +927,11 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
 async fn config_file_supplies_what_env_does_not() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put("a.json", &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]), 1);
+    dirs.put(
+        "a.json",
+        &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]),
+        1,
+    );
     let cfg = dirs.tmp.path().join("csjobs.toml");
     fs::write(
         &cfg,
@@ -530,7 +963,8 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(r.code, 3);
     let mut saw_refusal = false;
     for line in r.stderr.lines().filter(|l| !l.starts_with("csjobs:")) {
-        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let v: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         saw_refusal |= v["file"] == "bad.json" && v["disposition"] == "broken";
     }
     assert!(saw_refusal, "{}", r.stderr);
@@ -550,12 +984,19 @@ async fn migrate_is_idempotent_and_detects_a_changed_migration() {
     let r = run(c);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("up to date"));
-    db.client.batch_execute("update csjobs_schema_migrations set checksum = 'x'").await.unwrap();
+    db.client
+        .batch_execute("update csjobs_schema_migrations set checksum = 'x'")
+        .await
+        .unwrap();
     let mut c = csjobs(&db.url, &dirs);
     c.arg("migrate");
     let r = run(c);
     assert_eq!(r.code, 1);
-    assert!(r.stderr.contains("was changed after it was applied"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("was changed after it was applied"),
+        "{}",
+        r.stderr
+    );
     let mut c = csjobs(&db.url, &dirs);
     c.args(["migrate", "--bonus"]);
     assert_eq!(run(c).code, 2, "no bonus URL configured");
@@ -566,7 +1007,9 @@ async fn bonus_migrations_create_the_bonus_tables() {
     let db = TestDb::empty("bonus").await;
     let dirs = Dirs::new();
     let mut c = csjobs(&db.url, &dirs);
-    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL").env("CSJOBS_BONUS_DATABASE_URL", &db.url).arg("migrate");
+    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL")
+        .env("CSJOBS_BONUS_DATABASE_URL", &db.url)
+        .arg("migrate");
     let r = run(c);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(

@@ -91,7 +91,9 @@ pub enum ErrorClass {
 }
 
 pub fn classify(e: &tokio_postgres::Error) -> ErrorClass {
-    let Some(code) = e.code() else { return ErrorClass::Fatal };
+    let Some(code) = e.code() else {
+        return ErrorClass::Fatal;
+    };
     if *code == SqlState::T_R_SERIALIZATION_FAILURE || *code == SqlState::T_R_DEADLOCK_DETECTED {
         return ErrorClass::Retry;
     }
@@ -105,7 +107,8 @@ pub fn classify(e: &tokio_postgres::Error) -> ErrorClass {
 
 /// Finds the tokio-postgres error in an anyhow chain.
 pub fn pg_error(e: &anyhow::Error) -> Option<&tokio_postgres::Error> {
-    e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
+    e.chain()
+        .find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
 }
 
 /// The server's own message of a database error (`db_error.message`, detail), for reasons
@@ -139,7 +142,11 @@ pub enum MigrateError {
          (checksum in csjobs_schema_migrations differs); restore the original file or \
          write a new migration"
     )]
-    Changed { db: &'static str, version: i32, name: &'static str },
+    Changed {
+        db: &'static str,
+        version: i32,
+        name: &'static str,
+    },
     #[error("migration {version} ({name}) of the {db} failed: {source}")]
     Failed {
         db: &'static str,
@@ -193,7 +200,11 @@ pub async fn migrate(client: &mut Client, db: Database) -> Result<MigrateReport,
         if let Some(row) = row {
             let applied: String = row.get(0);
             if applied != checksum {
-                return Err(MigrateError::Changed { db: label, version: m.version, name: m.name });
+                return Err(MigrateError::Changed {
+                    db: label,
+                    version: m.version,
+                    name: m.name,
+                });
             }
             report.already += 1;
             continue;

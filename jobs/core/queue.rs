@@ -27,7 +27,9 @@ pub fn list(dir: &Path, accept: impl Fn(&str) -> bool) -> io::Result<Vec<QueuedF
     let mut files = Vec::new();
     for entry in fs::read_dir(dir)? {
         let entry = entry?;
-        let Ok(name) = entry.file_name().into_string() else { continue };
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
         if !accept(&name) {
             continue;
         }
@@ -56,7 +58,10 @@ pub fn list(dir: &Path, accept: impl Fn(&str) -> bool) -> io::Result<Vec<QueuedF
 /// `README` → `README.1`.
 pub fn suffixed_name(name: &str, k: u32) -> String {
     const DOUBLE: [&str; 3] = [".json.gz", ".tar.gz", ".csv.gz"];
-    if let Some(ext) = DOUBLE.iter().find(|ext| name.len() > ext.len() && name.ends_with(*ext)) {
+    if let Some(ext) = DOUBLE
+        .iter()
+        .find(|ext| name.len() > ext.len() && name.ends_with(*ext))
+    {
         return format!("{}.{k}{ext}", &name[..name.len() - ext.len()]);
     }
     match name.rfind('.') {
@@ -75,7 +80,11 @@ pub fn move_no_overwrite(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "file name is not UTF-8"))?;
     for k in 0..100_000u32 {
-        let candidate = if k == 0 { name.to_string() } else { suffixed_name(name, k) };
+        let candidate = if k == 0 {
+            name.to_string()
+        } else {
+            suffixed_name(name, k)
+        };
         let dest = dest_dir.join(&candidate);
         match rename_noreplace(src, &dest) {
             Ok(()) => return Ok(dest),
@@ -116,7 +125,10 @@ fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
     let f = fs::File::open(&tmp)?;
     f.sync_all()?;
     let mtime = fs::metadata(src)?.modified()?;
-    let _ = fs::File::options().write(true).open(&tmp).and_then(|f| f.set_modified(mtime));
+    let _ = fs::File::options()
+        .write(true)
+        .open(&tmp)
+        .and_then(|f| f.set_modified(mtime));
     let linked = fs::hard_link(&tmp, dest);
     fs::remove_file(&tmp)?;
     linked?;

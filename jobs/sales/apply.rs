@@ -122,7 +122,11 @@ async fn teach<C: GenericClient>(
          order by w.workshiftid{}",
         if lock { " for update of w" } else { "" }
     );
-    let rows = if pairs.is_empty() { vec![] } else { db.query(&sql, &[&pc, &pn]).await? };
+    let rows = if pairs.is_empty() {
+        vec![]
+    } else {
+        db.query(&sql, &[&pc, &pn]).await?
+    };
     let rows = rows
         .iter()
         .map(|r| {
@@ -137,13 +141,19 @@ async fn teach<C: GenericClient>(
         })
         .collect();
     let cash_rows = db
-        .query("select cashcode, shopcode from cash where cashcode = any($1)", &[cashes])
+        .query(
+            "select cashcode, shopcode from cash where cashcode = any($1)",
+            &[cashes],
+        )
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let shop_rows = db
-        .query("select shopcode from shop where shopcode = any($1)", &[shops])
+        .query(
+            "select shopcode from shop where shopcode = any($1)",
+            &[shops],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -196,7 +206,11 @@ pub async fn apply_batch(
     let writes = planner.take_writes();
     let new_ids = write_sales(&tx, files, &writes).await?;
     for r in &mut results {
-        if let Some(PlannedFile { shift: ShiftRef::New(k), .. }) = r.shift {
+        if let Some(PlannedFile {
+            shift: ShiftRef::New(k),
+            ..
+        }) = r.shift
+        {
             r.workshiftid = Some(new_ids[k]);
         }
     }
@@ -293,7 +307,10 @@ async fn write_sales(
         ShiftRef::New(k) => new_ids[k],
     };
     let doc_of = |r: &super::plan::DocRef| {
-        let f = files[r.file].content.as_ref().expect("planned files are valid");
+        let f = files[r.file]
+            .content
+            .as_ref()
+            .expect("planned files are valid");
         &f.documents[r.doc]
     };
 
@@ -305,14 +322,29 @@ async fn write_sales(
         .await?;
     let writer = BinaryCopyInWriter::new(
         sink,
-        &[Type::INT8, Type::INT8, Type::INT4, Type::TEXT, Type::TIMESTAMP, Type::TIMESTAMP, Type::NUMERIC],
+        &[
+            Type::INT8,
+            Type::INT8,
+            Type::INT4,
+            Type::TEXT,
+            Type::TIMESTAMP,
+            Type::TIMESTAMP,
+            Type::NUMERIC,
+        ],
     );
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         let d = doc_of(r);
         let wid = shift_id(r.shift);
-        let row: [&(dyn ToSql + Sync); 7] =
-            [id, &wid, &d.number, &d.doctype.as_str(), &d.opened_at, &d.closed_at, &d.total];
+        let row: [&(dyn ToSql + Sync); 7] = [
+            id,
+            &wid,
+            &d.number,
+            &d.doctype.as_str(),
+            &d.opened_at,
+            &d.closed_at,
+            &d.total,
+        ];
         writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
@@ -326,15 +358,30 @@ async fn write_sales(
     let writer = BinaryCopyInWriter::new(
         sink,
         &[
-            Type::INT8, Type::INT4, Type::TEXT, Type::TEXT, Type::INT4,
-            Type::NUMERIC, Type::NUMERIC, Type::NUMERIC, Type::NUMERIC,
+            Type::INT8,
+            Type::INT4,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::NUMERIC,
+            Type::NUMERIC,
+            Type::NUMERIC,
+            Type::NUMERIC,
         ],
     );
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         for it in &doc_of(r).items {
             let row: [&(dyn ToSql + Sync); 9] = [
-                id, &it.pos, &it.ware, &it.name, &it.dept, &it.quantity, &it.price, &it.discount, &it.sum,
+                id,
+                &it.pos,
+                &it.ware,
+                &it.name,
+                &it.dept,
+                &it.quantity,
+                &it.price,
+                &it.discount,
+                &it.sum,
             ];
             writer.as_mut().write(&row).await?;
         }
@@ -342,11 +389,19 @@ async fn write_sales(
     writer.finish().await?;
 
     let sink = tx
-        .copy_in("copy payment (documentid, paynum, paytype, amount, change) from stdin (format binary)")
+        .copy_in(
+            "copy payment (documentid, paynum, paytype, amount, change) from stdin (format binary)",
+        )
         .await?;
     let writer = BinaryCopyInWriter::new(
         sink,
-        &[Type::INT8, Type::INT4, Type::TEXT, Type::NUMERIC, Type::NUMERIC],
+        &[
+            Type::INT8,
+            Type::INT4,
+            Type::TEXT,
+            Type::NUMERIC,
+            Type::NUMERIC,
+        ],
     );
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
@@ -382,10 +437,30 @@ async fn write_load_log(
     let writer = BinaryCopyInWriter::new(
         sink,
         &[
-            Type::INT8, Type::INT8, Type::TEXT, Type::INT8, Type::TIMESTAMPTZ, Type::TEXT,
-            Type::INT4, Type::INT4, Type::INT4, Type::TIMESTAMP, Type::INT8, Type::TEXT,
-            Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::INT2, Type::TEXT,
-            Type::TEXT, Type::INT4, Type::INT4, Type::TIMESTAMP, Type::TIMESTAMPTZ, Type::TIMESTAMPTZ,
+            Type::INT8,
+            Type::INT8,
+            Type::TEXT,
+            Type::INT8,
+            Type::TIMESTAMPTZ,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+            Type::INT4,
+            Type::TIMESTAMP,
+            Type::INT8,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT2,
+            Type::TEXT,
+            Type::TEXT,
+            Type::INT4,
+            Type::INT4,
+            Type::TIMESTAMP,
+            Type::TIMESTAMPTZ,
+            Type::TIMESTAMPTZ,
         ],
     );
     pin_mut!(writer);
@@ -407,17 +482,37 @@ async fn write_load_log(
         let items = r.items as i32;
         let last_sale = sf.and_then(|s| s.last_sale_at());
         let row: [&(dyn ToSql + Sync); 24] = [
-            id, &run_id, &f.entry.name, &size, &mtime, &f.sha256,
-            &shop, &cash, &shiftnum, &opened, &r.workshiftid, &action,
+            id,
+            &run_id,
+            &f.entry.name,
+            &size,
+            &mtime,
+            &f.sha256,
+            &shop,
+            &cash,
+            &shiftnum,
+            &opened,
+            &r.workshiftid,
+            &action,
             &sf.and_then(|s| s.source.host.as_deref()),
             &sf.and_then(|s| s.source.ip.as_deref()),
             &sf.and_then(|s| s.source.software.as_deref()),
-            &r.disposition.as_str(), &rule, &path,
-            &r.reason, &documents, &items, &last_sale, &f.started_at, &finished_at,
+            &r.disposition.as_str(),
+            &rule,
+            &path,
+            &r.reason,
+            &documents,
+            &items,
+            &last_sale,
+            &f.started_at,
+            &finished_at,
         ];
         writer.as_mut().write(&row).await?;
         if let Some(reason) = &r.reason {
-            messages.push((f.entry.name.clone(), format!("{}: {reason}", r.disposition.as_str())));
+            messages.push((
+                f.entry.name.clone(),
+                format!("{}: {reason}", r.disposition.as_str()),
+            ));
         }
     }
     writer.finish().await?;
@@ -489,16 +584,31 @@ pub async fn mark_disposed(
 /// The shift action a result carries, for the dry-run listing.
 pub fn describe_shift(r: &FileResult, file: &SalesFile) -> String {
     match r.shift {
-        Some(PlannedFile { action: ShiftAction::New, .. }) => format!(
+        Some(PlannedFile {
+            action: ShiftAction::New,
+            ..
+        }) => format!(
             "new shift {} of cash {} (opened {})",
             file.shift.number,
             file.cash,
-            file.shift.opened_at.map(|t| t.to_string()).unwrap_or_else(|| "NULL".into())
+            file.shift
+                .opened_at
+                .map(|t| t.to_string())
+                .unwrap_or_else(|| "NULL".into())
         ),
-        Some(PlannedFile { shift: ShiftRef::Existing(id), .. }) => {
-            format!("merged into workshift {id} (shift {} of cash {})", file.shift.number, file.cash)
+        Some(PlannedFile {
+            shift: ShiftRef::Existing(id),
+            ..
+        }) => {
+            format!(
+                "merged into workshift {id} (shift {} of cash {})",
+                file.shift.number, file.cash
+            )
         }
-        Some(PlannedFile { shift: ShiftRef::New(_), .. }) => format!(
+        Some(PlannedFile {
+            shift: ShiftRef::New(_),
+            ..
+        }) => format!(
             "merged into the new shift {} of cash {} planned above",
             file.shift.number, file.cash
         ),

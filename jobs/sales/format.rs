@@ -155,14 +155,22 @@ pub struct Broken {
 
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "broken (rule {}) at {}: {}", self.rule, self.path, self.message)
+        write!(
+            f,
+            "broken (rule {}) at {}: {}",
+            self.rule, self.path, self.message
+        )
     }
 }
 
 impl std::error::Error for Broken {}
 
 fn broken(rule: u8, path: impl Into<String>, message: impl Into<String>) -> Broken {
-    Broken { rule, path: path.into(), message: message.into() }
+    Broken {
+        rule,
+        path: path.into(),
+        message: message.into(),
+    }
 }
 
 // ---- reading a file -----------------------------------------------------------------------
@@ -182,7 +190,11 @@ pub struct RawFile {
 /// (permissions, vanished): the latter leaves the file where it is.
 #[derive(Debug)]
 pub enum ReadError {
-    Broken { size: u64, sha256: String, broken: Broken },
+    Broken {
+        size: u64,
+        sha256: String,
+        broken: Broken,
+    },
     Io(std::io::Error),
 }
 
@@ -211,7 +223,11 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
     let sha256 = hex::encode(Sha256::digest(&disk));
     let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
     if !gz {
-        return Ok(RawFile { size: disk.len() as u64, content: disk, sha256 });
+        return Ok(RawFile {
+            size: disk.len() as u64,
+            content: disk,
+            sha256,
+        });
     }
     let mut content = Vec::new();
     let mut inflater = flate2::read::MultiGzDecoder::new(&disk[..]).take(max_bytes + 1);
@@ -229,11 +245,17 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
             broken: broken(
                 9,
                 ".",
-                format!("decompressed content exceeds the limit sales.max_file_bytes = {max_bytes}"),
+                format!(
+                    "decompressed content exceeds the limit sales.max_file_bytes = {max_bytes}"
+                ),
             ),
         });
     }
-    Ok(RawFile { content, size, sha256 })
+    Ok(RawFile {
+        content,
+        size,
+        sha256,
+    })
 }
 
 // ---- the wire structure (what serde checks) -------------------------------------------------
@@ -366,7 +388,11 @@ pub fn parse(content: &[u8]) -> Result<SalesFile, Broken> {
         return Err(broken(1, ".", format!("not a single JSON object: {e}")));
     }
     if wire.format != FORMAT {
-        return Err(broken(2, "format", format!("format is {:?}, expected {FORMAT:?}", wire.format)));
+        return Err(broken(
+            2,
+            "format",
+            format!("format is {:?}, expected {FORMAT:?}", wire.format),
+        ));
     }
     validate(wire)
 }
@@ -409,7 +435,14 @@ fn strip_position(s: &str) -> String {
 
 fn positive_i32(v: i64, path: &str) -> Result<i32, Broken> {
     if v <= 0 || v > i32::MAX as i64 {
-        return Err(broken(3, path, format!("{v} is out of range: expected an integer from 1 to {}", i32::MAX)));
+        return Err(broken(
+            3,
+            path,
+            format!(
+                "{v} is out of range: expected an integer from 1 to {}",
+                i32::MAX
+            ),
+        ));
     }
     Ok(v as i32)
 }
@@ -426,9 +459,15 @@ fn timestamp(s: &str, path: &str) -> Result<NaiveDateTime, Broken> {
             _ => c.is_ascii_digit(),
         })
         && (b.len() == 19
-            || (b[19] == b'.' && (21..=29).contains(&b.len()) && b[20..].iter().all(u8::is_ascii_digit)));
+            || (b[19] == b'.'
+                && (21..=29).contains(&b.len())
+                && b[20..].iter().all(u8::is_ascii_digit)));
     let bad = || {
-        broken(3, path, format!("{s:?} is not a local timestamp YYYY-MM-DDTHH:MM:SS[.ffffff]"))
+        broken(
+            3,
+            path,
+            format!("{s:?} is not a local timestamp YYYY-MM-DDTHH:MM:SS[.ffffff]"),
+        )
     };
     if !shape_ok {
         return Err(bad());
@@ -513,14 +552,22 @@ fn money(t: &DecimalText, path: &str) -> Result<Decimal, Broken> {
 
 fn non_negative(d: Decimal, path: &str) -> Result<Decimal, Broken> {
     if d.is_sign_negative() && !d.is_zero() {
-        return Err(broken(3, path, format!("{d} is out of range: expected 0 or more")));
+        return Err(broken(
+            3,
+            path,
+            format!("{d} is out of range: expected 0 or more"),
+        ));
     }
     Ok(d)
 }
 
 fn positive(d: Decimal, path: &str) -> Result<Decimal, Broken> {
     if d <= Decimal::ZERO {
-        return Err(broken(3, path, format!("{d} is out of range: expected more than 0")));
+        return Err(broken(
+            3,
+            path,
+            format!("{d} is out of range: expected more than 0"),
+        ));
     }
     Ok(d)
 }
@@ -536,7 +583,11 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
     };
     let source = w
         .source
-        .map(|s| Source { host: s.host, ip: s.ip, software: s.software })
+        .map(|s| Source {
+            host: s.host,
+            ip: s.ip,
+            software: s.software,
+        })
         .unwrap_or_default();
     let mut numbers = HashSet::with_capacity(w.documents.len());
     let mut documents = Vec::with_capacity(w.documents.len());
@@ -544,11 +595,21 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
         let p = format!("documents[{di}]");
         let number = positive_i32(wd.number, &format!("{p}.number"))?;
         if !numbers.insert(number) {
-            return Err(broken(5, format!("{p}.number"), format!("document number {number} appears twice in the file")));
+            return Err(broken(
+                5,
+                format!("{p}.number"),
+                format!("document number {number} appears twice in the file"),
+            ));
         }
         documents.push(validate_document(wd, number, &p)?);
     }
-    Ok(SalesFile { shop, cash, source, shift, documents })
+    Ok(SalesFile {
+        shop,
+        cash,
+        source,
+        shift,
+        documents,
+    })
 }
 
 fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document, Broken> {
@@ -556,7 +617,10 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
         broken(
             3,
             format!("{p}.type"),
-            format!("{:?} is not a document type: expected sale, return, cash_in or cash_out", wd.doctype),
+            format!(
+                "{:?} is not a document type: expected sale, return, cash_in or cash_out",
+                wd.doctype
+            ),
         )
     })?;
     let opened_at = timestamp(&wd.opened_at, &format!("{p}.opened_at"))?;
@@ -566,15 +630,30 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
     let wire_items = match wd.items {
         Some(items) => items,
         None if doctype.has_goods() => {
-            return Err(broken(3, format!("{p}.items"), format!("missing field `items` (required for a {} document)", doctype.as_str())));
+            return Err(broken(
+                3,
+                format!("{p}.items"),
+                format!(
+                    "missing field `items` (required for a {} document)",
+                    doctype.as_str()
+                ),
+            ));
         }
         None => Vec::new(),
     };
     if !doctype.has_goods() && !wire_items.is_empty() {
-        return Err(broken(8, format!("{p}.items"), format!("a {} document must have no items", doctype.as_str())));
+        return Err(broken(
+            8,
+            format!("{p}.items"),
+            format!("a {} document must have no items", doctype.as_str()),
+        ));
     }
     if doctype.has_goods() && closed && wire_items.is_empty() {
-        return Err(broken(3, format!("{p}.items"), format!("a closed {} document must have items", doctype.as_str())));
+        return Err(broken(
+            3,
+            format!("{p}.items"),
+            format!("a closed {} document must have items", doctype.as_str()),
+        ));
     }
 
     let mut positions = HashSet::with_capacity(wire_items.len());
@@ -584,7 +663,11 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
         let ip = format!("{p}.items[{ii}]");
         let item = validate_item(wi, &ip)?;
         if !positions.insert(item.pos) {
-            return Err(broken(5, format!("{ip}.pos"), format!("position {} appears twice in document {number}", item.pos)));
+            return Err(broken(
+                5,
+                format!("{ip}.pos"),
+                format!("position {} appears twice in document {number}", item.pos),
+            ));
         }
         items_total += item.sum;
         items.push(item);
@@ -597,16 +680,27 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
         if wp.paytype.is_empty() {
             return Err(broken(3, format!("{pp}.type"), "payment type is empty"));
         }
-        let amount = positive(money(&wp.amount, &format!("{pp}.amount"))?, &format!("{pp}.amount"))?;
+        let amount = positive(
+            money(&wp.amount, &format!("{pp}.amount"))?,
+            &format!("{pp}.amount"),
+        )?;
         let change = match &wp.change {
             Some(c) => non_negative(money(c, &format!("{pp}.change"))?, &format!("{pp}.change"))?,
             None => Decimal::ZERO,
         };
         if !change.is_zero() && wp.paytype != "cash" {
-            return Err(broken(3, format!("{pp}.change"), format!("change is only given on cash, not on {:?}", wp.paytype)));
+            return Err(broken(
+                3,
+                format!("{pp}.change"),
+                format!("change is only given on cash, not on {:?}", wp.paytype),
+            ));
         }
         paid += amount - change;
-        payments.push(Payment { paytype: wp.paytype, amount, change });
+        payments.push(Payment {
+            paytype: wp.paytype,
+            amount,
+            change,
+        });
     }
 
     let total = if doctype.has_goods() {
@@ -624,29 +718,57 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
             return Err(broken(
                 8,
                 format!("{p}.payments"),
-                format!("a closed {} document needs exactly one cash payment, it has {} payment(s)", doctype.as_str(), payments.len()),
+                format!(
+                    "a closed {} document needs exactly one cash payment, it has {} payment(s)",
+                    doctype.as_str(),
+                    payments.len()
+                ),
             ));
         }
-        payments.iter().filter(|p| p.paytype == "cash").map(|p| p.amount - p.change).sum()
+        payments
+            .iter()
+            .filter(|p| p.paytype == "cash")
+            .map(|p| p.amount - p.change)
+            .sum()
     };
 
-    Ok(Document { number, doctype, opened_at, closed_at, total, items, payments })
+    Ok(Document {
+        number,
+        doctype,
+        opened_at,
+        closed_at,
+        total,
+        items,
+        payments,
+    })
 }
 
 fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
     let pos = positive_i32(wi.pos, &format!("{ip}.pos"))?;
     let ware_chars = wi.ware.chars().count();
     if !(1..=64).contains(&ware_chars) {
-        return Err(broken(3, format!("{ip}.ware"), format!("ware must be 1 to 64 characters, it has {ware_chars}")));
+        return Err(broken(
+            3,
+            format!("{ip}.ware"),
+            format!("ware must be 1 to 64 characters, it has {ware_chars}"),
+        ));
     }
     if let Some(name) = &wi.name {
         let n = name.chars().count();
         if n > 256 {
-            return Err(broken(3, format!("{ip}.name"), format!("name must be at most 256 characters, it has {n}")));
+            return Err(broken(
+                3,
+                format!("{ip}.name"),
+                format!("name must be at most 256 characters, it has {n}"),
+            ));
         }
     }
     if wi.dept < 0 || wi.dept > i32::MAX as i64 {
-        return Err(broken(3, format!("{ip}.dept"), format!("{} is out of range: expected 0 or more", wi.dept)));
+        return Err(broken(
+            3,
+            format!("{ip}.dept"),
+            format!("{} is out of range: expected 0 or more", wi.dept),
+        ));
     }
     let qp = format!("{ip}.quantity");
     let quantity = positive(decimal(&wi.quantity.0, QUANTITY_SCALE, &qp)?, &qp)?;
@@ -659,7 +781,9 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
     };
     let sp = format!("{ip}.sum");
     let sum = non_negative(money(&wi.sum, &sp)?, &sp)?;
-    let expected = (quantity * price).round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero) - discount;
+    let expected = (quantity * price)
+        .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero)
+        - discount;
     if sum != expected {
         return Err(broken(
             7,
@@ -667,5 +791,14 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
             format!("sum is {sum}, but round({quantity} × {price}, 2) − {discount} = {expected}"),
         ));
     }
-    Ok(Item { pos, ware: wi.ware, name: wi.name, dept: wi.dept as i32, quantity, price, discount, sum })
+    Ok(Item {
+        pos,
+        ware: wi.ware,
+        name: wi.name,
+        dept: wi.dept as i32,
+        quantity,
+        price,
+        discount,
+        sum,
+    })
 }

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# The demo: a real load of the fixtures' sales files into PostgreSQL.
+#
+# With CSJOBS_CASHSERVER_DATABASE_URL set, that database is used (it is migrated; give it
+# an empty one). Without it, a throwaway PostgreSQL is started and removed at the end.
+# The fixtures are copied into a temporary queue: fixtures/ itself is never moved.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/pg.sh
+
+cargo build --release --locked --quiet
+CSJOBS=$PWD/target/release/csjobs
+
+if [ -z "${CSJOBS_CASHSERVER_DATABASE_URL:-}" ]; then
+    pg_start_throwaway
+    psql "$PG_URL" -qc 'create database csjobs_demo'
+    export CSJOBS_CASHSERVER_DATABASE_URL=${PG_URL%/postgres}/csjobs_demo
+fi
+DB=$CSJOBS_CASHSERVER_DATABASE_URL
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-demo.XXXXXX")
+export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed \
+       CSJOBS_ERROR_DIR=$work/error CSJOBS_BROKEN_DIR=$work/broken CSJOBS_LOG_FORMAT=human
+mkdir -p "$CSJOBS_QUEUE_DIR"
+# The two fragments of shift 412 must arrive in order: a before b.
+i=0
+for f in fixtures/sales/good/8-17-412-a.json fixtures/sales/good/8-17-412-b.json \
+         fixtures/sales/good/8-18-7.json.gz fixtures/sales/good/9-21-100.json \
+         fixtures/sales/error/*.json fixtures/sales/broken/*.json; do
+    cp "$f" "$CSJOBS_QUEUE_DIR/"
+    touch -d "2026-11-23 03:00:0$i" "$CSJOBS_QUEUE_DIR/$(basename "$f")"
+    i=$(( (i + 1) % 10 ))
+done
+
+echo "== csjobs migrate"
+"$CSJOBS" migrate --cashserver
+psql "$DB" -q -f fixtures/dictionary.sql
+
+echo; echo "== csjobs load-sales --dry-run"
+"$CSJOBS" -q load-sales --dry-run || true
+
+echo; echo "== csjobs load-sales"
+set +e
+"$CSJOBS" load-sales
+code=$?
+set -e
+echo "exit code: $code (3 = done, some files rejected)"
+
+echo; echo "== where the files went"
+(cd "$work" && find . -type f | sort)
+
+echo; echo "== shifts"
+psql "$DB" -P pager=off -c "select workshiftid, shopcode, cashcode, shiftnum, time_beg, time_end from workshift order by 1"
+echo "== documents of shift 412 of cash 17"
+psql "$DB" -P pager=off -c "select d.docnum, d.doctype, d.time_end, d.total,
+       (select count(*) from goodsitem g where g.documentid = d.documentid) as items,
+       (select string_agg(p.paytype || ' ' || p.amount, ', ') from payment p where p.documentid = d.documentid) as payments
+  from document d join workshift w using (workshiftid)
+ where w.cashcode = 17 and w.shiftnum = 412 order by d.docnum"
+echo "== load log"
+psql "$DB" -P pager=off -c "select file_name, disposition, workshiftid, shift_action, left(reason, 70) as reason from load_log order by load_id"
+
+rm -rf "$work"
+if [ "$code" = 3 ]; then exit 0; fi
+exit "$code"

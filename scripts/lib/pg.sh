@@ -1,0 +1,83 @@
+# PostgreSQL for the project's scripts (sourced, not run).
+#
+#   pg_local_url          prints the local server's URL when one answers on 127.0.0.1:5432
+#   pg_start_throwaway    starts a private cluster (initdb + pg_ctl) in a temporary
+#                         directory, stopped and removed when the script exits; installs
+#                         PostgreSQL with apt-get when initdb is missing; sets PG_URL
+#
+# Nothing here changes the machine's own PostgreSQL.
+
+pg_log() { echo "[pg] $*" >&2; }
+
+pg_bindir() {
+    local d
+    d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+    if [ -n "$d" ] && [ -x "$d/initdb" ]; then echo "$d"; return 0; fi
+    if command -v initdb >/dev/null 2>&1; then dirname "$(command -v initdb)"; return 0; fi
+    return 1
+}
+
+pg_install() {
+    if pg_bindir >/dev/null; then return 0; fi
+    if [ "$(id -u)" != 0 ]; then
+        pg_log "PostgreSQL (initdb) is missing and this is not root: install the 'postgresql' package, or set the URL"
+        return 1
+    fi
+    pg_log "installing PostgreSQL with apt-get"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq postgresql postgresql-client >&2
+}
+
+pg_local_url() {
+    local url="postgres://postgres@127.0.0.1:5432/postgres"
+    command -v psql >/dev/null 2>&1 || return 1
+    if PGCONNECT_TIMEOUT=3 psql "$url" -Atqc 'select 1' >/dev/null 2>&1; then
+        echo "$url"
+        return 0
+    fi
+    return 1
+}
+
+pg_free_port() {
+    local p
+    for p in $(seq 55432 55532); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+    done
+    return 1
+}
+
+pg_start_throwaway() {
+    pg_install || return 1
+    local bindir port dir user run
+    bindir=$(pg_bindir)
+    port=$(pg_free_port)
+    dir=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-pg.XXXXXX")
+    run=()
+    if [ "$(id -u)" = 0 ]; then
+        # initdb refuses to run as root: the cluster belongs to an unprivileged user.
+        user=postgres
+        id "$user" >/dev/null 2>&1 || { user=csjobs-pg; id "$user" >/dev/null 2>&1 || useradd --system --no-create-home "$user"; }
+        chown "$user" "$dir"
+        run=(runuser -u "$user" --)
+    fi
+    pg_log "starting a throwaway PostgreSQL ($bindir) on 127.0.0.1:$port in $dir"
+    "${run[@]}" "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
+        || { cat "$dir/initdb.log" >&2; return 1; }
+    "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+        start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
+    PG_THROWAWAY_DIR=$dir
+    PG_THROWAWAY_STOP="${run[*]} $bindir/pg_ctl -D $dir/data -m immediate stop"
+    trap 'pg_stop_throwaway' EXIT
+    PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
+    export PG_URL
+}
+
+pg_stop_throwaway() {
+    if [ -n "${PG_THROWAWAY_DIR:-}" ]; then
+        $PG_THROWAWAY_STOP >/dev/null 2>&1 || true
+        rm -rf "$PG_THROWAWAY_DIR"
+        PG_THROWAWAY_DIR=
+    fi
+}
