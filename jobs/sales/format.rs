@@ -516,7 +516,9 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
     }
     let trimmed = digits.trim_start_matches('0');
     if trimmed.is_empty() {
-        return Ok(Decimal::ZERO);
+        let mut zero = Decimal::ZERO;
+        zero.rescale(max_scale);
+        return Ok(zero);
     }
     if scale > max_scale as i64 {
         return Err(broken(
