@@ -105,9 +105,17 @@ fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A `workshift` row of the baseline.
+struct Shift {
+    id: i64,
+    shop: i32,
+    time_beg: Option<String>,
+    time_end: Option<String>,
+}
+
 /// The rows an uninterrupted load of the queue leaves, as CSV for `\copy`.
 struct Baseline {
-    shifts: HashMap<(i32, i32), (i64, i32, Option<String>, Option<String>)>,
+    shifts: HashMap<(i32, i32), Shift>,
     documents: BufWriter<fs::File>,
     items: BufWriter<fs::File>,
     payments: BufWriter<fs::File>,
@@ -134,16 +142,19 @@ impl Baseline {
 
     fn add(&mut self, f: &format::SalesFile) -> anyhow::Result<()> {
         let next_id = self.shifts.len() as i64 + 1;
-        let shift = self.shifts.entry((f.cash, f.shift.number)).or_insert((
-            next_id,
-            f.shop,
-            f.shift.opened_at.map(|t| t.to_string()),
-            None,
-        ));
+        let shift = self
+            .shifts
+            .entry((f.cash, f.shift.number))
+            .or_insert(Shift {
+                id: next_id,
+                shop: f.shop,
+                time_beg: f.shift.opened_at.map(|t| t.to_string()),
+                time_end: None,
+            });
         if let Some(end) = f.shift.closed_at {
-            shift.3 = Some(end.to_string());
+            shift.time_end = Some(end.to_string());
         }
-        let wid = shift.0;
+        let wid = shift.id;
         for d in &f.documents {
             let id = self.next_doc;
             self.next_doc += 1;
@@ -190,14 +201,11 @@ impl Baseline {
         self.payments.flush()?;
         let mut w = BufWriter::new(fs::File::create(self.dir.join("workshift.csv"))?);
         let mut shifts: Vec<_> = self.shifts.into_iter().collect();
-        shifts.sort_by_key(|(_, s)| s.0);
-        for ((cash, num), (id, shop, beg, end)) in shifts {
-            writeln!(
-                w,
-                "{id},{cash},{shop},{num},{},{},now",
-                csv_opt(beg),
-                csv_opt(end)
-            )?;
+        shifts.sort_by_key(|(_, s)| s.id);
+        for ((cash, num), s) in shifts {
+            let (id, shop) = (s.id, s.shop);
+            let (beg, end) = (csv_opt(s.time_beg), csv_opt(s.time_end));
+            writeln!(w, "{id},{cash},{shop},{num},{beg},{end},now")?;
         }
         w.flush()?;
         Ok(())
