@@ -18,12 +18,10 @@ fn main() {
         writeln!(out, "pub const {konst}: &[Migration] = &[").unwrap();
         for path in files {
             let stem = path.file_stem().unwrap().to_str().expect("utf-8 name");
-            let (version, name) = stem
-                .split_once('_')
-                .unwrap_or_else(|| panic!("{}: expected NNNN_name.sql", path.display()));
-            let version: i32 = version
-                .parse()
-                .unwrap_or_else(|_| panic!("{}: expected NNNN_name.sql", path.display()));
+            let (version, name) =
+                stem.split_once('_').unwrap_or_else(|| panic!("{}: expected NNNN_name.sql", path.display()));
+            let version: i32 =
+                version.parse().unwrap_or_else(|_| panic!("{}: expected NNNN_name.sql", path.display()));
             writeln!(
                 out,
                 "    Migration {{ version: {version}, name: {name:?}, sql: include_str!({:?}) }},",
@@ -33,9 +31,5 @@ fn main() {
         }
         writeln!(out, "];").unwrap();
     }
-    fs::write(
-        Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"),
-        out,
-    )
-    .unwrap();
+    fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
 }

@@ -33,13 +33,7 @@ struct Cli {
     now: Option<String>,
 
     /// Log format on stderr [default: human on a terminal, json otherwise]
-    #[arg(
-        long,
-        global = true,
-        env = "CSJOBS_LOG_FORMAT",
-        value_enum,
-        value_name = "FORMAT"
-    )]
+    #[arg(long, global = true, env = "CSJOBS_LOG_FORMAT", value_enum, value_name = "FORMAT")]
     log_format: Option<LogFormat>,
 
     /// Quieter logs (-q: warnings, -qq: errors only); overrides RUST_LOG
@@ -108,22 +102,14 @@ fn main() -> ExitCode {
         (0, 0) => None,
         (q, v) => Some(v as i8 - q as i8),
     };
-    logging::init(
-        cli.log_format.unwrap_or_else(LogFormat::default_for_stderr),
-        verbosity,
-    );
+    logging::init(cli.log_format.unwrap_or_else(LogFormat::default_for_stderr), verbosity);
 
-    let source = ConfigSource {
-        file: cli.config.clone(),
-        now: cli.now.clone(),
-    };
+    let source = ConfigSource { file: cli.config.clone(), now: cli.now.clone() };
     let result = match Config::load(&source, &|k| std::env::var(k).ok()) {
         Err(e) => Err(JobError::Usage(e.to_string())),
         Ok(cfg) => {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("a tokio runtime");
+            let runtime =
+                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
             runtime.block_on(run(cli.command, cfg))
         }
     };
@@ -134,11 +120,8 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
     match command {
         Command::Migrate(args) => migrate(&cfg, &args).await,
         Command::LoadSales(args) => {
-            let opts = LoadOptions {
-                dry_run: args.dry_run,
-                limit: args.limit,
-                retry_errors: args.retry_errors,
-            };
+            let opts =
+                LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
             load_sales::run(&cfg, &opts).await
         }
     }
@@ -176,24 +159,14 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
     };
     for (database, url) in targets {
         let mut client = db::connect(url, database, "csjobs migrate").await?;
-        let report = db::migrate(&mut client, database)
-            .await
-            .map_err(anyhow::Error::new)?;
+        let report = db::migrate(&mut client, database).await.map_err(anyhow::Error::new)?;
         for (version, name) in &report.applied {
             println!("{}: applied {version:04}_{name}", database.label());
         }
         if report.applied.is_empty() {
-            println!(
-                "{}: up to date ({} migrations)",
-                database.label(),
-                report.already
-            );
+            println!("{}: up to date ({} migrations)", database.label(), report.already);
         }
-        tracing::info!(
-            db = database.label(),
-            applied = report.applied.len(),
-            "migrated"
-        );
+        tracing::info!(db = database.label(), applied = report.applied.len(), "migrated");
     }
     Ok(Outcome::default())
 }

@@ -84,10 +84,7 @@ fn main() -> anyhow::Result<()> {
     for (i, (name, content)) in layout.files().enumerate() {
         let path = args.out.join(&name);
         fs::write(&path, &content)?;
-        fs::File::options()
-            .write(true)
-            .open(&path)?
-            .set_modified(base + Duration::from_secs(i as u64))?;
+        fs::File::options().write(true).open(&path)?.set_modified(base + Duration::from_secs(i as u64))?;
         if let Some(b) = csv.as_mut() {
             let f = format::parse(&content).map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
             items += f.item_count() as u64;
@@ -98,10 +95,7 @@ fn main() -> anyhow::Result<()> {
     if let Some(b) = csv {
         b.finish()?;
     }
-    eprintln!(
-        "generated {files} files ({items} items) in {}",
-        args.out.display()
-    );
+    eprintln!("generated {files} files ({items} items) in {}", args.out.display());
     Ok(())
 }
 
@@ -142,15 +136,12 @@ impl Baseline {
 
     fn add(&mut self, f: &format::SalesFile) -> anyhow::Result<()> {
         let next_id = self.shifts.len() as i64 + 1;
-        let shift = self
-            .shifts
-            .entry((f.cash, f.shift.number))
-            .or_insert(Shift {
-                id: next_id,
-                shop: f.shop,
-                time_beg: f.shift.opened_at.map(|t| t.to_string()),
-                time_end: None,
-            });
+        let shift = self.shifts.entry((f.cash, f.shift.number)).or_insert(Shift {
+            id: next_id,
+            shop: f.shop,
+            time_beg: f.shift.opened_at.map(|t| t.to_string()),
+            time_end: None,
+        });
         if let Some(end) = f.shift.closed_at {
             shift.time_end = Some(end.to_string());
         }
@@ -182,14 +173,7 @@ impl Baseline {
                 )?;
             }
             for (n, p) in d.payments.iter().enumerate() {
-                writeln!(
-                    self.payments,
-                    "{id},{},{},{},{}",
-                    n + 1,
-                    p.paytype,
-                    p.amount,
-                    p.change
-                )?;
+                writeln!(self.payments, "{id},{},{},{},{}", n + 1, p.paytype, p.amount, p.change)?;
             }
         }
         Ok(())

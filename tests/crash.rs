@@ -64,27 +64,18 @@ fn put_all(dirs: &Dirs, files: &[(String, Vec<u8>)]) {
 }
 
 fn placement(dirs: &Dirs) -> Vec<Vec<String>> {
-    [&dirs.queue, &dirs.processed, &dirs.error, &dirs.broken]
-        .iter()
-        .map(|d| Dirs::names(d))
-        .collect()
+    [&dirs.queue, &dirs.processed, &dirs.error, &dirs.broken].iter().map(|d| Dirs::names(d)).collect()
 }
 
 async fn prepared_db(layout: &Layout) -> TestDb {
     let db = TestDb::cashserver().await;
-    db.client
-        .batch_execute(&layout.dictionary_sql())
-        .await
-        .unwrap();
+    db.client.batch_execute(&layout.dictionary_sql()).await.unwrap();
     db
 }
 
 fn loader(db: &TestDb, dirs: &Dirs) -> std::process::Command {
     let mut c = csjobs(&db.url, dirs);
-    c.env("CSJOBS_SALES_BATCH_FILES", "6")
-        .arg("load-sales")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+    c.env("CSJOBS_SALES_BATCH_FILES", "6").arg("load-sales").stdout(Stdio::null()).stderr(Stdio::null());
     c
 }
 
@@ -153,19 +144,12 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    assert!(
-        partial_kills >= 3,
-        "the kills must land mid-run to prove anything: {partial_kills}"
-    );
+    assert!(partial_kills >= 3, "the kills must land mid-run to prove anything: {partial_kills}");
 
     assert_eq!(placement(&dirs), expected_files);
     assert_eq!(db.sales_state().await, expected_state);
     assert_eq!(db.load_log().await, expected_log);
-    assert_eq!(
-        db.scalar_i64("select count(*) from load_log where disposed_at is null")
-            .await,
-        0
-    );
+    assert_eq!(db.scalar_i64("select count(*) from load_log where disposed_at is null").await, 0);
 }
 
 /// The narrowest window: the batch committed, the process died before moving its files.
@@ -187,21 +171,11 @@ async fn committed_but_not_moved_files_are_moved_by_the_next_run_not_reloaded() 
             fs::rename(dir.join(&name), dirs.queue.join(&name)).unwrap();
         }
     }
-    db.client
-        .batch_execute("update load_log set disposed_at = null, moved_to = null")
-        .await
-        .unwrap();
+    db.client.batch_execute("update load_log set disposed_at = null, moved_to = null").await.unwrap();
     // And a file that a new writer dropped under a name already seen, with new content:
     // it is loaded as the new file it is.
     let (name0, _) = &files[0];
-    let other = sales_file(
-        8,
-        17,
-        77,
-        Some("2026-11-20T08:00:00"),
-        None,
-        vec![sale(1, "5.00")],
-    );
+    let other = sales_file(8, 17, 77, Some("2026-11-20T08:00:00"), None, vec![sale(1, "5.00")]);
     if !name0.ends_with(".gz") {
         fs::write(dirs.queue.join(name0), &other).unwrap();
     }
@@ -210,23 +184,12 @@ async fn committed_but_not_moved_files_are_moved_by_the_next_run_not_reloaded() 
     assert!(r.code == 0 || r.code == 3);
     assert!(Dirs::names(&dirs.queue).is_empty());
     let extra = if name0.ends_with(".gz") { 0 } else { 1 };
-    assert_eq!(
-        db.scalar_i64("select count(*) from load_log").await,
-        loaded + extra
-    );
+    assert_eq!(db.scalar_i64("select count(*) from load_log").await, loaded + extra);
     if extra == 0 {
         assert_eq!(db.sales_state().await, state);
         assert_eq!(db.load_log().await, log);
     } else {
-        assert_eq!(
-            db.scalar_i64("select count(*) from workshift where shiftnum = 77")
-                .await,
-            1
-        );
+        assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum = 77").await, 1);
     }
-    assert_eq!(
-        db.scalar_i64("select count(*) from load_log where disposed_at is null")
-            .await,
-        0
-    );
+    assert_eq!(db.scalar_i64("select count(*) from load_log where disposed_at is null").await, 0);
 }

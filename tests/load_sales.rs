@@ -8,12 +8,14 @@ use std::fs;
 use common::*;
 use serde_json::json;
 
-fn file_of_shift(
-    cash: i64,
-    num: i64,
-    opened: Option<&str>,
-    docs: Vec<serde_json::Value>,
-) -> Vec<u8> {
+/// Puts a file of one closed sale into the queue: shift `(cash, number, opened_at)`,
+/// sale `(docnum, price)`, modification time `secs`.
+fn put_sale(dirs: &Dirs, name: &str, shift: (i64, i64, Option<&str>), sale_: (i64, &str), secs: u64) {
+    let (cash, num, opened) = shift;
+    dirs.put(name, &file_of_shift(cash, num, opened, vec![sale(sale_.0, sale_.1)]), secs);
+}
+
+fn file_of_shift(cash: i64, num: i64, opened: Option<&str>, docs: Vec<serde_json::Value>) -> Vec<u8> {
     let shop = if cash == 21 { 9 } else { 8 };
     sales_file(shop, cash, num, opened, None, docs)
 }
@@ -28,11 +30,7 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
         for e in fs::read_dir(format!("{root}/{kind}")).unwrap() {
             let e = e.unwrap();
             secs += 1;
-            dirs.put(
-                e.file_name().to_str().unwrap(),
-                &fs::read(e.path()).unwrap(),
-                secs,
-            );
+            dirs.put(e.file_name().to_str().unwrap(), &fs::read(e.path()).unwrap(), secs);
         }
     }
     // a-fragment before b-fragment of shift 412
@@ -41,25 +39,10 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
     assert_eq!(r.code, 3, "some files were rejected: {}", r.stderr);
     assert_eq!(
         Dirs::names(&dirs.processed),
-        [
-            "8-17-412-a.json",
-            "8-17-412-b.json",
-            "8-18-7.json.gz",
-            "9-21-100.json"
-        ]
+        ["8-17-412-a.json", "8-17-412-b.json", "8-18-7.json.gz", "9-21-100.json"]
     );
-    assert_eq!(
-        Dirs::names(&dirs.error),
-        ["cash-21-not-in-shop-8.json", "unknown-cash-99.json"]
-    );
-    assert_eq!(
-        Dirs::names(&dirs.broken),
-        [
-            "payment-mismatch.json",
-            "truncated.json",
-            "wrong-format.json"
-        ]
-    );
+    assert_eq!(Dirs::names(&dirs.error), ["cash-21-not-in-shop-8.json", "unknown-cash-99.json"]);
+    assert_eq!(Dirs::names(&dirs.broken), ["payment-mismatch.json", "truncated.json", "wrong-format.json"]);
     assert!(Dirs::names(&dirs.queue).is_empty());
     assert!(r.stdout.contains("processed         4"), "{}", r.stdout);
     assert!(r.stdout.contains("error             2"), "{}", r.stdout);
@@ -84,47 +67,35 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
         ]
     );
     assert_eq!(
-        db.rows("select time_beg, time_end from workshift where cashcode = 17")
-            .await,
+        db.rows("select time_beg, time_end from workshift where cashcode = 17").await,
         ["(\"2026-11-20 08:59:12\",\"2026-11-20 21:02:00\")"]
     );
     // Rounding half away from zero: 0.335 × 3.00 = 1.005 → 1.01.
     assert_eq!(
-        db.rows("select quantity, price, total from goodsitem where ware = '2000000000015'")
-            .await,
+        db.rows("select quantity, price, total from goodsitem where ware = '2000000000015'").await,
         ["(0.335,3.00,1.01)"]
     );
     // Reasons in the load log, in words an operator can act on.
     let log = db.load_log().await;
     assert!(
-        log.iter().any(|l| l.contains("unknown-cash-99.json,error")
-            && l.contains("cash 99 is not in the dictionary")),
-        "{log:?}"
-    );
-    assert!(
         log.iter()
-            .any(|l| l.contains("cash-21-not-in-shop-8.json,error")
-                && l.contains("belongs to shop 9")),
+            .any(|l| l.contains("unknown-cash-99.json,error")
+                && l.contains("cash 99 is not in the dictionary")),
         "{log:?}"
     );
     assert!(
-        log.iter()
-            .any(|l| l.contains("payment-mismatch.json,broken") && l.contains("rule 6")),
+        log.iter().any(|l| l.contains("cash-21-not-in-shop-8.json,error") && l.contains("belongs to shop 9")),
         "{log:?}"
     );
     assert!(
-        log.iter().all(|l| l.ends_with(",t)")),
-        "every file's move is recorded: {log:?}"
+        log.iter().any(|l| l.contains("payment-mismatch.json,broken") && l.contains("rule 6")),
+        "{log:?}"
     );
-    assert_eq!(
-        db.scalar_i64("select count(*) from error_message where job = 'load-sales'")
-            .await,
-        5
-    );
+    assert!(log.iter().all(|l| l.ends_with(",t)")), "every file's move is recorded: {log:?}");
+    assert_eq!(db.scalar_i64("select count(*) from error_message where job = 'load-sales'").await, 5);
     // The run log.
     assert_eq!(
-        db.rows("select job, outcome, exit_code, counters->>'processed' from job_run")
-            .await,
+        db.rows("select job, outcome, exit_code, counters->>'processed' from job_run").await,
         ["(load-sales,rejected,3,4)"]
     );
     // The source of each file is kept for monitoring.
@@ -138,19 +109,12 @@ async fn fixtures_end_in_processed_error_and_broken_with_their_reasons() {
 async fn shift_numbers_exactly_two_days_apart_get_a_new_workshiftid() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 5, Some("2026-11-18T09:00:00"), vec![sale(1, "10.00")]),
-        1,
-    );
-    dirs.put(
-        "b.json",
-        &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]),
-        2,
-    );
+    put_sale(&dirs, "a.json", (17, 5, Some("2026-11-18T09:00:00")), (1, "10.00"), 1);
+    put_sale(&dirs, "b.json", (17, 5, Some("2026-11-20T09:00:00")), (1, "20.00"), 2);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
-        db.rows("select w.time_beg, d.total from workshift w join document d using (workshiftid) order by 1").await,
+        db.rows("select w.time_beg, d.total from workshift w join document d using (workshiftid) order by 1")
+            .await,
         ["(\"2026-11-18 09:00:00\",10.00)", "(\"2026-11-20 09:00:00\",20.00)"]
     );
 }
@@ -159,22 +123,10 @@ async fn shift_numbers_exactly_two_days_apart_get_a_new_workshiftid() {
 async fn open_time_within_two_days_merges_into_the_closest_shift() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 5, Some("2026-11-10T09:00:00"), vec![sale(1, "10.00")]),
-        1,
-    );
-    dirs.put(
-        "b.json",
-        &file_of_shift(17, 5, Some("2026-11-20T09:00:00"), vec![sale(1, "20.00")]),
-        2,
-    );
+    put_sale(&dirs, "a.json", (17, 5, Some("2026-11-10T09:00:00")), (1, "10.00"), 1);
+    put_sale(&dirs, "b.json", (17, 5, Some("2026-11-20T09:00:00")), (1, "20.00"), 2);
     // 47:59:59 after the second shift's open time: the same shift.
-    dirs.put(
-        "c.json",
-        &file_of_shift(17, 5, Some("2026-11-22T08:59:59"), vec![sale(2, "30.00")]),
-        3,
-    );
+    put_sale(&dirs, "c.json", (17, 5, Some("2026-11-22T08:59:59")), (2, "30.00"), 3);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
         db.rows(
@@ -182,10 +134,7 @@ async fn open_time_within_two_days_merges_into_the_closest_shift() {
                    from workshift w join document d using (workshiftid) group by 1 order by 1"
         )
         .await,
-        [
-            "(\"2026-11-10 09:00:00\",1:10.00)",
-            "(\"2026-11-20 09:00:00\",\"1:20.00,2:30.00\")"
-        ]
+        ["(\"2026-11-10 09:00:00\",1:10.00)", "(\"2026-11-20 09:00:00\",\"1:20.00,2:30.00\")"]
     );
 }
 
@@ -193,73 +142,38 @@ async fn open_time_within_two_days_merges_into_the_closest_shift() {
 async fn open_date_null_in_file_and_database_goes_to_error_with_the_spec_reason() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 9, None, vec![sale(1, "10.00")]),
-        1,
-    );
-    dirs.put(
-        "b.json",
-        &file_of_shift(17, 9, None, vec![sale(2, "20.00")]),
-        2,
-    );
+    put_sale(&dirs, "a.json", (17, 9, None), (1, "10.00"), 1);
+    put_sale(&dirs, "b.json", (17, 9, None), (2, "20.00"), 2);
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 3);
     assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
     assert_eq!(Dirs::names(&dirs.error), ["b.json"]);
     assert_eq!(
-        db.rows("select reason from load_log where file_name = 'b.json'")
-            .await,
+        db.rows("select reason from load_log where file_name = 'b.json'").await,
         ["(\"shift 9 of cash 17: open date is NULL both in the file and in the database\")"]
     );
-    assert!(r
-        .stderr
-        .contains("open date is NULL both in the file and in the database"));
-    assert_eq!(
-        db.scalar_i64("select count(*) from document").await,
-        1,
-        "nothing of b.json is loaded"
-    );
+    assert!(r.stderr.contains("open date is NULL both in the file and in the database"));
+    assert_eq!(db.scalar_i64("select count(*) from document").await, 1, "nothing of b.json is loaded");
 }
 
 #[tokio::test]
 async fn far_open_time_merges_into_the_shift_without_date_and_sets_it() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 9, Some("2026-10-01T09:00:00"), vec![sale(1, "10.00")]),
-        1,
-    );
-    dirs.put(
-        "b.json",
-        &file_of_shift(17, 9, None, vec![sale(1, "20.00")]),
-        2,
-    );
+    put_sale(&dirs, "a.json", (17, 9, Some("2026-10-01T09:00:00")), (1, "10.00"), 1);
+    put_sale(&dirs, "b.json", (17, 9, None), (1, "20.00"), 2);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     // b merged into the latest dated row (case "T null, every row dated").
     assert_eq!(db.scalar_i64("select count(*) from workshift").await, 1);
     assert_eq!(db.rows("select total from document").await, ["(20.00)"]);
 
     // A dateless shift of another number, then a dated fragment far from any dated row.
-    dirs.put(
-        "c.json",
-        &file_of_shift(18, 3, Some("2026-10-01T09:00:00"), vec![sale(1, "1.00")]),
-        3,
-    );
-    dirs.put(
-        "d.json",
-        &file_of_shift(18, 3, Some("2026-10-20T09:00:00"), vec![sale(1, "2.00")]),
-        4,
-    );
+    put_sale(&dirs, "c.json", (18, 3, Some("2026-10-01T09:00:00")), (1, "1.00"), 3);
+    put_sale(&dirs, "d.json", (18, 3, Some("2026-10-20T09:00:00")), (1, "2.00"), 4);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     let client = &db.client;
     client.batch_execute("insert into workshift (cashcode, shopcode, shiftnum, time_beg, loaded_at) values (18, 8, 3, null, now())").await.unwrap();
-    dirs.put(
-        "e.json",
-        &file_of_shift(18, 3, Some("2026-11-20T09:00:00"), vec![sale(7, "3.00")]),
-        5,
-    );
+    put_sale(&dirs, "e.json", (18, 3, Some("2026-11-20T09:00:00")), (7, "3.00"), 5);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
         db.rows("select w.time_beg, string_agg(d.total::text, ',') from workshift w left join document d using (workshiftid)
@@ -278,46 +192,26 @@ async fn a_later_fragment_replaces_a_document_whole_and_leaves_the_others() {
         { "pos": 1, "ware": "1", "dept": 1, "quantity": "1", "price": "10.00", "sum": "10.00" },
         { "pos": 2, "ware": "2", "dept": 1, "quantity": "1", "price": "20.00", "sum": "20.00" }
     ]);
-    dirs.put(
-        "a.json",
-        &sales_file(8, 17, 1, opened, None, vec![sale(1, "10.00"), two_items]),
-        1,
-    );
-    let closed = sales_file(
-        8,
-        17,
-        1,
-        opened,
-        Some("2026-11-20T20:00:00"),
-        vec![sale(2, "5.00")],
-    );
+    dirs.put("a.json", &sales_file(8, 17, 1, opened, None, vec![sale(1, "10.00"), two_items]), 1);
+    let closed = sales_file(8, 17, 1, opened, Some("2026-11-20T20:00:00"), vec![sale(2, "5.00")]);
     dirs.put("b.json", &closed, 2);
     // A later fragment without close time does not reopen the shift.
-    dirs.put(
-        "c.json",
-        &sales_file(8, 17, 1, opened, None, vec![sale(3, "7.00")]),
-        3,
-    );
+    dirs.put("c.json", &sales_file(8, 17, 1, opened, None, vec![sale(3, "7.00")]), 3);
     assert_eq!(load_sales(&db, &dirs, &["--limit", "1"]).code, 0);
-    assert_eq!(
-        Dirs::names(&dirs.queue),
-        ["b.json", "c.json"],
-        "--limit 1 handles one file"
-    );
+    assert_eq!(Dirs::names(&dirs.queue), ["b.json", "c.json"], "--limit 1 handles one file");
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(
-        db.rows("select d.docnum, d.total, (select count(*) from goodsitem g where g.documentid = d.documentid),
+        db.rows(
+            "select d.docnum, d.total, (select count(*) from goodsitem g where g.documentid = d.documentid),
                         (select count(*) from payment p where p.documentid = d.documentid)
-                   from document d order by 1").await,
+                   from document d order by 1"
+        )
+        .await,
         ["(1,10.00,1,1)", "(2,5.00,1,1)", "(3,7.00,1,1)"]
     );
+    assert_eq!(db.rows("select time_end from workshift").await, ["(\"2026-11-20 20:00:00\")"]);
     assert_eq!(
-        db.rows("select time_end from workshift").await,
-        ["(\"2026-11-20 20:00:00\")"]
-    );
-    assert_eq!(
-        db.scalar_i64("select count(*) from workshift where loaded_at > now() - interval '1 hour'")
-            .await,
+        db.scalar_i64("select count(*) from workshift where loaded_at > now() - interval '1 hour'").await,
         1
     );
 }
@@ -326,12 +220,7 @@ async fn a_later_fragment_replaces_a_document_whole_and_leaves_the_others() {
 async fn loading_the_same_content_twice_changes_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    let content = file_of_shift(
-        17,
-        1,
-        Some("2026-11-20T08:00:00"),
-        vec![sale(1, "10.00"), sale(2, "99.99")],
-    );
+    let content = file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "10.00"), sale(2, "99.99")]);
     dirs.put("a.json", &content, 1);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     let once = db.sales_state().await;
@@ -341,10 +230,7 @@ async fn loading_the_same_content_twice_changes_nothing() {
     assert_eq!(db.sales_state().await, once);
     assert_eq!(db.scalar_i64("select count(*) from goodsitem").await, 2);
     // The name already in processed/ is not overwritten: the moved file gets a suffix.
-    assert_eq!(
-        Dirs::names(&dirs.processed),
-        ["a.1.json", "a.json", "copy.json"]
-    );
+    assert_eq!(Dirs::names(&dirs.processed), ["a.1.json", "a.json", "copy.json"]);
 }
 
 #[tokio::test]
@@ -353,35 +239,18 @@ async fn files_are_taken_in_order_of_modification_time_then_name() {
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
     // z.json is older than a.json: a.json's version of document 1 wins.
-    dirs.put(
-        "z.json",
-        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
-        1,
-    );
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 1, opened, vec![sale(1, "2.00")]),
-        2,
-    );
+    put_sale(&dirs, "z.json", (17, 1, opened), (1, "1.00"), 1);
+    put_sale(&dirs, "a.json", (17, 1, opened), (1, "2.00"), 2);
     // Same time: by name, m.json before n.json.
-    dirs.put(
-        "n.json",
-        &file_of_shift(17, 2, opened, vec![sale(1, "4.00")]),
-        3,
-    );
-    dirs.put(
-        "m.json",
-        &file_of_shift(17, 2, opened, vec![sale(1, "3.00")]),
-        3,
-    );
+    put_sale(&dirs, "n.json", (17, 2, opened), (1, "4.00"), 3);
+    put_sale(&dirs, "m.json", (17, 2, opened), (1, "3.00"), 3);
     assert_eq!(load_sales(&db, &dirs, &["-q"]).code, 0);
     assert_eq!(
-        db.rows("select w.shiftnum, d.total from workshift w join document d using (workshiftid) order by 1").await,
+        db.rows("select w.shiftnum, d.total from workshift w join document d using (workshiftid) order by 1")
+            .await,
         ["(1,2.00)", "(2,4.00)"]
     );
-    let order = db
-        .rows("select file_name from load_log order by load_id")
-        .await;
+    let order = db.rows("select file_name from load_log order by load_id").await;
     assert_eq!(order, ["(z.json)", "(a.json)", "(m.json)", "(n.json)"]);
 }
 
@@ -395,20 +264,12 @@ async fn other_names_in_the_queue_are_left_where_they_are() {
     fs::create_dir(dirs.queue.join("sub.json")).unwrap();
     dirs.put(
         "ok.json.gz",
-        &gzip(&file_of_shift(
-            17,
-            1,
-            Some("2026-11-20T08:00:00"),
-            vec![sale(1, "1.00")],
-        )),
+        &gzip(&file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")])),
         2,
     );
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(
-        Dirs::names(&dirs.queue),
-        ["notes.txt", "sub.json", "writing.json.tmp", "x.JSON"]
-    );
+    assert_eq!(Dirs::names(&dirs.queue), ["notes.txt", "sub.json", "writing.json.tmp", "x.JSON"]);
     assert_eq!(Dirs::names(&dirs.processed), ["ok.json.gz"]);
 }
 
@@ -426,13 +287,8 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let good = || -> serde_json::Value {
-        serde_json::from_slice(&file_of_shift(
-            17,
-            1,
-            Some("2026-11-20T08:00:00"),
-            vec![sale(1, "10.00")],
-        ))
-        .unwrap()
+        serde_json::from_slice(&file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "10.00")]))
+            .unwrap()
     };
     let with = |f: &dyn Fn(&mut serde_json::Value)| {
         let mut v = good();
@@ -441,21 +297,9 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
     };
     let mut cases: Vec<(&str, Vec<u8>, i16, &str)> = vec![
         ("r1-not-json", b"not json at all".to_vec(), 1, "."),
-        (
-            "r1-bad-utf8",
-            b"{\"format\": \"csjobs-sales/1\", \"shop\": \"\xff\xfe\"}".to_vec(),
-            1,
-            ".",
-        ),
+        ("r1-bad-utf8", b"{\"format\": \"csjobs-sales/1\", \"shop\": \"\xff\xfe\"}".to_vec(), 1, "."),
         ("r1-array", b"[1, 2]".to_vec(), 1, "."),
-        (
-            "r1-two-objects",
-            [good().to_string(), good().to_string()]
-                .concat()
-                .into_bytes(),
-            1,
-            ".",
-        ),
+        ("r1-two-objects", [good().to_string(), good().to_string()].concat().into_bytes(), 1, "."),
         (
             "r2-missing",
             with(&|v| {
@@ -464,12 +308,7 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
             2,
             "format",
         ),
-        (
-            "r2-other",
-            with(&|v| v["format"] = json!("csjobs-sales/0")),
-            2,
-            "format",
-        ),
+        ("r2-other", with(&|v| v["format"] = json!("csjobs-sales/0")), 2, "format"),
         (
             "r3-missing-cash",
             with(&|v| {
@@ -478,12 +317,7 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
             3,
             ".",
         ),
-        (
-            "r3-shop-string",
-            with(&|v| v["shop"] = json!("8")),
-            3,
-            "shop",
-        ),
+        ("r3-shop-string", with(&|v| v["shop"] = json!("8")), 3, "shop"),
         ("r3-shop-zero", with(&|v| v["shop"] = json!(0)), 3, "shop"),
         (
             "r3-opened-missing",
@@ -505,12 +339,7 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
             3,
             "documents[0].opened_at",
         ),
-        (
-            "r3-doc-type",
-            with(&|v| v["documents"][0]["type"] = json!("refund")),
-            3,
-            "documents[0].type",
-        ),
+        ("r3-doc-type", with(&|v| v["documents"][0]["type"] = json!("refund")), 3, "documents[0].type"),
         (
             "r3-ware-long",
             with(&|v| v["documents"][0]["items"][0]["ware"] = json!("x".repeat(65))),
@@ -619,38 +448,18 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
     cases.push(("r9-too-large", big.clone(), 9, "."));
     let mut gz_bomb = gzip(&big);
     assert!(gz_bomb.len() < 2000);
-    cases.push((
-        "r9-inflates-too-large.json.gz",
-        std::mem::take(&mut gz_bomb),
-        9,
-        ".",
-    ));
-    cases.push((
-        "r1-corrupt-gzip.json.gz",
-        b"\x1f\x8b\x08\x00garbage".to_vec(),
-        1,
-        ".",
-    ));
+    cases.push(("r9-inflates-too-large.json.gz", std::mem::take(&mut gz_bomb), 9, "."));
+    cases.push(("r1-corrupt-gzip.json.gz", b"\x1f\x8b\x08\x00garbage".to_vec(), 1, "."));
 
     for (i, (name, content, _, _)) in cases.iter().enumerate() {
-        let name = if name.ends_with(".gz") {
-            name.to_string()
-        } else {
-            format!("{name}.json")
-        };
+        let name = if name.ends_with(".gz") { name.to_string() } else { format!("{name}.json") };
         dirs.put(&name, content, i as u64);
     }
     let mut c = csjobs(&db.url, &dirs);
-    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "2000")
-        .arg("load-sales");
+    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "2000").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    assert_eq!(
-        Dirs::names(&dirs.broken).len(),
-        cases.len(),
-        "{:?}",
-        Dirs::names(&dirs.processed)
-    );
+    assert_eq!(Dirs::names(&dirs.broken).len(), cases.len(), "{:?}", Dirs::names(&dirs.processed));
     assert_eq!(db.scalar_i64("select count(*) from document").await, 0);
     for (name, _, rule, path) in &cases {
         let row = db
@@ -661,13 +470,8 @@ async fn every_broken_rule_sends_the_file_to_broken_with_rule_and_path() {
             )
             .await
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let (got_rule, got_path, reason): (i16, String, String) =
-            (row.get(0), row.get(1), row.get(2));
-        assert_eq!(
-            (got_rule, got_path.as_str()),
-            (*rule, *path),
-            "{name}: {reason}"
-        );
+        let (got_rule, got_path, reason): (i16, String, String) = (row.get(0), row.get(1), row.get(2));
+        assert_eq!((got_rule, got_path.as_str()), (*rule, *path), "{name}: {reason}");
         assert!(!reason.is_empty());
     }
 }
@@ -678,27 +482,13 @@ async fn retry_errors_loads_files_again_after_the_dictionary_is_fixed() {
     let dirs = Dirs::new();
     dirs.put(
         "new-cash.json",
-        &sales_file(
-            8,
-            30,
-            1,
-            Some("2026-11-20T08:00:00"),
-            None,
-            vec![sale(1, "1.00")],
-        ),
+        &sales_file(8, 30, 1, Some("2026-11-20T08:00:00"), None, vec![sale(1, "1.00")]),
         1,
     );
     assert_eq!(load_sales(&db, &dirs, &[]).code, 3);
     assert_eq!(Dirs::names(&dirs.error), ["new-cash.json"]);
-    db.client
-        .batch_execute("insert into cash values (30, 8, 'Касса 30')")
-        .await
-        .unwrap();
-    assert_eq!(
-        load_sales(&db, &dirs, &[]).code,
-        0,
-        "without --retry-errors error/ is left alone"
-    );
+    db.client.batch_execute("insert into cash values (30, 8, 'Касса 30')").await.unwrap();
+    assert_eq!(load_sales(&db, &dirs, &[]).code, 0, "without --retry-errors error/ is left alone");
     assert_eq!(Dirs::names(&dirs.error), ["new-cash.json"]);
     assert_eq!(load_sales(&db, &dirs, &["--retry-errors"]).code, 0);
     assert!(Dirs::names(&dirs.error).is_empty());
@@ -711,44 +501,21 @@ async fn dry_run_plans_and_writes_and_moves_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
-        1,
-    );
-    dirs.put(
-        "b.json",
-        &file_of_shift(17, 1, opened, vec![sale(2, "1.00")]),
-        2,
-    );
+    put_sale(&dirs, "a.json", (17, 1, opened), (1, "1.00"), 1);
+    put_sale(&dirs, "b.json", (17, 1, opened), (2, "1.00"), 2);
     dirs.put("c.json", &file_of_shift(99, 1, opened, vec![]), 3);
     dirs.put("d.json", b"{", 4);
-    let before = db
-        .rows("select count(*) from job_run union all select count(*) from load_log")
-        .await;
+    let before = db.rows("select count(*) from job_run union all select count(*) from load_log").await;
     let r = load_sales(&db, &dirs, &["--dry-run"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
     let lines: Vec<&str> = r.stdout.lines().take(4).collect();
-    assert!(
-        lines[0].starts_with("a.json\tprocessed\tnew shift 1 of cash 17"),
-        "{lines:?}"
-    );
-    assert!(
-        lines[1].starts_with("b.json\tprocessed\tmerged into"),
-        "{lines:?}"
-    );
+    assert!(lines[0].starts_with("a.json\tprocessed\tnew shift 1 of cash 17"), "{lines:?}");
+    assert!(lines[1].starts_with("b.json\tprocessed\tmerged into"), "{lines:?}");
     assert!(lines[2].starts_with("c.json\terror\tcash 99"), "{lines:?}");
-    assert!(
-        lines[3].starts_with("d.json\tbroken\tbroken (rule 1)"),
-        "{lines:?}"
-    );
+    assert!(lines[3].starts_with("d.json\tbroken\tbroken (rule 1)"), "{lines:?}");
     assert_eq!(Dirs::names(&dirs.queue).len(), 4);
     assert_eq!(db.scalar_i64("select count(*) from workshift").await, 0);
-    assert_eq!(
-        db.rows("select count(*) from job_run union all select count(*) from load_log")
-            .await,
-        before
-    );
+    assert_eq!(db.rows("select count(*) from job_run union all select count(*) from load_log").await, before);
 }
 
 #[tokio::test]
@@ -756,35 +523,17 @@ async fn a_value_the_database_refuses_sends_only_that_file_to_error() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
-        1,
-    );
+    put_sale(&dirs, "a.json", (17, 1, opened), (1, "1.00"), 1);
     // 10^13 does not fit numeric(15,2): the database refuses it.
-    dirs.put(
-        "huge.json",
-        &file_of_shift(17, 2, opened, vec![sale(1, "10000000000000.00")]),
-        2,
-    );
-    dirs.put(
-        "c.json",
-        &file_of_shift(18, 1, opened, vec![sale(1, "3.00")]),
-        3,
-    );
+    put_sale(&dirs, "huge.json", (17, 2, opened), (1, "10000000000000.00"), 2);
+    put_sale(&dirs, "c.json", (18, 1, opened), (1, "3.00"), 3);
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 3);
     assert_eq!(Dirs::names(&dirs.processed), ["a.json", "c.json"]);
     assert_eq!(Dirs::names(&dirs.error), ["huge.json"]);
-    let reason = db
-        .rows("select reason from load_log where file_name = 'huge.json'")
-        .await;
+    let reason = db.rows("select reason from load_log where file_name = 'huge.json'").await;
     assert!(reason[0].contains("numeric field overflow"), "{reason:?}");
-    assert_eq!(
-        db.scalar_i64("select count(*) from workshift where shiftnum = 2")
-            .await,
-        0
-    );
+    assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum = 2").await, 0);
 }
 
 #[tokio::test]
@@ -804,30 +553,14 @@ async fn the_database_going_away_stops_the_run_and_leaves_files_queued() {
         .await
         .unwrap();
     let opened = Some("2026-11-20T08:00:00");
-    dirs.put(
-        "1.json",
-        &file_of_shift(17, 1, opened, vec![sale(1, "1.00")]),
-        1,
-    );
-    dirs.put(
-        "2.json",
-        &file_of_shift(17, 666, opened, vec![sale(1, "2.00")]),
-        2,
-    );
-    dirs.put(
-        "3.json",
-        &file_of_shift(17, 3, opened, vec![sale(1, "3.00")]),
-        3,
-    );
+    put_sale(&dirs, "1.json", (17, 1, opened), (1, "1.00"), 1);
+    put_sale(&dirs, "2.json", (17, 666, opened), (1, "2.00"), 2);
+    put_sale(&dirs, "3.json", (17, 3, opened), (1, "3.00"), 3);
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_SALES_BATCH_FILES", "1").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(
-        r.stderr.contains("2.json"),
-        "the message names the file: {}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("2.json"), "the message names the file: {}", r.stderr);
     assert_eq!(Dirs::names(&dirs.processed), ["1.json"]);
     assert_eq!(Dirs::names(&dirs.queue), ["2.json", "3.json"]);
     assert!(Dirs::names(&dirs.error).is_empty());
@@ -841,11 +574,7 @@ async fn unreachable_database_exits_1_with_masked_password_and_moves_nothing() {
     c.arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("postgres://cs:***@127.0.0.1:1/nowhere"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("postgres://cs:***@127.0.0.1:1/nowhere"), "{}", r.stderr);
     assert!(!r.stderr.contains("TopSecret") && !r.stdout.contains("TopSecret"));
     assert_eq!(Dirs::names(&dirs.queue), ["a.json"]);
 }
@@ -854,22 +583,13 @@ async fn unreachable_database_exits_1_with_masked_password_and_moves_nothing() {
 async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]),
-        1,
-    );
+    put_sale(&dirs, "a.json", (17, 1, Some("2026-11-20T08:00:00")), (1, "1.00"), 1);
     let key = csjobs::core::db::lock_key("csjobs job lock: load-sales");
     // Another session of the same cash server DB holds the lock (as a run on another
     // machine would).
-    let (other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
+    let (other, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    other
-        .execute("select pg_advisory_lock($1)", &[&key])
-        .await
-        .unwrap();
+    other.execute("select pg_advisory_lock($1)", &[&key]).await.unwrap();
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("holds its lock"));
@@ -883,26 +603,16 @@ async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
 async fn configuration_errors_exit_2_and_name_the_setting() {
     let dirs = Dirs::new();
     let mut c = csjobs("x", &dirs);
-    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL")
-        .arg("load-sales");
+    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("CSJOBS_CASHSERVER_DATABASE_URL"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("CSJOBS_CASHSERVER_DATABASE_URL"), "{}", r.stderr);
 
     let mut c = csjobs("x", &dirs);
-    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "lots")
-        .arg("load-sales");
+    c.env("CSJOBS_SALES_MAX_FILE_BYTES", "lots").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
-    assert!(
-        r.stderr.contains("CSJOBS_SALES_MAX_FILE_BYTES"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("CSJOBS_SALES_MAX_FILE_BYTES"), "{}", r.stderr);
 
     let cfg = dirs.tmp.path().join("bad.toml");
     fs::write(&cfg, "[sales]\nmax_file_byte = 1\n").unwrap();
@@ -927,11 +637,7 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
 async fn config_file_supplies_what_env_does_not() {
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    dirs.put(
-        "a.json",
-        &file_of_shift(17, 1, Some("2026-11-20T08:00:00"), vec![sale(1, "1.00")]),
-        1,
-    );
+    put_sale(&dirs, "a.json", (17, 1, Some("2026-11-20T08:00:00")), (1, "1.00"), 1);
     let cfg = dirs.tmp.path().join("csjobs.toml");
     fs::write(
         &cfg,
@@ -963,8 +669,7 @@ async fn json_logs_are_one_object_per_line() {
     assert_eq!(r.code, 3);
     let mut saw_refusal = false;
     for line in r.stderr.lines().filter(|l| !l.starts_with("csjobs:")) {
-        let v: serde_json::Value =
-            serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{line}: {e}"));
         saw_refusal |= v["file"] == "bad.json" && v["disposition"] == "broken";
     }
     assert!(saw_refusal, "{}", r.stderr);
@@ -984,19 +689,12 @@ async fn migrate_is_idempotent_and_detects_a_changed_migration() {
     let r = run(c);
     assert_eq!(r.code, 0);
     assert!(r.stdout.contains("up to date"));
-    db.client
-        .batch_execute("update csjobs_schema_migrations set checksum = 'x'")
-        .await
-        .unwrap();
+    db.client.batch_execute("update csjobs_schema_migrations set checksum = 'x'").await.unwrap();
     let mut c = csjobs(&db.url, &dirs);
     c.arg("migrate");
     let r = run(c);
     assert_eq!(r.code, 1);
-    assert!(
-        r.stderr.contains("was changed after it was applied"),
-        "{}",
-        r.stderr
-    );
+    assert!(r.stderr.contains("was changed after it was applied"), "{}", r.stderr);
     let mut c = csjobs(&db.url, &dirs);
     c.args(["migrate", "--bonus"]);
     assert_eq!(run(c).code, 2, "no bonus URL configured");
@@ -1007,9 +705,7 @@ async fn bonus_migrations_create_the_bonus_tables() {
     let db = TestDb::empty("bonus").await;
     let dirs = Dirs::new();
     let mut c = csjobs(&db.url, &dirs);
-    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL")
-        .env("CSJOBS_BONUS_DATABASE_URL", &db.url)
-        .arg("migrate");
+    c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL").env("CSJOBS_BONUS_DATABASE_URL", &db.url).arg("migrate");
     let r = run(c);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(

@@ -78,16 +78,9 @@ async fn random_garbage_in_the_queue_ends_in_broken_with_a_reason() {
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         if i % 2 == 0 {
             // Half of them start like a sales file.
-            bytes.splice(
-                0..0,
-                br#"{"format":"csjobs-sales/1","shop":8,"#.iter().copied(),
-            );
+            bytes.splice(0..0, br#"{"format":"csjobs-sales/1","shop":8,"#.iter().copied());
         }
-        let name = if i % 5 == 0 {
-            format!("g{i}.json.gz")
-        } else {
-            format!("g{i}.json")
-        };
+        let name = if i % 5 == 0 { format!("g{i}.json.gz") } else { format!("g{i}.json") };
         dirs.put(&name, &bytes, i);
     }
     let r = load_sales(&db, &dirs, &[]);

@@ -15,26 +15,15 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/csjobs/csjobs.toml";
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config file {path} is not valid: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("environment variable {var}={value:?} is not valid: expected {expected}")]
-    Env {
-        var: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Env { var: &'static str, value: String, expected: &'static str },
     #[error("--now / CSJOBS_NOW {value:?} is not an RFC 3339 timestamp (e.g. 2026-11-23T03:33:00+03:00)")]
     Now { value: String },
     #[error("{key} must be {expected}, got {value}")]
-    Range {
-        key: &'static str,
-        value: String,
-        expected: &'static str,
-    },
+    Range { key: &'static str, value: String, expected: &'static str },
 }
 
 /// A PostgreSQL connection string (URL or `key=value` form). Printing it masks the password.
@@ -289,10 +278,7 @@ pub struct ConfigSource {
 impl Config {
     /// Merges file, environment (through `env`) and defaults. Command-line overrides of
     /// single keys (e.g. `trim-db --keep-days`) are applied by the job's options on top.
-    pub fn load(
-        source: &ConfigSource,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
+    pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         let file = match &source.file {
             Some(path) => read_file(path)?,
             None => {
@@ -308,17 +294,13 @@ impl Config {
         let paths = file.paths.unwrap_or_default();
         let sales = file.sales.unwrap_or_default();
         let path = |var: &'static str, from_file: Option<PathBuf>, default: &str| {
-            env_str(var)
-                .map(PathBuf::from)
-                .or(from_file)
-                .unwrap_or_else(|| default.into())
+            env_str(var).map(PathBuf::from).or(from_file).unwrap_or_else(|| default.into())
         };
         let now_text = source.now.clone().or_else(|| env_str("CSJOBS_NOW"));
         let (now, now_is_fixed) = match now_text {
             Some(text) => (
-                DateTime::parse_from_rfc3339(text.trim()).map_err(|_| ConfigError::Now {
-                    value: text.clone(),
-                })?,
+                DateTime::parse_from_rfc3339(text.trim())
+                    .map_err(|_| ConfigError::Now { value: text.clone() })?,
                 true,
             ),
             None => (Local::now().fixed_offset(), false),
@@ -332,19 +314,11 @@ impl Config {
                 .map(DbUrl),
             paths: Paths {
                 queue: path("CSJOBS_QUEUE_DIR", paths.queue, "/opt/cashserver/queue"),
-                processed: path(
-                    "CSJOBS_PROCESSED_DIR",
-                    paths.processed,
-                    "/opt/cashserver/processed",
-                ),
+                processed: path("CSJOBS_PROCESSED_DIR", paths.processed, "/opt/cashserver/processed"),
                 error: path("CSJOBS_ERROR_DIR", paths.error, "/opt/cashserver/error"),
                 broken: path("CSJOBS_BROKEN_DIR", paths.broken, "/opt/cashserver/broken"),
                 backup: path("CSJOBS_BACKUP_DIR", paths.backup, "/opt/backup"),
-                astu_outbox: path(
-                    "CSJOBS_ASTU_OUTBOX",
-                    paths.astu_outbox,
-                    "/opt/cashserver/astu",
-                ),
+                astu_outbox: path("CSJOBS_ASTU_OUTBOX", paths.astu_outbox, "/opt/cashserver/astu"),
             },
             archive_retention_days: env_parse(
                 &env_str,
@@ -396,14 +370,8 @@ impl Config {
 }
 
 fn read_file(path: &PathBuf) -> Result<FileConfig, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read {
-        path: path.clone(),
-        source,
-    })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse {
-        path: path.clone(),
-        message: e.to_string(),
-    })
+    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })
 }
 
 fn env_parse<T: std::str::FromStr>(
@@ -413,11 +381,7 @@ fn env_parse<T: std::str::FromStr>(
 ) -> Result<Option<T>, ConfigError> {
     match env(var) {
         None => Ok(None),
-        Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError::Env {
-            var,
-            value: v,
-            expected,
-        }),
+        Some(v) => v.trim().parse().map(Some).map_err(|_| ConfigError::Env { var, value: v, expected }),
     }
 }
 
@@ -430,11 +394,7 @@ fn env_parse_bool(
         Some(v) => match v.trim().to_ascii_lowercase().as_str() {
             "true" | "1" | "yes" | "on" => Ok(Some(true)),
             "false" | "0" | "no" | "off" => Ok(Some(false)),
-            _ => Err(ConfigError::Env {
-                var,
-                value: v,
-                expected: "true or false",
-            }),
+            _ => Err(ConfigError::Env { var, value: v, expected: "true or false" }),
         },
     }
 }
@@ -451,17 +411,8 @@ mod tests {
             fs::write(&p, text).unwrap();
             p
         });
-        let env: HashMap<String, String> = env
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::load(
-            &ConfigSource {
-                file: path,
-                now: None,
-            },
-            &|k| env.get(k).cloned(),
-        )
+        let env: HashMap<String, String> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::load(&ConfigSource { file: path, now: None }, &|k| env.get(k).cloned())
     }
 
     #[test]
@@ -496,22 +447,16 @@ mod tests {
     #[test]
     fn bad_env_value_names_the_variable() {
         let e = load(None, &[("CSJOBS_ARCHIVE_RETENTION_DAYS", "thirty")]).unwrap_err();
-        assert!(
-            e.to_string().contains("CSJOBS_ARCHIVE_RETENTION_DAYS"),
-            "{e}"
-        );
+        assert!(e.to_string().contains("CSJOBS_ARCHIVE_RETENTION_DAYS"), "{e}");
     }
 
     #[test]
     fn missing_explicit_file_is_an_error() {
-        let e = Config::load(
-            &ConfigSource {
-                file: Some("/nonexistent/csjobs.toml".into()),
-                now: None,
-            },
-            &|_| None,
-        )
-        .unwrap_err();
+        let e =
+            Config::load(&ConfigSource { file: Some("/nonexistent/csjobs.toml".into()), now: None }, &|_| {
+                None
+            })
+            .unwrap_err();
         assert!(matches!(e, ConfigError::Read { .. }));
     }
 
@@ -521,10 +466,7 @@ mod tests {
             mask_password("postgres://cs:s3cret@db.local:5432/cash"),
             "postgres://cs:***@db.local:5432/cash"
         );
-        assert_eq!(
-            mask_password("postgres://cs@db/cash"),
-            "postgres://cs@db/cash"
-        );
+        assert_eq!(mask_password("postgres://cs@db/cash"), "postgres://cs@db/cash");
         assert_eq!(
             mask_password("postgresql://db/cash?user=cs&password=s3cret"),
             "postgresql://db/cash?user=cs&password=***"

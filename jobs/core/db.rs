@@ -107,8 +107,7 @@ pub fn classify(e: &tokio_postgres::Error) -> ErrorClass {
 
 /// Finds the tokio-postgres error in an anyhow chain.
 pub fn pg_error(e: &anyhow::Error) -> Option<&tokio_postgres::Error> {
-    e.chain()
-        .find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
+    e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
 }
 
 /// The server's own message of a database error (`db_error.message`, detail), for reasons
@@ -142,18 +141,9 @@ pub enum MigrateError {
          (checksum in csjobs_schema_migrations differs); restore the original file or \
          write a new migration"
     )]
-    Changed {
-        db: &'static str,
-        version: i32,
-        name: &'static str,
-    },
+    Changed { db: &'static str, version: i32, name: &'static str },
     #[error("migration {version} ({name}) of the {db} failed: {source}")]
-    Failed {
-        db: &'static str,
-        version: i32,
-        name: &'static str,
-        source: tokio_postgres::Error,
-    },
+    Failed { db: &'static str, version: i32, name: &'static str, source: tokio_postgres::Error },
     #[error("the {db} cannot be used: {0}", db = .1)]
     Db(tokio_postgres::Error, &'static str),
 }
@@ -168,9 +158,7 @@ pub async fn migrate(client: &mut Client, db: Database) -> Result<MigrateReport,
     let dberr = |e| MigrateError::Db(e, label);
     {
         let tx = client.transaction().await.map_err(dberr)?;
-        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])
-            .await
-            .map_err(dberr)?;
+        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY]).await.map_err(dberr)?;
         tx.batch_execute(
             "create table if not exists csjobs_schema_migrations (
                  version    int primary key,
@@ -186,35 +174,21 @@ pub async fn migrate(client: &mut Client, db: Database) -> Result<MigrateReport,
     let mut report = MigrateReport::default();
     for m in db.migrations() {
         let tx = client.transaction().await.map_err(dberr)?;
-        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY])
-            .await
-            .map_err(dberr)?;
+        tx.execute("select pg_advisory_xact_lock($1)", &[&MIGRATE_LOCK_KEY]).await.map_err(dberr)?;
         let row = tx
-            .query_opt(
-                "select checksum from csjobs_schema_migrations where version = $1",
-                &[&m.version],
-            )
+            .query_opt("select checksum from csjobs_schema_migrations where version = $1", &[&m.version])
             .await
             .map_err(dberr)?;
         let checksum = m.checksum();
         if let Some(row) = row {
             let applied: String = row.get(0);
             if applied != checksum {
-                return Err(MigrateError::Changed {
-                    db: label,
-                    version: m.version,
-                    name: m.name,
-                });
+                return Err(MigrateError::Changed { db: label, version: m.version, name: m.name });
             }
             report.already += 1;
             continue;
         }
-        let failed = |source| MigrateError::Failed {
-            db: label,
-            version: m.version,
-            name: m.name,
-            source,
-        };
+        let failed = |source| MigrateError::Failed { db: label, version: m.version, name: m.name, source };
         tx.batch_execute(m.sql).await.map_err(failed)?;
         tx.execute(
             "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",

@@ -42,12 +42,7 @@ pub fn list(dir: &Path, accept: impl Fn(&str) -> bool) -> io::Result<Vec<QueuedF
         if !meta.is_file() {
             continue;
         }
-        files.push(QueuedFile {
-            path: entry.path(),
-            name,
-            size: meta.len(),
-            mtime: meta.modified()?,
-        });
+        files.push(QueuedFile { path: entry.path(), name, size: meta.len(), mtime: meta.modified()? });
     }
     files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.name.cmp(&b.name)));
     Ok(files)
@@ -58,10 +53,7 @@ pub fn list(dir: &Path, accept: impl Fn(&str) -> bool) -> io::Result<Vec<QueuedF
 /// `README` → `README.1`.
 pub fn suffixed_name(name: &str, k: u32) -> String {
     const DOUBLE: [&str; 3] = [".json.gz", ".tar.gz", ".csv.gz"];
-    if let Some(ext) = DOUBLE
-        .iter()
-        .find(|ext| name.len() > ext.len() && name.ends_with(*ext))
-    {
+    if let Some(ext) = DOUBLE.iter().find(|ext| name.len() > ext.len() && name.ends_with(*ext)) {
         return format!("{}.{k}{ext}", &name[..name.len() - ext.len()]);
     }
     match name.rfind('.') {
@@ -80,11 +72,7 @@ pub fn move_no_overwrite(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
         .and_then(|n| n.to_str())
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "file name is not UTF-8"))?;
     for k in 0..100_000u32 {
-        let candidate = if k == 0 {
-            name.to_string()
-        } else {
-            suffixed_name(name, k)
-        };
+        let candidate = if k == 0 { name.to_string() } else { suffixed_name(name, k) };
         let dest = dest_dir.join(&candidate);
         match rename_noreplace(src, &dest) {
             Ok(()) => return Ok(dest),
@@ -92,10 +80,7 @@ pub fn move_no_overwrite(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::other(format!(
-        "no free name for {name} in {} after 100000 tries",
-        dest_dir.display()
-    )))
+    Err(io::Error::other(format!("no free name for {name} in {} after 100000 tries", dest_dir.display())))
 }
 
 fn rename_noreplace(src: &Path, dest: &Path) -> io::Result<()> {
@@ -125,10 +110,7 @@ fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
     let f = fs::File::open(&tmp)?;
     f.sync_all()?;
     let mtime = fs::metadata(src)?.modified()?;
-    let _ = fs::File::options()
-        .write(true)
-        .open(&tmp)
-        .and_then(|f| f.set_modified(mtime));
+    let _ = fs::File::options().write(true).open(&tmp).and_then(|f| f.set_modified(mtime));
     let linked = fs::hard_link(&tmp, dest);
     fs::remove_file(&tmp)?;
     linked?;
@@ -186,11 +168,8 @@ mod tests {
                 .unwrap();
         }
         fs::create_dir(d.path().join("sub.json")).unwrap();
-        let names: Vec<_> = list(d.path(), |n| n.ends_with(".json"))
-            .unwrap()
-            .into_iter()
-            .map(|f| f.name)
-            .collect();
+        let names: Vec<_> =
+            list(d.path(), |n| n.ends_with(".json")).unwrap().into_iter().map(|f| f.name).collect();
         assert_eq!(names, ["a.json", "b.json", "c.json"]);
     }
 }

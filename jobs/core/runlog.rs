@@ -10,10 +10,7 @@ pub struct RunLog {
 }
 
 pub fn host_name() -> String {
-    rustix::system::uname()
-        .nodename()
-        .to_string_lossy()
-        .into_owned()
+    rustix::system::uname().nodename().to_string_lossy().into_owned()
 }
 
 impl RunLog {

@@ -122,38 +122,24 @@ async fn teach<C: GenericClient>(
          order by w.workshiftid{}",
         if lock { " for update of w" } else { "" }
     );
-    let rows = if pairs.is_empty() {
-        vec![]
-    } else {
-        db.query(&sql, &[&pc, &pn]).await?
-    };
+    let rows = if pairs.is_empty() { vec![] } else { db.query(&sql, &[&pc, &pn]).await? };
     let rows = rows
         .iter()
         .map(|r| {
             (
                 (r.get::<_, i32>(0), r.get::<_, i32>(1)),
-                ShiftRow {
-                    id: ShiftRef::Existing(r.get(2)),
-                    time_beg: r.get(3),
-                    time_end: r.get(4),
-                },
+                ShiftRow { id: ShiftRef::Existing(r.get(2)), time_beg: r.get(3), time_end: r.get(4) },
             )
         })
         .collect();
     let cash_rows = db
-        .query(
-            "select cashcode, shopcode from cash where cashcode = any($1)",
-            &[cashes],
-        )
+        .query("select cashcode, shopcode from cash where cashcode = any($1)", &[cashes])
         .await?
         .iter()
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let shop_rows = db
-        .query(
-            "select shopcode from shop where shopcode = any($1)",
-            &[shops],
-        )
+        .query("select shopcode from shop where shopcode = any($1)", &[shops])
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -206,11 +192,7 @@ pub async fn apply_batch(
     let writes = planner.take_writes();
     let new_ids = write_sales(&tx, files, &writes).await?;
     for r in &mut results {
-        if let Some(PlannedFile {
-            shift: ShiftRef::New(k),
-            ..
-        }) = r.shift
-        {
+        if let Some(PlannedFile { shift: ShiftRef::New(k), .. }) = r.shift {
             r.workshiftid = Some(new_ids[k]);
         }
     }
@@ -307,10 +289,7 @@ async fn write_sales(
         ShiftRef::New(k) => new_ids[k],
     };
     let doc_of = |r: &super::plan::DocRef| {
-        let f = files[r.file]
-            .content
-            .as_ref()
-            .expect("planned files are valid");
+        let f = files[r.file].content.as_ref().expect("planned files are valid");
         &f.documents[r.doc]
     };
 
@@ -322,29 +301,14 @@ async fn write_sales(
         .await?;
     let writer = BinaryCopyInWriter::new(
         sink,
-        &[
-            Type::INT8,
-            Type::INT8,
-            Type::INT4,
-            Type::TEXT,
-            Type::TIMESTAMP,
-            Type::TIMESTAMP,
-            Type::NUMERIC,
-        ],
+        &[Type::INT8, Type::INT8, Type::INT4, Type::TEXT, Type::TIMESTAMP, Type::TIMESTAMP, Type::NUMERIC],
     );
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         let d = doc_of(r);
         let wid = shift_id(r.shift);
-        let row: [&(dyn ToSql + Sync); 7] = [
-            id,
-            &wid,
-            &d.number,
-            &d.doctype.as_str(),
-            &d.opened_at,
-            &d.closed_at,
-            &d.total,
-        ];
+        let row: [&(dyn ToSql + Sync); 7] =
+            [id, &wid, &d.number, &d.doctype.as_str(), &d.opened_at, &d.closed_at, &d.total];
         writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
@@ -372,37 +336,18 @@ async fn write_sales(
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         for it in &doc_of(r).items {
-            let row: [&(dyn ToSql + Sync); 9] = [
-                id,
-                &it.pos,
-                &it.ware,
-                &it.name,
-                &it.dept,
-                &it.quantity,
-                &it.price,
-                &it.discount,
-                &it.sum,
-            ];
+            let row: [&(dyn ToSql + Sync); 9] =
+                [id, &it.pos, &it.ware, &it.name, &it.dept, &it.quantity, &it.price, &it.discount, &it.sum];
             writer.as_mut().write(&row).await?;
         }
     }
     writer.finish().await?;
 
     let sink = tx
-        .copy_in(
-            "copy payment (documentid, paynum, paytype, amount, change) from stdin (format binary)",
-        )
+        .copy_in("copy payment (documentid, paynum, paytype, amount, change) from stdin (format binary)")
         .await?;
-    let writer = BinaryCopyInWriter::new(
-        sink,
-        &[
-            Type::INT8,
-            Type::INT4,
-            Type::TEXT,
-            Type::NUMERIC,
-            Type::NUMERIC,
-        ],
-    );
+    let writer =
+        BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT4, Type::TEXT, Type::NUMERIC, Type::NUMERIC]);
     pin_mut!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         for (n, p) in doc_of(r).payments.iter().enumerate() {
@@ -509,10 +454,7 @@ async fn write_load_log(
         ];
         writer.as_mut().write(&row).await?;
         if let Some(reason) = &r.reason {
-            messages.push((
-                f.entry.name.clone(),
-                format!("{}: {reason}", r.disposition.as_str()),
-            ));
+            messages.push((f.entry.name.clone(), format!("{}: {reason}", r.disposition.as_str())));
         }
     }
     writer.finish().await?;
@@ -584,34 +526,18 @@ pub async fn mark_disposed(
 /// The shift action a result carries, for the dry-run listing.
 pub fn describe_shift(r: &FileResult, file: &SalesFile) -> String {
     match r.shift {
-        Some(PlannedFile {
-            action: ShiftAction::New,
-            ..
-        }) => format!(
+        Some(PlannedFile { action: ShiftAction::New, .. }) => format!(
             "new shift {} of cash {} (opened {})",
             file.shift.number,
             file.cash,
-            file.shift
-                .opened_at
-                .map(|t| t.to_string())
-                .unwrap_or_else(|| "NULL".into())
+            file.shift.opened_at.map(|t| t.to_string()).unwrap_or_else(|| "NULL".into())
         ),
-        Some(PlannedFile {
-            shift: ShiftRef::Existing(id),
-            ..
-        }) => {
-            format!(
-                "merged into workshift {id} (shift {} of cash {})",
-                file.shift.number, file.cash
-            )
+        Some(PlannedFile { shift: ShiftRef::Existing(id), .. }) => {
+            format!("merged into workshift {id} (shift {} of cash {})", file.shift.number, file.cash)
         }
-        Some(PlannedFile {
-            shift: ShiftRef::New(_),
-            ..
-        }) => format!(
-            "merged into the new shift {} of cash {} planned above",
-            file.shift.number, file.cash
-        ),
+        Some(PlannedFile { shift: ShiftRef::New(_), .. }) => {
+            format!("merged into the new shift {} of cash {} planned above", file.shift.number, file.cash)
+        }
         None => String::new(),
     }
 }

@@ -45,11 +45,7 @@ impl SalesFile {
     }
     /// The latest close time of a closed sale in this file (monitoring: last sale).
     pub fn last_sale_at(&self) -> Option<NaiveDateTime> {
-        self.documents
-            .iter()
-            .filter(|d| d.doctype == DocType::Sale)
-            .filter_map(|d| d.closed_at)
-            .max()
+        self.documents.iter().filter(|d| d.doctype == DocType::Sale).filter_map(|d| d.closed_at).max()
     }
 }
 
@@ -155,22 +151,14 @@ pub struct Broken {
 
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "broken (rule {}) at {}: {}",
-            self.rule, self.path, self.message
-        )
+        write!(f, "broken (rule {}) at {}: {}", self.rule, self.path, self.message)
     }
 }
 
 impl std::error::Error for Broken {}
 
 fn broken(rule: u8, path: impl Into<String>, message: impl Into<String>) -> Broken {
-    Broken {
-        rule,
-        path: path.into(),
-        message: message.into(),
-    }
+    Broken { rule, path: path.into(), message: message.into() }
 }
 
 // ---- reading a file -----------------------------------------------------------------------
@@ -190,11 +178,7 @@ pub struct RawFile {
 /// (permissions, vanished): the latter leaves the file where it is.
 #[derive(Debug)]
 pub enum ReadError {
-    Broken {
-        size: u64,
-        sha256: String,
-        broken: Broken,
-    },
+    Broken { size: u64, sha256: String, broken: Broken },
     Io(std::io::Error),
 }
 
@@ -223,11 +207,7 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
     let sha256 = hex::encode(Sha256::digest(&disk));
     let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
     if !gz {
-        return Ok(RawFile {
-            size: disk.len() as u64,
-            content: disk,
-            sha256,
-        });
+        return Ok(RawFile { size: disk.len() as u64, content: disk, sha256 });
     }
     let mut content = Vec::new();
     let mut inflater = flate2::read::MultiGzDecoder::new(&disk[..]).take(max_bytes + 1);
@@ -245,17 +225,11 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
             broken: broken(
                 9,
                 ".",
-                format!(
-                    "decompressed content exceeds the limit sales.max_file_bytes = {max_bytes}"
-                ),
+                format!("decompressed content exceeds the limit sales.max_file_bytes = {max_bytes}"),
             ),
         });
     }
-    Ok(RawFile {
-        content,
-        size,
-        sha256,
-    })
+    Ok(RawFile { content, size, sha256 })
 }
 
 // ---- the wire structure (what serde checks) -------------------------------------------------
@@ -388,11 +362,7 @@ pub fn parse(content: &[u8]) -> Result<SalesFile, Broken> {
         return Err(broken(1, ".", format!("not a single JSON object: {e}")));
     }
     if wire.format != FORMAT {
-        return Err(broken(
-            2,
-            "format",
-            format!("format is {:?}, expected {FORMAT:?}", wire.format),
-        ));
+        return Err(broken(2, "format", format!("format is {:?}, expected {FORMAT:?}", wire.format)));
     }
     validate(wire)
 }
@@ -438,10 +408,7 @@ fn positive_i32(v: i64, path: &str) -> Result<i32, Broken> {
         return Err(broken(
             3,
             path,
-            format!(
-                "{v} is out of range: expected an integer from 1 to {}",
-                i32::MAX
-            ),
+            format!("{v} is out of range: expected an integer from 1 to {}", i32::MAX),
         ));
     }
     Ok(v as i32)
@@ -459,16 +426,8 @@ fn timestamp(s: &str, path: &str) -> Result<NaiveDateTime, Broken> {
             _ => c.is_ascii_digit(),
         })
         && (b.len() == 19
-            || (b[19] == b'.'
-                && (21..=29).contains(&b.len())
-                && b[20..].iter().all(u8::is_ascii_digit)));
-    let bad = || {
-        broken(
-            3,
-            path,
-            format!("{s:?} is not a local timestamp YYYY-MM-DDTHH:MM:SS[.ffffff]"),
-        )
-    };
+            || (b[19] == b'.' && (21..=29).contains(&b.len()) && b[20..].iter().all(u8::is_ascii_digit)));
+    let bad = || broken(3, path, format!("{s:?} is not a local timestamp YYYY-MM-DDTHH:MM:SS[.ffffff]"));
     if !shape_ok {
         return Err(bad());
     }
@@ -521,11 +480,7 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
         return Ok(zero);
     }
     if scale > max_scale as i64 {
-        return Err(broken(
-            4,
-            path,
-            format!("{text:?} has more than {max_scale} fraction digits"),
-        ));
+        return Err(broken(4, path, format!("{text:?} has more than {max_scale} fraction digits")));
     }
     let mut digits = trimmed.to_string();
     if scale < 0 {
@@ -554,22 +509,14 @@ fn money(t: &DecimalText, path: &str) -> Result<Decimal, Broken> {
 
 fn non_negative(d: Decimal, path: &str) -> Result<Decimal, Broken> {
     if d.is_sign_negative() && !d.is_zero() {
-        return Err(broken(
-            3,
-            path,
-            format!("{d} is out of range: expected 0 or more"),
-        ));
+        return Err(broken(3, path, format!("{d} is out of range: expected 0 or more")));
     }
     Ok(d)
 }
 
 fn positive(d: Decimal, path: &str) -> Result<Decimal, Broken> {
     if d <= Decimal::ZERO {
-        return Err(broken(
-            3,
-            path,
-            format!("{d} is out of range: expected more than 0"),
-        ));
+        return Err(broken(3, path, format!("{d} is out of range: expected more than 0")));
     }
     Ok(d)
 }
@@ -583,14 +530,8 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
         opened_at: optional_timestamp(&w.shift.opened_at, "shift.opened_at")?,
         closed_at: optional_timestamp(&w.shift.closed_at, "shift.closed_at")?,
     };
-    let source = w
-        .source
-        .map(|s| Source {
-            host: s.host,
-            ip: s.ip,
-            software: s.software,
-        })
-        .unwrap_or_default();
+    let source =
+        w.source.map(|s| Source { host: s.host, ip: s.ip, software: s.software }).unwrap_or_default();
     let mut numbers = HashSet::with_capacity(w.documents.len());
     let mut documents = Vec::with_capacity(w.documents.len());
     for (di, wd) in w.documents.into_iter().enumerate() {
@@ -605,13 +546,7 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
         }
         documents.push(validate_document(wd, number, &p)?);
     }
-    Ok(SalesFile {
-        shop,
-        cash,
-        source,
-        shift,
-        documents,
-    })
+    Ok(SalesFile { shop, cash, source, shift, documents })
 }
 
 fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document, Broken> {
@@ -619,10 +554,7 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
         broken(
             3,
             format!("{p}.type"),
-            format!(
-                "{:?} is not a document type: expected sale, return, cash_in or cash_out",
-                wd.doctype
-            ),
+            format!("{:?} is not a document type: expected sale, return, cash_in or cash_out", wd.doctype),
         )
     })?;
     let opened_at = timestamp(&wd.opened_at, &format!("{p}.opened_at"))?;
@@ -635,10 +567,7 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
             return Err(broken(
                 3,
                 format!("{p}.items"),
-                format!(
-                    "missing field `items` (required for a {} document)",
-                    doctype.as_str()
-                ),
+                format!("missing field `items` (required for a {} document)", doctype.as_str()),
             ));
         }
         None => Vec::new(),
@@ -682,10 +611,7 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
         if wp.paytype.is_empty() {
             return Err(broken(3, format!("{pp}.type"), "payment type is empty"));
         }
-        let amount = positive(
-            money(&wp.amount, &format!("{pp}.amount"))?,
-            &format!("{pp}.amount"),
-        )?;
+        let amount = positive(money(&wp.amount, &format!("{pp}.amount"))?, &format!("{pp}.amount"))?;
         let change = match &wp.change {
             Some(c) => non_negative(money(c, &format!("{pp}.change"))?, &format!("{pp}.change"))?,
             None => Decimal::ZERO,
@@ -698,11 +624,7 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
             ));
         }
         paid += amount - change;
-        payments.push(Payment {
-            paytype: wp.paytype,
-            amount,
-            change,
-        });
+        payments.push(Payment { paytype: wp.paytype, amount, change });
     }
 
     let total = if doctype.has_goods() {
@@ -710,7 +632,9 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
             return Err(broken(
                 6,
                 format!("{p}.payments"),
-                format!("document {number}: items sum to {items_total} but payments (amount − change) to {paid}"),
+                format!(
+                    "document {number}: items sum to {items_total} but payments (amount − change) to {paid}"
+                ),
             ));
         }
         items_total
@@ -727,22 +651,10 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
                 ),
             ));
         }
-        payments
-            .iter()
-            .filter(|p| p.paytype == "cash")
-            .map(|p| p.amount - p.change)
-            .sum()
+        payments.iter().filter(|p| p.paytype == "cash").map(|p| p.amount - p.change).sum()
     };
 
-    Ok(Document {
-        number,
-        doctype,
-        opened_at,
-        closed_at,
-        total,
-        items,
-        payments,
-    })
+    Ok(Document { number, doctype, opened_at, closed_at, total, items, payments })
 }
 
 fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
@@ -793,14 +705,5 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
             format!("sum is {sum}, but round({quantity} × {price}, 2) − {discount} = {expected}"),
         ));
     }
-    Ok(Item {
-        pos,
-        ware: wi.ware,
-        name: wi.name,
-        dept: wi.dept as i32,
-        quantity,
-        price,
-        discount,
-        sum,
-    })
+    Ok(Item { pos, ware: wi.ware, name: wi.name, dept: wi.dept as i32, quantity, price, discount, sum })
 }

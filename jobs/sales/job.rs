@@ -124,11 +124,7 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
                         started_at,
                         entry,
                     })),
-                    Err(ReadError::Broken {
-                        size,
-                        sha256,
-                        broken,
-                    }) => Read::File(Box::new(ReadFile {
+                    Err(ReadError::Broken { size, sha256, broken }) => Read::File(Box::new(ReadFile {
                         content: Err(broken),
                         size,
                         sha256,
@@ -169,20 +165,15 @@ fn check_queue(cfg: &Config) -> Result<(), JobError> {
 }
 
 fn list_queue(cfg: &Config) -> anyhow::Result<Vec<QueuedFile>> {
-    queue::list(&cfg.paths.queue, format::is_sales_file_name).with_context(|| {
-        format!(
-            "cannot list the queue directory {}",
-            cfg.paths.queue.display()
-        )
-    })
+    queue::list(&cfg.paths.queue, format::is_sales_file_name)
+        .with_context(|| format!("cannot list the queue directory {}", cfg.paths.queue.display()))
 }
 
 fn stop_flag() -> Arc<AtomicBool> {
     let flag = Arc::new(AtomicBool::new(false));
     let f = flag.clone();
     tokio::spawn(async move {
-        let mut term =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
@@ -199,11 +190,9 @@ fn progress(total: usize) -> ProgressBar {
     }
     let pb = ProgressBar::new(total as u64);
     pb.set_style(
-        ProgressStyle::with_template(
-            "{elapsed_precise} [{bar:30}] {pos}/{len} files, {per_sec} {msg}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files, {per_sec} {msg}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     pb
 }
@@ -248,9 +237,7 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
         let _ = runlog::record_error(&client, JOB, None, &format!("{e:#}")).await;
     }
     result?;
-    Ok(Outcome {
-        rejected: summary.rejected(),
-    })
+    Ok(Outcome { rejected: summary.rejected() })
 }
 
 async fn load(
@@ -442,18 +429,14 @@ async fn dispose(
     for d in &dirs {
         queue::fsync_dir(d).with_context(|| format!("cannot fsync {}", d.display()))?;
     }
-    apply::mark_disposed(client, &moved)
-        .await
-        .context("cannot update the load log")?;
+    apply::mark_disposed(client, &moved).await.context("cannot update the load log")?;
     failure.map_or(Ok(()), Err)
 }
 
 /// Finishes the moves an interrupted run committed but did not record. Returns how many
 /// files were moved.
 async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
-    let pending = apply::undisposed(client)
-        .await
-        .context("cannot read the load log")?;
+    let pending = apply::undisposed(client).await.context("cannot read the load log")?;
     if pending.is_empty() {
         return Ok(0);
     }
@@ -477,17 +460,10 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
         moved.insert(u.load_id, Some(dest.display().to_string()));
         count += 1;
     }
-    for d in [
-        &cfg.paths.queue,
-        &cfg.paths.processed,
-        &cfg.paths.error,
-        &cfg.paths.broken,
-    ] {
+    for d in [&cfg.paths.queue, &cfg.paths.processed, &cfg.paths.error, &cfg.paths.broken] {
         queue::fsync_dir(d).with_context(|| format!("cannot fsync {}", d.display()))?;
     }
-    apply::mark_disposed(client, &moved)
-        .await
-        .context("cannot update the load log")?;
+    apply::mark_disposed(client, &moved).await.context("cannot update the load log")?;
     Ok(count)
 }
 
@@ -514,8 +490,7 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     let started = Instant::now();
     let mut files = list_queue(cfg)?;
     if opts.retry_errors {
-        let mut errors =
-            queue::list(&cfg.paths.error, format::is_sales_file_name).unwrap_or_default();
+        let mut errors = queue::list(&cfg.paths.error, format::is_sales_file_name).unwrap_or_default();
         errors.append(&mut files);
         errors.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.name.cmp(&b.name)));
         files = errors;
@@ -552,13 +527,7 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
                     _ => r.reason.clone().unwrap_or_default(),
                 };
                 use std::io::Write;
-                let _ = writeln!(
-                    out,
-                    "{}\t{}\t{}",
-                    f.entry.name,
-                    r.disposition.as_str(),
-                    what
-                );
+                let _ = writeln!(out, "{}\t{}\t{}", f.entry.name, r.disposition.as_str(), what);
             }
             batch.clear();
         }
@@ -570,7 +539,5 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     summary.left = total;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     print!("{}", summary.render(true));
-    Ok(Outcome {
-        rejected: summary.rejected(),
-    })
+    Ok(Outcome { rejected: summary.rejected() })
 }

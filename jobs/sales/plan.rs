@@ -63,10 +63,7 @@ pub fn choose_shift(opened_at: Option<NaiveDateTime>, rows: &[ShiftRow]) -> Choi
                     .max_by_key(|(_, r)| (r.time_beg, r.id))
                     .map(|(i, _)| i)
                     .expect("rows is not empty");
-                Choice::Merge {
-                    index,
-                    set_time_beg: false,
-                }
+                Choice::Merge { index, set_time_beg: false }
             }
         },
         Some(t) => {
@@ -78,14 +75,8 @@ pub fn choose_shift(opened_at: Option<NaiveDateTime>, rows: &[ShiftRow]) -> Choi
                 .filter(|(_, d, _)| *d < SAME_SHIFT_WINDOW)
                 .min_by(|a, b| a.1.cmp(&b.1).then(b.2.cmp(&a.2)));
             match (closest, newest_null) {
-                (Some((index, _, _)), _) => Choice::Merge {
-                    index,
-                    set_time_beg: false,
-                },
-                (None, Some(index)) => Choice::Merge {
-                    index,
-                    set_time_beg: true,
-                },
+                (Some((index, _, _)), _) => Choice::Merge { index, set_time_beg: false },
+                (None, Some(index)) => Choice::Merge { index, set_time_beg: true },
                 (None, None) => Choice::New,
             }
         }
@@ -263,11 +254,7 @@ impl Planner {
             Choice::New => {
                 let id = ShiftRef::New(self.new_count);
                 self.new_count += 1;
-                rows.push(ShiftRow {
-                    id,
-                    time_beg: f.shift.opened_at,
-                    time_end: f.shift.closed_at,
-                });
+                rows.push(ShiftRow { id, time_beg: f.shift.opened_at, time_end: f.shift.closed_at });
                 self.writes.new_shifts.push(NewShift {
                     cash: f.cash,
                     shop: f.shop,
@@ -277,10 +264,7 @@ impl Planner {
                 });
                 (id, ShiftAction::New)
             }
-            Choice::Merge {
-                index,
-                set_time_beg,
-            } => {
+            Choice::Merge { index, set_time_beg } => {
                 let row = &mut rows[index];
                 if set_time_beg {
                     row.time_beg = f.shift.opened_at;
@@ -303,8 +287,7 @@ impl Planner {
                         // Only rows created by this batch's planner are in new_shifts; a
                         // dry run keeps planning past earlier batches.
                         let batch_index = k.checked_sub(first_new);
-                        if let Some(n) = batch_index.and_then(|i| self.writes.new_shifts.get_mut(i))
-                        {
+                        if let Some(n) = batch_index.and_then(|i| self.writes.new_shifts.get_mut(i)) {
                             if set_time_beg {
                                 n.time_beg = f.shift.opened_at;
                             }
@@ -318,11 +301,7 @@ impl Planner {
             }
         };
         for (doc_index, d) in f.documents.iter().enumerate() {
-            let doc = DocRef {
-                file: file_index,
-                doc: doc_index,
-                shift,
-            };
+            let doc = DocRef { file: file_index, doc: doc_index, shift };
             match self.doc_slot.get(&(shift, d.number)) {
                 // A later fragment of the same document wins.
                 Some(&slot) => self.slots[slot] = Some(doc),
@@ -362,17 +341,10 @@ mod tests {
     use chrono::NaiveDate;
 
     fn t(day: u32, hour: u32) -> NaiveDateTime {
-        NaiveDate::from_ymd_opt(2026, 11, day)
-            .unwrap()
-            .and_hms_opt(hour, 0, 0)
-            .unwrap()
+        NaiveDate::from_ymd_opt(2026, 11, day).unwrap().and_hms_opt(hour, 0, 0).unwrap()
     }
     fn row(id: i64, beg: Option<NaiveDateTime>) -> ShiftRow {
-        ShiftRow {
-            id: ShiftRef::Existing(id),
-            time_beg: beg,
-            time_end: None,
-        }
+        ShiftRow { id: ShiftRef::Existing(id), time_beg: beg, time_end: None }
     }
 
     #[test]
@@ -389,18 +361,8 @@ mod tests {
 
     #[test]
     fn open_time_within_48_hours_merges_into_the_closest_row() {
-        let rows = [
-            row(1, Some(t(19, 9))),
-            row(2, Some(t(20, 20))),
-            row(3, None),
-        ];
-        assert_eq!(
-            choose_shift(Some(t(20, 9)), &rows),
-            Choice::Merge {
-                index: 1,
-                set_time_beg: false
-            }
-        );
+        let rows = [row(1, Some(t(19, 9))), row(2, Some(t(20, 20))), row(3, None)];
+        assert_eq!(choose_shift(Some(t(20, 9)), &rows), Choice::Merge { index: 1, set_time_beg: false });
     }
 
     #[test]
@@ -408,37 +370,19 @@ mod tests {
         let rows = [row(1, Some(t(18, 9)))];
         assert_eq!(choose_shift(Some(t(20, 9)), &rows), Choice::New);
         let just_inside = t(20, 9) - TimeDelta::seconds(1);
-        assert_eq!(
-            choose_shift(Some(just_inside), &rows),
-            Choice::Merge {
-                index: 0,
-                set_time_beg: false
-            }
-        );
+        assert_eq!(choose_shift(Some(just_inside), &rows), Choice::Merge { index: 0, set_time_beg: false });
     }
 
     #[test]
     fn far_open_time_with_a_null_row_merges_into_the_newest_null_row() {
         let rows = [row(1, None), row(5, Some(t(1, 9))), row(3, None)];
-        assert_eq!(
-            choose_shift(Some(t(20, 9)), &rows),
-            Choice::Merge {
-                index: 2,
-                set_time_beg: true
-            }
-        );
+        assert_eq!(choose_shift(Some(t(20, 9)), &rows), Choice::Merge { index: 2, set_time_beg: true });
     }
 
     #[test]
     fn null_open_time_merges_into_the_latest_dated_row() {
         let rows = [row(1, Some(t(20, 9))), row(2, Some(t(1, 9)))];
-        assert_eq!(
-            choose_shift(None, &rows),
-            Choice::Merge {
-                index: 0,
-                set_time_beg: false
-            }
-        );
+        assert_eq!(choose_shift(None, &rows), Choice::Merge { index: 0, set_time_beg: false });
     }
 
     fn file(cash: i32, num: i32, opened: Option<NaiveDateTime>, docs: &[i32]) -> SalesFile {
@@ -447,11 +391,7 @@ mod tests {
             shop: 1,
             cash,
             source: Source::default(),
-            shift: ShiftHeader {
-                number: num,
-                opened_at: opened,
-                closed_at: None,
-            },
+            shift: ShiftHeader { number: num, opened_at: opened, closed_at: None },
             documents: docs
                 .iter()
                 .map(|&n| Document {
@@ -476,20 +416,11 @@ mod tests {
 
     #[test]
     fn later_file_of_the_same_batch_sees_the_shift_an_earlier_one_created() {
-        let files = [
-            file(17, 412, Some(t(20, 9)), &[1, 2]),
-            file(17, 412, Some(t(20, 9)), &[2, 3]),
-        ];
+        let files = [file(17, 412, Some(t(20, 9)), &[1, 2]), file(17, 412, Some(t(20, 9)), &[2, 3])];
         let mut p = planner_for(&files, vec![]);
         assert_eq!(p.plan_file(0, &files[0]).unwrap().action, ShiftAction::New);
         let second = p.plan_file(1, &files[1]).unwrap();
-        assert_eq!(
-            second,
-            PlannedFile {
-                shift: ShiftRef::New(0),
-                action: ShiftAction::Merged
-            }
-        );
+        assert_eq!(second, PlannedFile { shift: ShiftRef::New(0), action: ShiftAction::Merged });
         let w = p.take_writes();
         assert_eq!(w.new_shifts.len(), 1);
         // Document 2 of the first file is superseded by the second file's.
@@ -502,10 +433,7 @@ mod tests {
     fn merging_into_a_stored_shift_replaces_its_documents() {
         let files = [file(17, 412, Some(t(20, 10)), &[1, 2])];
         let mut p = planner_for(&files, vec![((17, 412), row(40, Some(t(20, 9))))]);
-        assert_eq!(
-            p.plan_file(0, &files[0]).unwrap().shift,
-            ShiftRef::Existing(40)
-        );
+        assert_eq!(p.plan_file(0, &files[0]).unwrap().shift, ShiftRef::Existing(40));
         let w = p.take_writes();
         assert_eq!(w.deletes, [(40, 1), (40, 2)]);
         assert!(w.updates.contains_key(&40));
@@ -515,16 +443,10 @@ mod tests {
     fn unknown_cash_and_cash_of_another_shop_are_refused_with_the_reason() {
         let mut f = file(99, 1, Some(t(20, 9)), &[]);
         let mut p = planner_for(std::slice::from_ref(&f), vec![]);
-        assert!(p
-            .plan_file(0, &f)
-            .unwrap_err()
-            .contains("cash 99 is not in the dictionary"));
+        assert!(p.plan_file(0, &f).unwrap_err().contains("cash 99 is not in the dictionary"));
         f.cash = 17;
         f.shop = 2;
         p.learn(&(vec![], vec![], vec![2]), vec![], vec![], vec![2]);
-        assert!(p
-            .plan_file(0, &f)
-            .unwrap_err()
-            .contains("belongs to shop 1"));
+        assert!(p.plan_file(0, &f).unwrap_err().contains("belongs to shop 1"));
     }
 }

@@ -46,10 +46,7 @@ impl Layout {
     /// The files in delivery order: (name, JSON content).
     pub fn files(&self) -> impl Iterator<Item = (String, Vec<u8>)> + '_ {
         let mut rng = SplitMix(self.seed);
-        let base = NaiveDate::from_ymd_opt(2026, 1, 1)
-            .unwrap()
-            .and_hms_opt(8, 0, 0)
-            .unwrap();
+        let base = NaiveDate::from_ymd_opt(2026, 1, 1).unwrap().and_hms_opt(8, 0, 0).unwrap();
         (0..self.shifts_per_cash).flat_map(move |shift| {
             (0..self.shops).flat_map(move |si| (0..self.cashes_per_shop).map(move |ci| (shift, si, ci)))
         })
@@ -99,13 +96,9 @@ fn document(rng: &mut SplitMix, number: i64, at: NaiveDateTime, items: usize) ->
             } else {
                 Decimal::new(rng.range(1, 5) as i64, 0)
             };
-            let gross = (quantity * price)
-                .round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
-            let discount = if rng.range(0, 9) == 0 {
-                (gross / Decimal::from(10)).round_dp(2)
-            } else {
-                Decimal::ZERO
-            };
+            let gross = (quantity * price).round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero);
+            let discount =
+                if rng.range(0, 9) == 0 { (gross / Decimal::from(10)).round_dp(2) } else { Decimal::ZERO };
             let sum = gross - discount;
             total += sum;
             json!({

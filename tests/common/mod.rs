@@ -22,8 +22,7 @@ pub const DICTIONARY: &str = include_str!("../../fixtures/dictionary.sql");
 fn admin_config() -> Config {
     let url = std::env::var("CSJOBS_TEST_DATABASE_URL")
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    url.parse()
-        .expect("CSJOBS_TEST_DATABASE_URL is a valid connection string")
+    url.parse().expect("CSJOBS_TEST_DATABASE_URL is a valid connection string")
 }
 
 /// A `key=value` connection string for database `dbname` on the test server.
@@ -42,10 +41,7 @@ fn conninfo(cfg: &Config, dbname: &str) -> String {
         parts.push(format!("user={u}"));
     }
     if let Some(pw) = cfg.get_password() {
-        parts.push(format!(
-            "password='{}'",
-            String::from_utf8_lossy(pw).replace('\'', "\\'")
-        ));
+        parts.push(format!("password='{}'", String::from_utf8_lossy(pw).replace('\'', "\\'")));
     }
     parts.push(format!("dbname={dbname}"));
     parts.join(" ")
@@ -76,9 +72,7 @@ impl TestDb {
     pub async fn cashserver() -> TestDb {
         let db = TestDb::empty("cs").await;
         let mut client = connect(&db.url).await;
-        db::migrate(&mut client, Database::CashServer)
-            .await
-            .expect("migrate");
+        db::migrate(&mut client, Database::CashServer).await.expect("migrate");
         client.batch_execute(DICTIONARY).await.expect("dictionary");
         db
     }
@@ -91,31 +85,17 @@ impl TestDb {
             "csjobs_t_{tag}_{}_{}_{}",
             std::process::id(),
             COUNTER.fetch_add(1, Ordering::SeqCst),
-            SystemTime::now()
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
+            SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos()
         );
         let a = connect(&admin).await;
-        a.batch_execute(&format!("create database {name}"))
-            .await
-            .expect("create database");
+        a.batch_execute(&format!("create database {name}")).await.expect("create database");
         let url = conninfo(&cfg, &name);
         let client = connect(&url).await;
-        TestDb {
-            name,
-            url,
-            admin,
-            client,
-        }
+        TestDb { name, url, admin, client }
     }
 
     pub async fn scalar_i64(&self, sql: &str) -> i64 {
-        self.client
-            .query_one(sql, &[])
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"))
-            .get(0)
+        self.client.query_one(sql, &[]).await.unwrap_or_else(|e| panic!("{sql}: {e}")).get(0)
     }
 
     /// The rows of `sql` as text, one string per row (columns joined by `|`).
@@ -163,18 +143,12 @@ impl Drop for TestDb {
         let (admin, name) = (self.admin.clone(), self.name.clone());
         // Our own runtime on a thread: Drop cannot await on the test's.
         let _ = std::thread::spawn(move || {
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(async {
-                    if let Ok((c, conn)) = tokio_postgres::connect(&admin, NoTls).await {
-                        tokio::spawn(conn);
-                        let _ = c
-                            .batch_execute(&format!("drop database if exists {name} with (force)"))
-                            .await;
-                    }
-                })
+            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&admin, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c.batch_execute(&format!("drop database if exists {name} with (force)")).await;
+                }
+            })
         })
         .join();
     }
@@ -197,21 +171,13 @@ impl Dirs {
             fs::create_dir_all(&p).unwrap();
             p
         };
-        Dirs {
-            queue: d("queue"),
-            processed: d("processed"),
-            error: d("error"),
-            broken: d("broken"),
-            tmp,
-        }
+        Dirs { queue: d("queue"), processed: d("processed"), error: d("error"), broken: d("broken"), tmp }
     }
 
     /// File names in `dir`, sorted.
     pub fn names(dir: &Path) -> Vec<String> {
-        let mut v: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut v: Vec<String> =
+            fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         v.sort();
         v
     }
@@ -228,12 +194,7 @@ impl Dirs {
 
 pub fn set_mtime(p: &Path, secs: u64) {
     let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000 + secs);
-    fs::File::options()
-        .write(true)
-        .open(p)
-        .unwrap()
-        .set_modified(t)
-        .unwrap();
+    fs::File::options().write(true).open(p).unwrap().set_modified(t).unwrap();
 }
 
 pub fn csjobs_bin() -> &'static str {
@@ -266,11 +227,7 @@ pub struct Run {
 }
 
 pub fn run(mut c: Command) -> Run {
-    let Output {
-        status,
-        stdout,
-        stderr,
-    } = c.output().expect("run csjobs");
+    let Output { status, stdout, stderr } = c.output().expect("run csjobs");
     Run {
         code: status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
