@@ -190,7 +190,7 @@ fn progress(total: usize) -> ProgressBar {
     }
     let pb = ProgressBar::new(total as u64);
     pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files, {per_sec} {msg}")
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files, {msg}")
             .expect("valid template")
             .progress_chars("=> "),
     );
@@ -320,7 +320,8 @@ async fn load(
             break;
         }
         pb.inc(batch.len() as u64);
-        pb.set_message(format!("{} documents", summary.documents));
+        let rate = pb.position() as f64 / pb.elapsed().as_secs_f64().max(1e-3);
+        pb.set_message(format!("{rate:.0} files/s, {} documents", summary.documents));
     }
     pb.finish_and_clear();
     if !failures.is_empty() {
