@@ -6,3 +6,4 @@
 
 pub mod core;
 pub mod sales;
+pub mod transfer;

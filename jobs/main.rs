@@ -12,9 +12,11 @@ use csjobs::{
         JobError, Outcome,
     },
     sales::job::{self as load_sales, LoadOptions},
+    transfer::job::{self as transfer, TransferOptions},
 };
 
-/// Batch jobs of the cash server (кассовый сервер): load sales files, migrate the databases.
+/// Batch jobs of the cash server (кассовый сервер): load sales files, transfer bonus data,
+/// migrate the databases.
 ///
 /// Each job starts, does its work, writes its run log and exits. Exit codes: 0 done;
 /// 1 failed (a database or file system could not be used; what was done stays consistent);
@@ -63,6 +65,27 @@ enum Command {
     /// violates the file format. The reason of every refusal is in the load log (table
     /// load_log) and the logs. Exit code 3 when any file went to error/ or broken/.
     LoadSales(LoadSalesArgs),
+    /// Move the staged rows of the cash server DB into the bonus DB, each exactly once
+    ///
+    /// accountpincodetemp → pincode (the newest pin per card wins), changeaccountbalancetemp
+    /// → one asset row per staged row (a balance moves by exactly the sum of its staged
+    /// amounts), changecardaccounttemp → cardaccounting and card.status (per card in id
+    /// order). Missing cards and accounts are created. Rows still being inserted by open
+    /// transactions are taken by a later run. A row the bonus DB refuses is recorded with its
+    /// reason (changeaccountbalancetemp.transfer_error etc.) and skipped: exit code 3. Safe to
+    /// kill at any moment and to run from a timer every few minutes.
+    Transfer(TransferArgs),
+}
+
+#[derive(Debug, Args)]
+struct TransferArgs {
+    /// Only this staging table (repeatable): accountpincodetemp, changeaccountbalancetemp,
+    /// changecardaccounttemp [default: all three]
+    #[arg(long = "table", value_name = "NAME")]
+    tables: Vec<String>,
+    /// Show how many rows per table are waiting; move nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -123,6 +146,9 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
             let opts =
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
             load_sales::run(&cfg, &opts).await
+        }
+        Command::Transfer(args) => {
+            transfer::run(&cfg, &TransferOptions { tables: args.tables, dry_run: args.dry_run }).await
         }
     }
 }

@@ -183,6 +183,8 @@ pub struct Config {
     pub archive_retention_days: u32,
     pub trim_keep_days: u32,
     pub sales: SalesSettings,
+    /// Staged rows per transaction of `transfer`.
+    pub transfer_batch_rows: usize,
     pub astu_auto_export: bool,
     /// The moment the job takes as "now" (`--now` / `CSJOBS_NOW`, else the real clock).
     pub now: DateTime<FixedOffset>,
@@ -220,7 +222,14 @@ struct FileConfig {
     archive: Option<ArchiveSection>,
     trim: Option<TrimSection>,
     sales: Option<SalesSection>,
+    transfer: Option<TransferSection>,
     astu: Option<AstuSection>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TransferSection {
+    batch_rows: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -345,6 +354,9 @@ impl Config {
                     .or(sales.batch_items)
                     .unwrap_or(50_000),
             },
+            transfer_batch_rows: env_parse(&env_str, "CSJOBS_TRANSFER_BATCH_ROWS", "a whole number")?
+                .or(file.transfer.and_then(|t| t.batch_rows))
+                .unwrap_or(10_000),
             astu_auto_export: env_parse_bool(&env_str, "CSJOBS_ASTU_AUTO_EXPORT")?
                 .or(file.astu.and_then(|a| a.auto_export))
                 .unwrap_or(true),
@@ -354,6 +366,13 @@ impl Config {
         if cfg.sales.batch_files == 0 {
             return Err(ConfigError::Range {
                 key: "sales.batch_files",
+                value: "0".into(),
+                expected: "at least 1",
+            });
+        }
+        if cfg.transfer_batch_rows == 0 {
+            return Err(ConfigError::Range {
+                key: "transfer.batch_rows",
                 value: "0".into(),
                 expected: "at least 1",
             });

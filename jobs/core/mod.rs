@@ -9,5 +9,6 @@ pub mod lock;
 pub mod logging;
 pub mod queue;
 pub mod runlog;
+pub mod stop;
 
 pub use error::{JobError, Outcome};

@@ -11,10 +11,6 @@ use std::{
     collections::{HashMap, HashSet},
     io::IsTerminal,
     path::{Path, PathBuf},
-    sync::{
-        atomic::{AtomicBool, Ordering},
-        Arc,
-    },
     time::{Duration, Instant},
 };
 
@@ -36,7 +32,7 @@ use crate::core::{
     lock,
     queue::{self, QueuedFile},
     runlog::{self, RunLog},
-    JobError, Outcome,
+    stop, JobError, Outcome,
 };
 
 pub const JOB: &str = "load-sales";
@@ -169,21 +165,6 @@ fn list_queue(cfg: &Config) -> anyhow::Result<Vec<QueuedFile>> {
         .with_context(|| format!("cannot list the queue directory {}", cfg.paths.queue.display()))
 }
 
-fn stop_flag() -> Arc<AtomicBool> {
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    tokio::spawn(async move {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {}
-        }
-        tracing::warn!("stop requested: finishing the current batch, the rest stays queued");
-        f.store(true, Ordering::SeqCst);
-    });
-    flag
-}
-
 fn progress(total: usize) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
@@ -260,11 +241,11 @@ async fn load(
         files.truncate(limit);
     }
     let pb = progress(files.len());
-    let stop = stop_flag();
+    let stop = stop::install();
     let mut rx = spawn_reader(files, cfg.sales.max_file_bytes);
     let mut failures: Vec<String> = Vec::new();
     let mut done = false;
-    while !done && !stop.load(Ordering::SeqCst) {
+    while !done && !stop.requested() {
         let mut batch: Vec<ReadFile> = Vec::new();
         let mut items = 0usize;
         let deadline = tokio::time::Instant::now() + Duration::from_millis(500);

@@ -77,6 +77,14 @@ impl TestDb {
         db
     }
 
+    /// A migrated bonus DB.
+    pub async fn bonus() -> TestDb {
+        let db = TestDb::empty("bonus").await;
+        let mut client = connect(&db.url).await;
+        db::migrate(&mut client, Database::Bonus).await.expect("migrate bonus");
+        db
+    }
+
     /// A database with nothing in it.
     pub async fn empty(tag: &str) -> TestDb {
         let cfg = admin_config();
@@ -218,6 +226,13 @@ pub fn csjobs(db_url: &str, dirs: &Dirs) -> Command {
         .env("CSJOBS_BACKUP_DIR", dirs.tmp.path().join("backup"))
         .env("CSJOBS_LOG_FORMAT", "json");
     c
+}
+
+/// `csjobs transfer ARGS` between a cash server DB and a bonus DB.
+pub fn transfer(cash: &TestDb, bonus: &TestDb, dirs: &Dirs, args: &[&str]) -> Run {
+    let mut c = csjobs(&cash.url, dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).arg("transfer").args(args);
+    run(c)
 }
 
 pub struct Run {

@@ -1,0 +1,300 @@
+//! The three staging tables and what each of their rows does in the bonus DB. All the SQL
+//! of the transfer is here.
+//!
+//! Exactly once, structurally: the bonus transaction that applies a batch first inserts the
+//! batch's staged ids into `transfer_applied` (primary key) with ON CONFLICT DO NOTHING and
+//! applies only the rows it newly claimed. A claim and its effect commit together, so a row
+//! re-read after a crash (its `transferred_at` not yet set on the cash server side) finds
+//! its claim and changes nothing.
+
+use chrono::{DateTime, Utc};
+use rust_decimal::Decimal;
+use tokio_postgres::{types::ToSql, Client, GenericClient};
+
+/// A staging table (промежуточная таблица) that outside systems insert into.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// Pin codes of cards (`accountpincodetemp` → `pincode`).
+    AccountPincode,
+    /// Balance changes (`changeaccountbalancetemp` → `asset`).
+    ChangeAccountBalance,
+    /// Card bindings and statuses (`changecardaccounttemp` → `cardaccounting`, `card.status`).
+    ChangeCardAccount,
+}
+
+impl Table {
+    pub const ALL: [Table; 3] =
+        [Table::AccountPincode, Table::ChangeAccountBalance, Table::ChangeCardAccount];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::AccountPincode => "accountpincodetemp",
+            Table::ChangeAccountBalance => "changeaccountbalancetemp",
+            Table::ChangeCardAccount => "changecardaccounttemp",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+}
+
+/// A batch of staged rows of one table, column by column (as the SQL takes them).
+#[derive(Debug, Clone)]
+pub enum Batch {
+    Pins {
+        id: Vec<i64>,
+        card: Vec<String>,
+        pin: Vec<String>,
+        created: Vec<DateTime<Utc>>,
+    },
+    Balances {
+        id: Vec<i64>,
+        account: Vec<String>,
+        amount: Vec<Decimal>,
+        reason: Vec<Option<String>>,
+        created: Vec<DateTime<Utc>>,
+    },
+    Bindings {
+        id: Vec<i64>,
+        card: Vec<String>,
+        account: Vec<Option<String>>,
+        status: Vec<i16>,
+        created: Vec<DateTime<Utc>>,
+    },
+}
+
+impl Batch {
+    pub fn ids(&self) -> &[i64] {
+        match self {
+            Batch::Pins { id, .. } | Batch::Balances { id, .. } | Batch::Bindings { id, .. } => id,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids().is_empty()
+    }
+
+    /// The rows `range` of this batch (to isolate a refused row).
+    pub fn slice(&self, r: std::ops::Range<usize>) -> Batch {
+        match self {
+            Batch::Pins { id, card, pin, created } => Batch::Pins {
+                id: id[r.clone()].to_vec(),
+                card: card[r.clone()].to_vec(),
+                pin: pin[r.clone()].to_vec(),
+                created: created[r].to_vec(),
+            },
+            Batch::Balances { id, account, amount, reason, created } => Batch::Balances {
+                id: id[r.clone()].to_vec(),
+                account: account[r.clone()].to_vec(),
+                amount: amount[r.clone()].to_vec(),
+                reason: reason[r.clone()].to_vec(),
+                created: created[r].to_vec(),
+            },
+            Batch::Bindings { id, card, account, status, created } => Batch::Bindings {
+                id: id[r.clone()].to_vec(),
+                card: card[r.clone()].to_vec(),
+                account: account[r.clone()].to_vec(),
+                status: status[r.clone()].to_vec(),
+                created: created[r].to_vec(),
+            },
+        }
+    }
+}
+
+/// The next rows of `table` not yet transferred, with an id above `after`, in id order.
+/// Each run starts again from the lowest pending id, so a row whose id was allocated before
+/// but committed after rows already transferred is taken by the next run.
+pub async fn read(
+    cash: &Client,
+    table: Table,
+    after: i64,
+    limit: usize,
+) -> Result<Batch, tokio_postgres::Error> {
+    let cols = match table {
+        Table::AccountPincode => "id, cardnumber, pincode, created_at",
+        Table::ChangeAccountBalance => "id, accountnumber, amount, reason, created_at",
+        Table::ChangeCardAccount => "id, cardnumber, accountnumber, status, created_at",
+    };
+    let sql = format!(
+        "select {cols} from {} where transferred_at is null and id > $1 order by id limit $2",
+        table.name()
+    );
+    let rows = cash.query(&sql, &[&after, &(limit as i64)]).await?;
+    let rows = &rows[..];
+    Ok(match table {
+        Table::AccountPincode => {
+            Batch::Pins { id: col(rows, 0), card: col(rows, 1), pin: col(rows, 2), created: col(rows, 3) }
+        }
+        Table::ChangeAccountBalance => Batch::Balances {
+            id: col(rows, 0),
+            account: col(rows, 1),
+            amount: col(rows, 2),
+            reason: col(rows, 3),
+            created: col(rows, 4),
+        },
+        Table::ChangeCardAccount => Batch::Bindings {
+            id: col(rows, 0),
+            card: col(rows, 1),
+            account: col(rows, 2),
+            status: col(rows, 3),
+            created: col(rows, 4),
+        },
+    })
+}
+
+fn col<T: for<'a> tokio_postgres::types::FromSql<'a>>(rows: &[tokio_postgres::Row], i: usize) -> Vec<T> {
+    rows.iter().map(|r| r.get(i)).collect()
+}
+
+/// The rows of `table` waiting for transfer (`--dry-run`).
+pub async fn pending(cash: &Client, table: Table) -> Result<i64, tokio_postgres::Error> {
+    let sql = format!("select count(*) from {} where transferred_at is null", table.name());
+    Ok(cash.query_one(&sql, &[]).await?.get(0))
+}
+
+const CLAIM: &str = "claimed as (
+        insert into transfer_applied (source, staged_id)
+        select $1, id from unnest($2::bigint[]) as t(id)
+        on conflict do nothing
+        returning staged_id
+    )";
+
+/// Pins: the newest row per card wins; older ones (in this batch or already stored under a
+/// newer staged id) change nothing. Creates the card.
+const APPLY_PINS: &str = "
+    with {CLAIM},
+    r as (
+        select t.* from unnest($2::bigint[], $3::text[], $4::text[]) as t(id, card, pin)
+        where t.id in (select staged_id from claimed)
+    ),
+    newest as (select distinct on (card) id, card, pin from r order by card, id desc),
+    cards as (insert into card (cardnumber) select card from newest on conflict do nothing),
+    up as (
+        insert into pincode (cardnumber, pincode, updated_at, staged_id)
+        select card, pin, now(), id from newest
+        on conflict (cardnumber) do update
+           set pincode = excluded.pincode, updated_at = excluded.updated_at, staged_id = excluded.staged_id
+         where pincode.staged_id is null or pincode.staged_id < excluded.staged_id
+    )
+    select count(*) from claimed";
+
+/// Balances: one asset row per staged row, same signed amount and reason. Creates the
+/// account.
+const APPLY_BALANCES: &str = "
+    with {CLAIM},
+    r as (
+        select t.* from unnest($2::bigint[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[])
+                        as t(id, account, amount, reason, created)
+        where t.id in (select staged_id from claimed)
+    ),
+    accounts as (
+        insert into account (accountnumber, created_at)
+        select distinct account, now() from r on conflict do nothing
+    ),
+    assets as (
+        insert into asset (accountnumber, amount, reason, created_at)
+        select account, amount, reason, created from r order by id
+    )
+    select count(*) from claimed";
+
+/// Bindings: the newest row per card sets `cardaccounting` (binding and status) and
+/// `card.status`. Creates the card and the account.
+const APPLY_BINDINGS: &str = "
+    with {CLAIM},
+    r as (
+        select t.* from unnest($2::bigint[], $3::text[], $4::text[], $5::smallint[]) as t(id, card, account, status)
+        where t.id in (select staged_id from claimed)
+    ),
+    newest as (select distinct on (card) id, card, account, status from r order by card, id desc),
+    accounts as (
+        insert into account (accountnumber, created_at)
+        select distinct account, now() from r where account is not null on conflict do nothing
+    ),
+    cards as (insert into card (cardnumber, status) select card, status from newest on conflict do nothing),
+    up as (
+        insert into cardaccounting (cardnumber, accountnumber, status, updated_at, staged_id)
+        select card, account, status, now(), id from newest
+        on conflict (cardnumber) do update
+           set accountnumber = excluded.accountnumber, status = excluded.status,
+               updated_at = excluded.updated_at, staged_id = excluded.staged_id
+         where cardaccounting.staged_id is null or cardaccounting.staged_id < excluded.staged_id
+        returning cardnumber, status
+    ),
+    statuses as (update card c set status = up.status from up where c.cardnumber = up.cardnumber)
+    select count(*) from claimed";
+
+/// Applies a batch in one bonus transaction. Returns how many rows were newly claimed (the
+/// others were applied by an earlier, interrupted run).
+pub async fn apply(bonus: &mut Client, table: Table, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
+    let tx = bonus.transaction().await?;
+    let source = table.name();
+    let claimed: i64 = match batch {
+        Batch::Pins { id, card, pin, .. } => {
+            let params: [&(dyn ToSql + Sync); 4] = [&source, id, card, pin];
+            query_count(&tx, APPLY_PINS, &params).await?
+        }
+        Batch::Balances { id, account, amount, reason, created } => {
+            let params: [&(dyn ToSql + Sync); 6] = [&source, id, account, amount, reason, created];
+            query_count(&tx, APPLY_BALANCES, &params).await?
+        }
+        Batch::Bindings { id, card, account, status, .. } => {
+            let params: [&(dyn ToSql + Sync); 5] = [&source, id, card, account, status];
+            query_count(&tx, APPLY_BINDINGS, &params).await?
+        }
+    };
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+async fn query_count<C: GenericClient>(
+    c: &C,
+    template: &str,
+    params: &[&(dyn ToSql + Sync)],
+) -> Result<i64, tokio_postgres::Error> {
+    let sql = template.replace("{CLAIM}", CLAIM);
+    Ok(c.query_one(&sql, params).await?.get(0))
+}
+
+/// Marks rows as transferred on the cash server side (after their bonus commit).
+pub async fn mark(cash: &Client, table: Table, ids: &[i64]) -> Result<(), tokio_postgres::Error> {
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let sql = format!("update {} set transferred_at = now() where id = any($1)", table.name());
+    cash.execute(&sql, &[&ids]).await?;
+    Ok(())
+}
+
+/// Marks a row the bonus DB refused: skipped from now on, with the reason kept.
+pub async fn mark_refused(
+    cash: &Client,
+    table: Table,
+    id: i64,
+    reason: &str,
+) -> Result<(), tokio_postgres::Error> {
+    let sql =
+        format!("update {} set transferred_at = now(), transfer_error = $2 where id = $1", table.name());
+    cash.execute(&sql, &[&id, &reason]).await?;
+    cash.execute(
+        "insert into error_message (job, subject, message) values ('transfer', $1, $2)",
+        &[&format!("{} id {id}", table.name()), &reason],
+    )
+    .await?;
+    Ok(())
+}
+
+/// Forgets claims older than `days`: by then the cash server side has long marked the row
+/// (any successful run does), so it is never read again.
+pub async fn prune_claims(bonus: &Client, days: u32) -> Result<u64, tokio_postgres::Error> {
+    bonus
+        .execute(
+            "delete from transfer_applied where applied_at < now() - make_interval(days => $1)",
+            &[&(days as i32)],
+        )
+        .await
+}

@@ -1,0 +1,248 @@
+//! `csjobs transfer` between a real cash server DB and a real bonus DB (rules.md §2).
+
+mod common;
+
+use common::*;
+
+async fn stage(cash: &TestDb, sql: &str) {
+    cash.client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+#[tokio::test]
+async fn each_table_maps_row_by_row_and_creates_missing_cards_and_accounts() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    bonus
+        .client
+        .batch_execute("insert into card values ('C-OLD', 2); insert into account values ('A-OLD', now())")
+        .await
+        .unwrap();
+    stage(
+        &cash,
+        "insert into accountpincodetemp (cardnumber, pincode) values ('C1', '1111'), ('C2', '2222'), ('C1', '1234');
+         insert into changeaccountbalancetemp (accountnumber, amount, reason) values
+             ('A1', 100.00, 'accrual'), ('A1', -30.50, 'write-off'), ('A-OLD', 5.00, null);
+         insert into changecardaccounttemp (cardnumber, accountnumber, status) values
+             ('C1', 'A1', 1), ('C3', 'A3', 3), ('C-OLD', 'A-OLD', 0), ('C3', null, 2);",
+    )
+    .await;
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("transfer: 10 rows"), "{}", r.stdout);
+    // The newest pin per card wins; cards are created.
+    assert_eq!(
+        bonus.rows("select cardnumber, pincode from pincode order by 1").await,
+        ["(C1,1234)", "(C2,2222)"]
+    );
+    // One asset row per staged row, same signed amount and reason.
+    assert_eq!(
+        bonus.rows("select accountnumber, amount, reason from asset order by assetid").await,
+        ["(A1,100.00,accrual)", "(A1,-30.50,write-off)", "(A-OLD,5.00,)"]
+    );
+    assert_eq!(bonus.rows("select sum(amount) from asset where accountnumber = 'A1'").await, ["(69.50)"]);
+    // Bindings, in id order per card: C3 was bound, then unbound with status 2.
+    assert_eq!(
+        bonus.rows("select cardnumber, accountnumber, status from cardaccounting order by 1").await,
+        ["(C-OLD,A-OLD,0)", "(C1,A1,1)", "(C3,,2)"]
+    );
+    assert_eq!(
+        bonus.rows("select cardnumber, status from card order by 1").await,
+        ["(C-OLD,0)", "(C1,1)", "(C2,0)", "(C3,2)"]
+    );
+    assert_eq!(bonus.rows("select accountnumber from account order by 1").await, ["(A-OLD)", "(A1)", "(A3)"]);
+    // Staged rows are kept, marked transferred.
+    assert_eq!(
+        cash.scalar_i64(
+            "select (select count(*) from accountpincodetemp where transferred_at is not null)
+                  + (select count(*) from changeaccountbalancetemp where transferred_at is not null)
+                  + (select count(*) from changecardaccounttemp where transferred_at is not null)"
+        )
+        .await,
+        10
+    );
+    // Running again changes nothing.
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("transfer: 0 rows"), "{}", r.stdout);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 3);
+    assert_eq!(
+        cash.rows("select job, outcome from job_run order by run_id").await,
+        ["(transfer,done)", "(transfer,done)"]
+    );
+}
+
+#[tokio::test]
+async fn a_row_committed_late_with_a_lower_id_is_taken_later_and_never_overwrites_a_newer_one() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    // Writer A allocates its id first but commits last.
+    let (a, conn) = tokio_postgres::connect(&cash.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    a.batch_execute("begin").await.unwrap();
+    let early: i64 = a
+        .query_one("select nextval(pg_get_serial_sequence('accountpincodetemp', 'id'))", &[])
+        .await
+        .unwrap()
+        .get(0);
+    a.execute("insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 7.00)", &[])
+        .await
+        .unwrap();
+    stage(
+        &cash,
+        "insert into accountpincodetemp (cardnumber, pincode) values ('C1', 'newer');
+         insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 1.00);",
+    )
+    .await;
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(bonus.rows("select pincode from pincode").await, ["(newer)"]);
+    assert_eq!(bonus.rows("select sum(amount) from asset").await, ["(1.00)"], "open transactions wait");
+
+    a.execute(
+        "insert into accountpincodetemp (id, cardnumber, pincode) values ($1, 'C1', 'older')",
+        &[&early],
+    )
+    .await
+    .unwrap();
+    a.batch_execute("commit").await.unwrap();
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(
+        bonus.rows("select sum(amount), count(*) from asset").await,
+        ["(8.00,2)"],
+        "taken by a later run"
+    );
+    assert_eq!(bonus.rows("select pincode from pincode").await, ["(newer)"], "the newest staged pin wins");
+    assert_eq!(
+        cash.scalar_i64("select count(*) from accountpincodetemp where transferred_at is null").await,
+        0
+    );
+}
+
+#[tokio::test]
+async fn killed_after_the_bonus_commit_the_next_run_only_marks() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 7), i from generate_series(1, 500) i").await;
+    // The cash server connection dies exactly when the applied rows are to be marked.
+    stage(
+        &cash,
+        "create function die() returns trigger language plpgsql as $$
+         begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
+         create trigger die before update on changeaccountbalancetemp for each row execute function die();",
+    )
+    .await;
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the next run only marks them"), "{}", r.stderr);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 500, "applied, not yet marked");
+    stage(&cash, "drop trigger die on changeaccountbalancetemp").await;
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("changeaccountbalancetemp            0        500          0"), "{}", r.stdout);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 500, "nothing applied twice");
+    assert_eq!(bonus.rows("select sum(amount) from asset").await, ["(125250.00)"]);
+}
+
+#[tokio::test]
+async fn bonus_connection_lost_mid_run_exits_1_and_the_next_run_repairs() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 3), 1 from generate_series(1, 300) i").await;
+    bonus
+        .client
+        .batch_execute(
+            "create function die() returns trigger language plpgsql as $$
+             begin if (select count(*) from asset) >= 200 then perform pg_terminate_backend(pg_backend_pid()); end if;
+                   return new; end $$;
+             create trigger die before insert on asset for each statement execute function die();",
+        )
+        .await
+        .unwrap();
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "100").arg("transfer");
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("the bonus DB cannot be used"), "{}", r.stderr);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 200);
+    bonus.client.batch_execute("drop trigger die on asset").await.unwrap();
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 300);
+    assert_eq!(bonus.scalar_i64("select count(*) from transfer_applied").await, 300);
+}
+
+#[tokio::test]
+async fn a_row_the_bonus_db_refuses_is_recorded_skipped_and_never_blocks_the_others() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    bonus
+        .client
+        .batch_execute("alter table asset add constraint reason_short check (length(reason) <= 20)")
+        .await
+        .unwrap();
+    stage(
+        &cash,
+        "insert into changeaccountbalancetemp (accountnumber, amount, reason)
+         select 'A1', 1, case when i = 37 then repeat('x', 50) else 'ok' end from generate_series(1, 100) i",
+    )
+    .await;
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 99);
+    let refused = cash.rows("select id, transfer_error is not null from changeaccountbalancetemp where transfer_error is not null").await;
+    assert_eq!(refused.len(), 1);
+    assert!(cash
+        .rows("select transfer_error from changeaccountbalancetemp where transfer_error is not null")
+        .await[0]
+        .contains("reason_short"));
+    assert_eq!(cash.scalar_i64("select count(*) from error_message where job = 'transfer'").await, 1);
+    // Not retried forever.
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 99);
+}
+
+#[tokio::test]
+async fn lock_held_exits_4_unreachable_bonus_exits_1_bad_table_exits_2() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into accountpincodetemp (cardnumber, pincode) values ('C1', '1')").await;
+
+    let key = csjobs::core::db::lock_key("csjobs job lock: transfer");
+    cash.client.execute("select pg_advisory_lock($1)", &[&key]).await.unwrap();
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    cash.client.execute("select pg_advisory_unlock($1)", &[&key]).await.unwrap();
+
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", "postgres://bonus:Secret42@127.0.0.1:1/bonus").arg("transfer");
+    let r = run(c);
+    assert_eq!(r.code, 1);
+    assert!(r.stderr.contains("bonus DB") && r.stderr.contains("bonus:***@"), "{}", r.stderr);
+    assert!(!r.stderr.contains("Secret42"));
+
+    let r = transfer(&cash, &bonus, &dirs, &["--table", "nosuchtemp"]);
+    assert_eq!(r.code, 2);
+    assert!(r.stderr.contains("nosuchtemp"));
+
+    let mut c = csjobs(&cash.url, &dirs);
+    c.arg("transfer");
+    assert_eq!(run(c).code, 2, "no bonus URL");
+
+    assert_eq!(
+        cash.scalar_i64("select count(*) from accountpincodetemp where transferred_at is null").await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn table_option_and_dry_run() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(
+        &cash,
+        "insert into accountpincodetemp (cardnumber, pincode) values ('C1', '1'), ('C2', '2');
+         insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 1);",
+    )
+    .await;
+    let r = transfer(&cash, &bonus, &dirs, &["--dry-run"]);
+    assert_eq!(r.code, 0);
+    assert!(r.stdout.contains("accountpincodetemp                  2"), "{}", r.stdout);
+    assert!(r.stdout.contains("changeaccountbalancetemp            1"), "{}", r.stdout);
+    assert_eq!(bonus.scalar_i64("select count(*) from pincode").await, 0);
+    let r = transfer(&cash, &bonus, &dirs, &["--table", "changeaccountbalancetemp"]);
+    assert_eq!(r.code, 0);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 1);
+    assert_eq!(bonus.scalar_i64("select count(*) from pincode").await, 0);
+}
