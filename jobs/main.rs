@@ -1,7 +1,7 @@
 //! The `csjobs` binary: command line → typed config → one job → exit code. This is the
 //! only place that knows the exit codes of shared/spec/cli.md.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use csjobs::{
@@ -9,7 +9,7 @@ use csjobs::{
         config::{Config, ConfigSource},
         db::{self, Database},
         logging::{self, LogFormat},
-        JobError, Outcome,
+        output, JobError, Outcome,
     },
     sales::job::{self as load_sales, LoadOptions},
     transfer::job::{self as transfer, TransferOptions},
@@ -187,10 +187,10 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
         let mut client = db::connect(url, database, "csjobs migrate").await?;
         let report = db::migrate(&mut client, database).await.map_err(anyhow::Error::new)?;
         for (version, name) in &report.applied {
-            println!("{}: applied {version:04}_{name}", database.label());
+            output::line(&format!("{}: applied {version:04}_{name}", database.label()));
         }
         if report.applied.is_empty() {
-            println!("{}: up to date ({} migrations)", database.label(), report.already);
+            output::line(&format!("{}: up to date ({} migrations)", database.label(), report.already));
         }
         tracing::info!(db = database.label(), applied = report.applied.len(), "migrated");
     }
@@ -215,7 +215,7 @@ fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
                 other => other.to_string(),
             };
             tracing::error!(exit_code = code, "{text}");
-            eprintln!("csjobs: {text}");
+            let _ = writeln!(std::io::stderr(), "csjobs: {text}");
             code
         }
     }

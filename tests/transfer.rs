@@ -246,3 +246,27 @@ async fn table_option_and_dry_run() {
     assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 1);
     assert_eq!(bonus.scalar_i64("select count(*) from pincode").await, 0);
 }
+
+#[tokio::test]
+async fn two_cash_servers_with_overlapping_ids_feed_one_bonus_db() {
+    let (cash_a, cash_b, bonus, dirs) =
+        (TestDb::cashserver().await, TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(
+        &cash_a,
+        "insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 1), ('A1', 2)",
+    )
+    .await;
+    stage(
+        &cash_b,
+        "insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 10), ('A1', 20)",
+    )
+    .await;
+    assert_eq!(
+        cash_a.rows("select id from changeaccountbalancetemp order by id").await,
+        cash_b.rows("select id from changeaccountbalancetemp order by id").await,
+        "the same staged ids on both cash servers"
+    );
+    assert_eq!(transfer(&cash_a, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(transfer(&cash_b, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(bonus.rows("select sum(amount), count(*) from asset").await, ["(33.00,4)"]);
+}

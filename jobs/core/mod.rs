@@ -7,6 +7,7 @@ pub mod db;
 pub mod error;
 pub mod lock;
 pub mod logging;
+pub mod output;
 pub mod queue;
 pub mod runlog;
 pub mod stop;

@@ -29,7 +29,7 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
-    lock,
+    lock, output,
     queue::{self, QueuedFile},
     runlog::{self, RunLog},
     stop, JobError, Outcome,
@@ -194,7 +194,7 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
     summary.elapsed_s = started.elapsed().as_secs_f64();
     summary.left = list_queue(cfg).map(|f| f.len() as u64).unwrap_or(0);
 
-    print!("{}", summary.render(false));
+    output::say(&summary.render(false));
     tracing::info!(
         processed = summary.processed,
         error = summary.error,
@@ -520,6 +520,6 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     drop(out);
     summary.left = total;
     summary.elapsed_s = started.elapsed().as_secs_f64();
-    print!("{}", summary.render(true));
+    output::say(&summary.render(true));
     Ok(Outcome { rejected: summary.rejected() })
 }

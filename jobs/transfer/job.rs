@@ -13,7 +13,7 @@ use super::staged::{self, Batch, Table};
 use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
-    lock,
+    lock, output,
     runlog::{self, RunLog},
     stop, JobError, Outcome,
 };
@@ -60,10 +60,10 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     let bonus_url = cfg.bonus_url()?;
     let cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;
     if opts.dry_run {
-        println!("transfer --dry-run: rows waiting per table");
+        output::line("transfer --dry-run: rows waiting per table");
         for t in &tables {
             let n = staged::pending(&cash, *t).await.context("cannot read the staging tables")?;
-            println!("  {:<26} {n:>10}", t.name());
+            output::line(&format!("  {:<26} {n:>10}", t.name()));
         }
         return Ok(Outcome::default());
     }
@@ -77,10 +77,13 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
 
     let total: u64 = counts.iter().map(|c| c.applied + c.already + c.refused).sum();
     let refused: u64 = counts.iter().map(|c| c.refused).sum();
-    println!("transfer: {total} rows in {elapsed:.2} s ({:.0} rows/s)", total as f64 / elapsed.max(1e-6));
-    println!("  {:<26} {:>10} {:>10} {:>10}", "table", "applied", "already", "refused");
+    output::line(&format!(
+        "transfer: {total} rows in {elapsed:.2} s ({:.0} rows/s)",
+        total as f64 / elapsed.max(1e-6)
+    ));
+    output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", "table", "applied", "already", "refused"));
     for c in &counts {
-        println!("  {:<26} {:>10} {:>10} {:>10}", c.table, c.applied, c.already, c.refused);
+        output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", c.table, c.applied, c.already, c.refused));
         tracing::info!(
             table = c.table,
             applied = c.applied,
@@ -122,43 +125,76 @@ async fn transfer(
     for &table in tables {
         counts.push(TableCounts { table: table.name(), ..Default::default() });
         let c = counts.last_mut().expect("just pushed");
-        let mut after = 0i64;
-        while !stop.requested() {
-            let batch = staged::read(cash, table, after, cfg.transfer_batch_rows)
-                .await
-                .with_context(|| format!("the cash server DB cannot be used (reading {})", table.name()))?;
-            let Some(&last) = batch.ids().last() else { break };
-            after = last;
-            let outcome = apply_isolating(bonus, table, batch.clone()).await.map_err(|e| {
+        let source = staged::source_id(cash, bonus, table)
+            .await
+            .context("cannot register the transfer source in the bonus DB")?;
+        // Pipelined: while the bonus DB applies batch k, the cash server marks batch k-1 and
+        // reads batch k+1 (two servers, two cores). Marking after the apply committed is all
+        // the ordering exactly-once needs.
+        let mut next = read(cash, table, 0, cfg.transfer_batch_rows).await?;
+        let mut pending_mark: Option<(Batch, Applied)> = None;
+        while !next.is_empty() && !stop.requested() {
+            let batch = next;
+            let after = *batch.ids().last().expect("not empty");
+            let (applied, marked_and_read) =
+                tokio::join!(apply_isolating(bonus, source, batch.clone()), async {
+                    if let Some((b, a)) = pending_mark.take() {
+                        mark(cash, table, &b, &a, c).await?;
+                    }
+                    read(cash, table, after, cfg.transfer_batch_rows).await
+                });
+            let applied = applied.map_err(|e| {
                 anyhow!(
-                    "the bonus DB cannot be used while applying {} ids {}..={}: {}; the next run \
+                    "the bonus DB cannot be used while applying {} ids {}..={after}: {}; the next run \
                      repairs (nothing is applied twice)",
                     table.name(),
                     batch.ids()[0],
-                    last,
                     db::describe(&e)
                 )
             })?;
-            let refused_ids: Vec<i64> = outcome.refused.iter().map(|(id, _)| *id).collect();
-            let done: Vec<i64> = batch.ids().iter().copied().filter(|id| !refused_ids.contains(id)).collect();
-            staged::mark(cash, table, &done).await.with_context(|| {
-                format!(
-                    "the cash server DB cannot be used (marking {} rows as transferred; they are \
-                     applied in the bonus DB and the next run only marks them)",
-                    table.name()
-                )
-            })?;
-            for (id, reason) in &outcome.refused {
-                tracing::warn!(table = table.name(), id, reason = %reason, "staged row refused by the bonus DB");
-                staged::mark_refused(cash, table, *id, reason)
-                    .await
-                    .context("the cash server DB cannot be used (recording a refused row)")?;
-            }
-            c.applied += outcome.claimed as u64;
-            c.refused += outcome.refused.len() as u64;
-            c.already += (done.len() as u64).saturating_sub(outcome.claimed as u64);
+            next = marked_and_read?;
+            pending_mark = Some((batch, applied));
+        }
+        if let Some((b, a)) = pending_mark.take() {
+            mark(cash, table, &b, &a, c).await?;
         }
     }
+    Ok(())
+}
+
+async fn read(cash: &Client, table: Table, after: i64, limit: usize) -> Result<Batch, JobError> {
+    staged::read(cash, table, after, limit)
+        .await
+        .with_context(|| format!("the cash server DB cannot be used (reading {})", table.name()))
+        .map_err(JobError::from)
+}
+
+/// The dispose stage: marks an applied batch on the cash server side and counts it.
+async fn mark(
+    cash: &Client,
+    table: Table,
+    batch: &Batch,
+    a: &Applied,
+    c: &mut TableCounts,
+) -> Result<(), JobError> {
+    let refused_ids: Vec<i64> = a.refused.iter().map(|(id, _)| *id).collect();
+    let done: Vec<i64> = batch.ids().iter().copied().filter(|id| !refused_ids.contains(id)).collect();
+    staged::mark(cash, table, &done).await.with_context(|| {
+        format!(
+            "the cash server DB cannot be used (marking {} rows as transferred; they are applied in \
+             the bonus DB and the next run only marks them)",
+            table.name()
+        )
+    })?;
+    for (id, reason) in &a.refused {
+        tracing::warn!(table = table.name(), id, reason = %reason, "staged row refused by the bonus DB");
+        staged::mark_refused(cash, table, *id, reason)
+            .await
+            .context("the cash server DB cannot be used (recording a refused row)")?;
+    }
+    c.applied += a.claimed as u64;
+    c.refused += a.refused.len() as u64;
+    c.already += (done.len() as u64).saturating_sub(a.claimed as u64);
     Ok(())
 }
 
@@ -171,14 +207,15 @@ struct Applied {
 /// single rows, so one bad row costs O(log n) transactions and blocks nothing behind it.
 fn apply_isolating<'a>(
     bonus: &'a mut Client,
-    table: Table,
+    source: i32,
     batch: Batch,
 ) -> Pin<Box<dyn Future<Output = Result<Applied, tokio_postgres::Error>> + 'a>> {
     Box::pin(async move {
         let mut tries = 0;
         loop {
-            match staged::apply(bonus, table, &batch).await {
+            match staged::apply(bonus, source, &batch).await {
                 Ok(claimed) => return Ok(Applied { claimed, refused: vec![] }),
+                Err(e) if staged::is_claim_race(&e) && tries < 3 => tries += 1,
                 Err(e) => match db::classify(&e) {
                     ErrorClass::Retry if tries < 3 => tries += 1,
                     ErrorClass::Refused if batch.len() == 1 => {
@@ -187,8 +224,8 @@ fn apply_isolating<'a>(
                     }
                     ErrorClass::Refused => {
                         let mid = batch.len() / 2;
-                        let mut a = apply_isolating(bonus, table, batch.slice(0..mid)).await?;
-                        let b = apply_isolating(bonus, table, batch.slice(mid..batch.len())).await?;
+                        let mut a = apply_isolating(bonus, source, batch.slice(0..mid)).await?;
+                        let b = apply_isolating(bonus, source, batch.slice(mid..batch.len())).await?;
                         a.claimed += b.claimed;
                         a.refused.extend(b.refused);
                         return Ok(a);

@@ -157,12 +157,41 @@ pub async fn pending(cash: &Client, table: Table) -> Result<i64, tokio_postgres:
     Ok(cash.query_one(&sql, &[]).await?.get(0))
 }
 
+/// Claims the ids of the batch not claimed before. A plain insert after the anti-join: a
+/// concurrent run of the same source is excluded by the job lock (and should one slip
+/// through, its unique violation is retried, see [`is_claim_race`]).
 const CLAIM: &str = "claimed as (
-        insert into transfer_applied (source, staged_id)
-        select $1, id from unnest($2::bigint[]) as t(id)
-        on conflict do nothing
+        insert into transfer_applied (source_id, staged_id)
+        select $1::int, t.id from unnest($2::bigint[]) as t(id)
+        where not exists (select 1 from transfer_applied a where a.source_id = $1 and a.staged_id = t.id)
         returning staged_id
     )";
+
+/// Whether a failed apply is a duplicate claim (a concurrent run of the same source), to be
+/// retried rather than taken for a refused row.
+pub fn is_claim_race(e: &tokio_postgres::Error) -> bool {
+    e.as_db_error().is_some_and(|d| d.constraint() == Some("transfer_applied_pkey"))
+}
+
+/// The bonus DB's number for this cash server's `table` (made on first use).
+pub async fn source_id(cash: &Client, bonus: &Client, table: Table) -> Result<i32, tokio_postgres::Error> {
+    // The uuid travels as text: no uuid crate for two queries.
+    let instance: String = cash.query_one("select id::text from csjobs_instance", &[]).await?.get(0);
+    bonus
+        .execute(
+            "insert into transfer_source (cashserver_id, staging_table) values ($1::text::uuid, $2)
+             on conflict do nothing",
+            &[&instance, &table.name()],
+        )
+        .await?;
+    Ok(bonus
+        .query_one(
+            "select source_id from transfer_source where cashserver_id = $1::text::uuid and staging_table = $2",
+            &[&instance, &table.name()],
+        )
+        .await?
+        .get(0))
+}
 
 /// Pins: the newest row per card wins; older ones (in this batch or already stored under a
 /// newer staged id) change nothing. Creates the card.
@@ -194,7 +223,9 @@ const APPLY_BALANCES: &str = "
     ),
     accounts as (
         insert into account (accountnumber, created_at)
-        select distinct account, now() from r on conflict do nothing
+        select distinct account, now() from r
+        where not exists (select 1 from account a where a.accountnumber = r.account)
+        on conflict do nothing
     ),
     assets as (
         insert into asset (accountnumber, amount, reason, created_at)
@@ -213,7 +244,9 @@ const APPLY_BINDINGS: &str = "
     newest as (select distinct on (card) id, card, account, status from r order by card, id desc),
     accounts as (
         insert into account (accountnumber, created_at)
-        select distinct account, now() from r where account is not null on conflict do nothing
+        select distinct account, now() from r
+        where account is not null and not exists (select 1 from account a where a.accountnumber = r.account)
+        on conflict do nothing
     ),
     cards as (insert into card (cardnumber, status) select card, status from newest on conflict do nothing),
     up as (
@@ -230,9 +263,8 @@ const APPLY_BINDINGS: &str = "
 
 /// Applies a batch in one bonus transaction. Returns how many rows were newly claimed (the
 /// others were applied by an earlier, interrupted run).
-pub async fn apply(bonus: &mut Client, table: Table, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
+pub async fn apply(bonus: &mut Client, source: i32, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
     let tx = bonus.transaction().await?;
-    let source = table.name();
     let claimed: i64 = match batch {
         Batch::Pins { id, card, pin, .. } => {
             let params: [&(dyn ToSql + Sync); 4] = [&source, id, card, pin];

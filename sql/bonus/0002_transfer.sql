@@ -1,11 +1,21 @@
 -- Exactly-once bookkeeping of the transfer, in the bonus DB itself: a staged row is claimed
 -- here in the same transaction that applies it, so "applied" and "claimed" can never
 -- disagree, and a second claim of the same row finds the first one and applies nothing.
+--
+-- A source is one staging table of one cash server (csjobs_instance.id there): several
+-- cash servers may feed this bonus DB and their staged ids overlap.
+create table transfer_source (
+    source_id     int generated always as identity primary key,
+    cashserver_id uuid not null,
+    staging_table text not null,
+    unique (cashserver_id, staging_table)
+);
+
 create table transfer_applied (
-    source     text not null,       -- staging table name
-    staged_id  bigint not null,     -- its id there
+    source_id  int not null,        -- transfer_source
+    staged_id  bigint not null,     -- the staged row's id in its table
     applied_at timestamptz not null default now(),
-    primary key (source, staged_id)
+    primary key (source_id, staged_id)
 );
 create index transfer_applied_at_idx on transfer_applied (applied_at);
 

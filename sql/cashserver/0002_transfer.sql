@@ -17,3 +17,12 @@ create index changecardaccounttemp_pending_idx    on changecardaccounttemp (id) 
 create index accountpincodetemp_transferred_idx       on accountpincodetemp (transferred_at)       where transferred_at is not null;
 create index changeaccountbalancetemp_transferred_idx on changeaccountbalancetemp (transferred_at) where transferred_at is not null;
 create index changecardaccounttemp_transferred_idx    on changecardaccounttemp (transferred_at)    where transferred_at is not null;
+
+-- Who this cash server is, for the bonus DB's bookkeeping: several cash servers may feed
+-- one bonus DB, and their staged ids overlap. Made once; a restored backup keeps it (its
+-- staged ids are the same rows).
+create table csjobs_instance (
+    singleton boolean primary key default true check (singleton),
+    id        uuid not null default gen_random_uuid()
+);
+insert into csjobs_instance default values;
