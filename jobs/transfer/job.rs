@@ -136,13 +136,32 @@ async fn transfer(
         while !next.is_empty() && !stop.requested() {
             let batch = next;
             let after = *batch.ids().last().expect("not empty");
-            let (applied, marked_and_read) =
-                tokio::join!(apply_isolating(bonus, source, batch.clone()), async {
+            let t0 = Instant::now();
+            let (applied, marked_and_read) = tokio::join!(
+                async {
+                    let r = apply_isolating(bonus, source, batch.clone()).await;
+                    (r, t0.elapsed())
+                },
+                async {
                     if let Some((b, a)) = pending_mark.take() {
                         mark(cash, table, &b, &a, c).await?;
                     }
-                    read(cash, table, after, cfg.transfer_batch_rows).await
-                });
+                    let r = read(cash, table, after, cfg.transfer_batch_rows).await;
+                    r.map(|b| (b, t0.elapsed()))
+                }
+            );
+            let (applied, apply_time) = applied;
+            let (marked_and_read, cash_time) = match marked_and_read {
+                Ok((b, t)) => (Ok(b), t),
+                Err(e) => (Err(e), t0.elapsed()),
+            };
+            tracing::debug!(
+                table = table.name(),
+                rows = batch.len(),
+                apply_ms = apply_time.as_millis() as u64,
+                mark_and_read_ms = cash_time.as_millis() as u64,
+                "batch"
+            );
             let applied = applied.map_err(|e| {
                 anyhow!(
                     "the bonus DB cannot be used while applying {} ids {}..={after}: {}; the next run \
