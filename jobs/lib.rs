@@ -7,3 +7,4 @@
 pub mod core;
 pub mod sales;
 pub mod transfer;
+pub mod trim;

@@ -13,6 +13,7 @@ use csjobs::{
     },
     sales::job::{self as load_sales, LoadOptions},
     transfer::job::{self as transfer, TransferOptions},
+    trim::job::{self as trim_db, TrimOptions},
 };
 
 /// Batch jobs of the cash server (кассовый сервер): load sales files, transfer bonus data,
@@ -75,6 +76,32 @@ enum Command {
     /// reason (changeaccountbalancetemp.transfer_error etc.) and skipped: exit code 3. Safe to
     /// kill at any moment and to run from a timer every few minutes.
     Transfer(TransferArgs),
+    /// Delete old sales (whole shifts) from the cash server DB, without stalling loading
+    ///
+    /// A shift goes when its close time (its open time if never closed) is more than
+    /// --keep-days days before now; exactly that many days stays. Shifts without either time
+    /// are never deleted and are listed. A closed shift never exported to ASTU is kept unless
+    /// --include-unexported. Works in batches of whole shifts, each its own short
+    /// transaction; shifts a running load-sales holds are skipped for the next run. Also
+    /// trims the load log and job run log past retention, error messages older than 3 days,
+    /// and transferred staged rows past retention.
+    TrimDb(TrimDbArgs),
+}
+
+#[derive(Debug, Args)]
+struct TrimDbArgs {
+    /// Keep this many days of sales [default: trim.keep_days / CSJOBS_TRIM_KEEP_DAYS, 180]
+    #[arg(long, value_name = "N")]
+    keep_days: Option<u32>,
+    /// Print what would be deleted, per shop and month, and what is kept and why; delete nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Shifts deleted per transaction (smaller: shorter transactions)
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    batch_size: u32,
+    /// Also delete closed shifts never exported to ASTU
+    #[arg(long)]
+    include_unexported: bool,
 }
 
 #[derive(Debug, Args)]
@@ -146,6 +173,15 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
             let opts =
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
             load_sales::run(&cfg, &opts).await
+        }
+        Command::TrimDb(a) => {
+            let opts = TrimOptions {
+                keep_days: a.keep_days,
+                dry_run: a.dry_run,
+                batch_size: a.batch_size,
+                include_unexported: a.include_unexported,
+            };
+            trim_db::run(&cfg, &opts).await
         }
         Command::Transfer(args) => {
             transfer::run(&cfg, &TransferOptions { tables: args.tables, dry_run: args.dry_run }).await
