@@ -233,26 +233,17 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
     Ok(Outcome::default())
 }
 
-/// The exit codes of shared/spec/cli.md, mapped in this one place.
+/// Prints why a run failed, and returns its exit code (`core::exit_code`).
 fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
-    match result {
-        Ok(o) if o.rejected > 0 => 3,
-        Ok(_) => 0,
-        Err(e) => {
-            let code = match e {
-                JobError::Failed(_) => 1,
-                JobError::Usage(_) => 2,
-                JobError::Locked { .. } => 4,
-                JobError::NeedsConfirmation(_) => 5,
-            };
-            // `{:#}` prints the whole context chain: what failed, on which file or setting.
-            let text = match e {
-                JobError::Failed(inner) => format!("{inner:#}"),
-                other => other.to_string(),
-            };
-            tracing::error!(exit_code = code, "{text}");
-            let _ = writeln!(std::io::stderr(), "csjobs: {text}");
-            code
-        }
+    let code = csjobs::core::exit_code(result);
+    if let Err(e) = result {
+        // `{:#}` prints the whole context chain: what failed, on which file or setting.
+        let text = match e {
+            JobError::Failed(inner) => format!("{inner:#}"),
+            other => other.to_string(),
+        };
+        tracing::error!(exit_code = code, "{text}");
+        let _ = writeln!(std::io::stderr(), "csjobs: {text}");
     }
+    code
 }

@@ -25,15 +25,7 @@ cargo build --release --locked --quiet --bin csjobs --example gen_sales
 CSJOBS=$PWD/target/release/csjobs
 GEN=$PWD/target/release/examples/gen_sales
 
-if [ -n "${CSJOBS_BENCH_DATABASE_URL:-}" ]; then
-    ADMIN=$CSJOBS_BENCH_DATABASE_URL
-elif [ "${CSJOBS_BENCH_THROWAWAY:-0}" != 1 ] && ADMIN=$(pg_local_url); then
-    :
-else
-    pg_start_throwaway
-    ADMIN=$PG_URL
-fi
-SERVER=${ADMIN%/*}
+pg_bench_server
 work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench.XXXXXX")
 cleanup() { rm -rf "$work"; pg_stop_throwaway 2>/dev/null || true; }
 trap cleanup EXIT

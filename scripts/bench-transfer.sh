@@ -22,15 +22,7 @@ TOTAL=$((ROWS_BALANCE + ROWS_PIN + ROWS_BINDING))
 cargo build --release --locked --quiet --bin csjobs
 CSJOBS=$PWD/target/release/csjobs
 
-if [ -n "${CSJOBS_BENCH_DATABASE_URL:-}" ]; then
-    ADMIN=$CSJOBS_BENCH_DATABASE_URL
-elif [ "${CSJOBS_BENCH_THROWAWAY:-0}" != 1 ] && ADMIN=$(pg_local_url); then
-    :
-else
-    pg_start_throwaway
-    ADMIN=$PG_URL
-fi
-SERVER=${ADMIN%/*}
+pg_bench_server
 CASH=$SERVER/csjobs_bench_cash
 BONUS=$SERVER/csjobs_bench_bonus
 

@@ -17,10 +17,7 @@ NOW=2026-11-23T12:00:00+03:00
 
 cargo build --release --locked --quiet --bin csjobs
 CSJOBS=$PWD/target/release/csjobs
-if [ -n "${CSJOBS_BENCH_DATABASE_URL:-}" ]; then ADMIN=$CSJOBS_BENCH_DATABASE_URL
-elif [ "${CSJOBS_BENCH_THROWAWAY:-0}" != 1 ] && ADMIN=$(pg_local_url); then :
-else pg_start_throwaway; ADMIN=$PG_URL; fi
-SERVER=${ADMIN%/*}
+pg_bench_server
 work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench-trim.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 

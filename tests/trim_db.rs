@@ -44,6 +44,16 @@ async fn add_shift(
         .get(0)
 }
 
+async fn shift_ids(db: &TestDb) -> Vec<i64> {
+    db.client
+        .query("select workshiftid from workshift order by 1", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
 fn trim(db: &TestDb, dirs: &Dirs, args: &[&str]) -> Run {
     let mut c = csjobs(&db.url, dirs);
     c.args(["--now", NOW, "trim-db"]).args(args);
@@ -78,15 +88,11 @@ async fn which_shifts_go_and_which_stay_at_the_boundary() {
     let r = trim(&db, &dirs, &["--keep-days", "30"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("total shifts deleted: 2"), "{}", r.stdout);
-    let left: Vec<i64> = db
-        .client
-        .query("select workshiftid from workshift order by 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(left, [b, c, e, f], "a (closed before the cutoff) and d (open, opened before it) went");
+    assert_eq!(
+        shift_ids(&db).await,
+        [b, c, e, f],
+        "a (closed before the cutoff) and d (open, opened before it) went"
+    );
     assert_eq!(
         db.scalar_i64(
             "select count(*) from document where workshiftid in (select workshiftid from workshift)"
@@ -101,15 +107,7 @@ async fn which_shifts_go_and_which_stay_at_the_boundary() {
 
     let r = trim(&db, &dirs, &["--keep-days", "30", "--include-unexported"]);
     assert_eq!(r.code, 0);
-    let left: Vec<i64> = db
-        .client
-        .query("select workshiftid from workshift order by 1", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    assert_eq!(left, [b, e, f]);
+    assert_eq!(shift_ids(&db).await, [b, e, f]);
     // The config's trim.keep_days applies without --keep-days (default 180: nothing more goes).
     let r = trim(&db, &dirs, &[]);
     assert_eq!(r.code, 0);

@@ -31,3 +31,16 @@ impl JobError {
         JobError::Usage(msg.into())
     }
 }
+
+/// The exit codes of shared/spec/cli.md, defined in this one place: the CLI exits with it
+/// and the job run log records it.
+pub fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
+    match result {
+        Ok(o) if o.rejected > 0 => 3,
+        Ok(_) => 0,
+        Err(JobError::Failed(_)) => 1,
+        Err(JobError::Usage(_)) => 2,
+        Err(JobError::Locked { .. }) => 4,
+        Err(JobError::NeedsConfirmation(_)) => 5,
+    }
+}

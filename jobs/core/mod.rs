@@ -12,4 +12,4 @@ pub mod queue;
 pub mod runlog;
 pub mod stop;
 
-pub use error::{JobError, Outcome};
+pub use error::{exit_code, JobError, Outcome};

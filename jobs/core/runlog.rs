@@ -25,7 +25,36 @@ impl RunLog {
         Ok(RunLog { run_id: row.get(0) })
     }
 
-    pub async fn finish(
+    /// Completes the run's row from how the run ended (`failure` is the error's text, if it
+    /// failed), and records a failure in `error_message`. Never fails the job: a run log
+    /// that cannot be written is a warning.
+    pub async fn close(
+        &self,
+        client: &Client,
+        job: &str,
+        failure: Option<String>,
+        rejected: u64,
+        counters: &serde_json::Value,
+    ) {
+        let outcome = match (&failure, rejected) {
+            (Some(_), _) => "failed",
+            (None, 0) => "done",
+            (None, _) => "rejected",
+        };
+        let result = match &failure {
+            Some(text) => Err(super::JobError::Failed(anyhow::anyhow!("{text}"))),
+            None => Ok(super::Outcome { rejected }),
+        };
+        let code = super::exit_code(&result) as i32;
+        if let Err(e) = self.finish(client, outcome, code, counters).await {
+            tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
+        }
+        if let Some(text) = failure {
+            let _ = record_error(client, job, None, &text).await;
+        }
+    }
+
+    async fn finish(
         &self,
         client: &Client,
         outcome: &str,

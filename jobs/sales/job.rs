@@ -31,7 +31,7 @@ use crate::core::{
     db::{self, Database, ErrorClass},
     lock, output,
     queue::{self, QueuedFile},
-    runlog::{self, RunLog},
+    runlog::RunLog,
     stop, JobError, Outcome,
 };
 
@@ -205,18 +205,9 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
         elapsed_s = summary.elapsed_s,
         "load-sales summary"
     );
-    let (outcome, code) = match &result {
-        Ok(()) if summary.rejected() > 0 => ("rejected", 3),
-        Ok(()) => ("done", 0),
-        Err(_) => ("failed", 1),
-    };
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    if let Err(e) = run.finish(&client, outcome, code, &counters).await {
-        tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
-    }
-    if let Err(e) = &result {
-        let _ = runlog::record_error(&client, JOB, None, &format!("{e:#}")).await;
-    }
+    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
+    run.close(&client, JOB, failure, summary.rejected(), &counters).await;
     result?;
     Ok(Outcome { rejected: summary.rejected() })
 }

@@ -14,7 +14,7 @@ use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
     lock, output,
-    runlog::{self, RunLog},
+    runlog::RunLog,
     stop, JobError, Outcome,
 };
 
@@ -92,18 +92,9 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
             "transferred"
         );
     }
-    let (outcome, code) = match &result {
-        Ok(()) if refused > 0 => ("rejected", 3),
-        Ok(()) => ("done", 0),
-        Err(_) => ("failed", 1),
-    };
     let counters = serde_json::json!({ "tables": counts, "elapsed_s": elapsed });
-    if let Err(e) = run.finish(&cash, outcome, code, &counters).await {
-        tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
-    }
-    if let Err(e) = &result {
-        let _ = runlog::record_error(&cash, JOB, None, &format!("{e:#}")).await;
-    }
+    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
+    run.close(&cash, JOB, failure, refused, &counters).await;
     result?;
     Ok(Outcome { rejected: refused })
 }

@@ -115,12 +115,10 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
         staged_rows = book.staged_rows,
         "trim-db summary"
     );
-    let (outcome, code) = if result.is_ok() { ("done", 0) } else { ("failed", 1) };
     let counters = serde_json::json!({ "deleted_shifts": deleted, "kept_unexported": plan.kept_unexported,
         "kept_no_dates": plan.kept_no_dates.len(), "bookkeeping": book });
-    if let Err(e) = run.finish(&cs, outcome, code, &counters).await {
-        tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
-    }
+    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
+    run.close(&cs, JOB, failure, 0, &counters).await;
     result?;
     Ok(Outcome::default())
 }

@@ -1,6 +1,9 @@
 # PostgreSQL for the project's scripts (sourced, not run).
 #
 #   pg_local_url          prints the local server's URL when one answers on 127.0.0.1:5432
+#   pg_bench_server       sets ADMIN (a URL to the benchmark's server) and SERVER (it without
+#                         the database): CSJOBS_BENCH_DATABASE_URL, else the local server,
+#                         else a throwaway cluster (CSJOBS_BENCH_THROWAWAY=1 forces that)
 #   pg_start_throwaway    starts a private cluster (initdb + pg_ctl) in a temporary
 #                         directory, stopped and removed when the script exits; installs
 #                         PostgreSQL with apt-get when initdb is missing; sets PG_URL
@@ -80,4 +83,16 @@ pg_stop_throwaway() {
         rm -rf "$PG_THROWAWAY_DIR"
         PG_THROWAWAY_DIR=
     fi
+}
+
+pg_bench_server() {
+    if [ -n "${CSJOBS_BENCH_DATABASE_URL:-}" ]; then
+        ADMIN=$CSJOBS_BENCH_DATABASE_URL
+    elif [ "${CSJOBS_BENCH_THROWAWAY:-0}" != 1 ] && ADMIN=$(pg_local_url); then
+        :
+    else
+        pg_start_throwaway
+        ADMIN=$PG_URL
+    fi
+    SERVER=${ADMIN%/*}
 }
