@@ -42,20 +42,28 @@ pg_local_url() {
     return 1
 }
 
-pg_free_port() {
-    local p
-    for p in $(seq 55432 55532); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then echo "$p"; return 0; fi
+# Ports below the kernel's ephemeral range: a port inside it can be held by any client
+# connection's local end (even one in TIME-WAIT), and then the server cannot bind it.
+pg_free_ports() {
+    local lo p
+    lo=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    for p in $(seq 25432 5 $((lo - 1))); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null; then continue; fi
+        if command -v ss >/dev/null 2>&1 && [ -n "$(ss -Htan "( sport = :$p )" 2>/dev/null)" ]; then continue; fi
+        echo "$p"
     done
-    return 1
 }
 
 pg_start_throwaway() {
     pg_install || return 1
     local bindir port dir user run
     bindir=$(pg_bindir)
-    port=$(pg_free_port)
     dir=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-pg.XXXXXX")
+    # Cleanup is armed at once, so a failed start leaves nothing behind either.
+    PG_THROWAWAY_DIR=$dir
+    PG_THROWAWAY_STOP=true
+    trap 'pg_stop_throwaway' EXIT
+    trap 'pg_stop_throwaway; exit 130' INT TERM
     run=()
     if [ "$(id -u)" = 0 ]; then
         # initdb refuses to run as root: the cluster belongs to an unprivileged user.
@@ -64,15 +72,22 @@ pg_start_throwaway() {
         chown "$user" "$dir"
         run=(runuser -u "$user" --)
     fi
-    pg_log "starting a throwaway PostgreSQL ($bindir) on 127.0.0.1:$port in $dir"
     "${run[@]}" "$bindir/initdb" -D "$dir/data" -U postgres -A trust -E UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 \
         || { cat "$dir/initdb.log" >&2; return 1; }
-    "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-        -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-        start >/dev/null || { cat "$dir/server.log" >&2; return 1; }
-    PG_THROWAWAY_DIR=$dir
+    # A port found free can still be taken before the server binds it: try a few.
+    local started=0
+    for port in $(pg_free_ports | head -n 5); do
+        if "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+            -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+            start >/dev/null; then
+            started=1
+            break
+        fi
+        pg_log "port $port was taken; trying another"
+    done
+    [ "$started" = 1 ] || { cat "$dir/server.log" >&2; return 1; }
+    pg_log "started a throwaway PostgreSQL ($bindir) on 127.0.0.1:$port in $dir"
     PG_THROWAWAY_STOP="${run[*]} $bindir/pg_ctl -D $dir/data -m immediate stop"
-    trap 'pg_stop_throwaway' EXIT
     PG_URL="postgres://postgres@127.0.0.1:$port/postgres"
     export PG_URL
 }
