@@ -44,8 +44,13 @@ pub fn list(dir: &Path, accept: impl Fn(&str) -> bool) -> io::Result<Vec<QueuedF
         }
         files.push(QueuedFile { path: entry.path(), name, size: meta.len(), mtime: meta.modified()? });
     }
-    files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.name.cmp(&b.name)));
+    sort_in_processing_order(&mut files);
     Ok(files)
+}
+
+/// The processing order of queued files: oldest modification time first, then by name.
+pub fn sort_in_processing_order(files: &mut [QueuedFile]) {
+    files.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.name.cmp(&b.name)));
 }
 
 /// `name` with the numeric suffix `k` put before its extension, so the result keeps the

@@ -465,7 +465,7 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     if opts.retry_errors {
         let mut errors = queue::list(&cfg.paths.error, format::is_sales_file_name).unwrap_or_default();
         errors.append(&mut files);
-        errors.sort_by(|a, b| a.mtime.cmp(&b.mtime).then_with(|| a.name.cmp(&b.name)));
+        queue::sort_in_processing_order(&mut errors);
         files = errors;
     }
     if let Some(limit) = opts.limit {
