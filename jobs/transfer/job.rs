@@ -14,7 +14,7 @@ use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
     lock, output,
-    runlog::RunLog,
+    runlog::{self, RunLog},
     stop, JobError, Outcome,
 };
 
@@ -113,10 +113,11 @@ async fn transfer(
     if pruned > 0 {
         tracing::info!(pruned, "forgot old transfer claims");
     }
+    let cashserver_id = staged::cashserver_id(cash).await.context("cannot read csjobs_instance")?;
     for &table in tables {
         counts.push(TableCounts { table: table.name(), ..Default::default() });
         let c = counts.last_mut().expect("just pushed");
-        let source = staged::source_id(cash, bonus, table)
+        let source = staged::source_id(bonus, &cashserver_id, table)
             .await
             .context("cannot register the transfer source in the bonus DB")?;
         // Pipelined: while the bonus DB applies batch k, the cash server marks batch k-1 and
@@ -130,7 +131,7 @@ async fn transfer(
             let t0 = Instant::now();
             let (applied, marked_and_read) = tokio::join!(
                 async {
-                    let r = apply_isolating(bonus, source, batch.clone()).await;
+                    let r = apply_isolating(bonus, source, &batch).await;
                     (r, t0.elapsed())
                 },
                 async {
@@ -201,6 +202,7 @@ async fn mark(
         staged::mark_refused(cash, table, *id, reason)
             .await
             .context("the cash server DB cannot be used (recording a refused row)")?;
+        runlog::record_error(cash, JOB, Some(&format!("{} id {id}", table.name())), reason).await?;
     }
     c.applied += a.claimed as u64;
     c.refused += a.refused.len() as u64;
@@ -218,12 +220,12 @@ struct Applied {
 fn apply_isolating<'a>(
     bonus: &'a mut Client,
     source: i32,
-    batch: Batch,
+    batch: &'a Batch,
 ) -> Pin<Box<dyn Future<Output = Result<Applied, tokio_postgres::Error>> + 'a>> {
     Box::pin(async move {
         let mut tries = 0;
         loop {
-            match staged::apply(bonus, source, &batch).await {
+            match staged::apply(bonus, source, batch).await {
                 Ok(claimed) => return Ok(Applied { claimed, refused: vec![] }),
                 Err(e) if staged::is_claim_race(&e) && tries < 3 => tries += 1,
                 Err(e) => match db::classify(&e) {
@@ -234,8 +236,9 @@ fn apply_isolating<'a>(
                     }
                     ErrorClass::Refused => {
                         let mid = batch.len() / 2;
-                        let mut a = apply_isolating(bonus, source, batch.slice(0..mid)).await?;
-                        let b = apply_isolating(bonus, source, batch.slice(mid..batch.len())).await?;
+                        let (first, second) = (batch.slice(0..mid), batch.slice(mid..batch.len()));
+                        let mut a = apply_isolating(bonus, source, &first).await?;
+                        let b = apply_isolating(bonus, source, &second).await?;
                         a.claimed += b.claimed;
                         a.refused.extend(b.refused);
                         return Ok(a);

@@ -173,10 +173,13 @@ pub fn is_claim_race(e: &tokio_postgres::Error) -> bool {
     e.as_db_error().is_some_and(|d| d.constraint() == Some("transfer_applied_pkey"))
 }
 
-/// The bonus DB's number for this cash server's `table` (made on first use).
-pub async fn source_id(cash: &Client, bonus: &Client, table: Table) -> Result<i32, tokio_postgres::Error> {
-    // The uuid travels as text: no uuid crate for two queries.
-    let instance: String = cash.query_one("select id::text from csjobs_instance", &[]).await?.get(0);
+/// Who this cash server is (`csjobs_instance.id`), as text: no uuid crate for two queries.
+pub async fn cashserver_id(cash: &Client) -> Result<String, tokio_postgres::Error> {
+    Ok(cash.query_one("select id::text from csjobs_instance", &[]).await?.get(0))
+}
+
+/// The bonus DB's number for `table` of the cash server `instance` (made on first use).
+pub async fn source_id(bonus: &Client, instance: &str, table: Table) -> Result<i32, tokio_postgres::Error> {
     bonus
         .execute(
             "insert into transfer_source (cashserver_id, staging_table) values ($1::text::uuid, $2)
@@ -302,7 +305,8 @@ pub async fn mark(cash: &Client, table: Table, ids: &[i64]) -> Result<(), tokio_
     Ok(())
 }
 
-/// Marks a row the bonus DB refused: skipped from now on, with the reason kept.
+/// Marks a row the bonus DB refused: skipped from now on, with the reason kept. (The job
+/// also records it in `error_message`.)
 pub async fn mark_refused(
     cash: &Client,
     table: Table,
@@ -312,11 +316,6 @@ pub async fn mark_refused(
     let sql =
         format!("update {} set transferred_at = now(), transfer_error = $2 where id = $1", table.name());
     cash.execute(&sql, &[&id, &reason]).await?;
-    cash.execute(
-        "insert into error_message (job, subject, message) values ('transfer', $1, $2)",
-        &[&format!("{} id {id}", table.name()), &reason],
-    )
-    .await?;
     Ok(())
 }
 
