@@ -25,32 +25,27 @@ impl RunLog {
         Ok(RunLog { run_id: row.get(0) })
     }
 
-    /// Completes the run's row from how the run ended (`failure` is the error's text, if it
-    /// failed), and records a failure in `error_message`. Never fails the job: a run log
-    /// that cannot be written is a warning.
+    /// Completes the run's row from how the run ended: outcome, the exit code it gets
+    /// (`core::exit_code`) and counters; a failure is also recorded in `error_message`.
+    /// Never fails the job: a run log that cannot be written is a warning.
     pub async fn close(
         &self,
         client: &Client,
         job: &str,
-        failure: Option<String>,
-        rejected: u64,
+        result: &Result<super::Outcome, super::JobError>,
         counters: &serde_json::Value,
     ) {
-        let outcome = match (&failure, rejected) {
-            (Some(_), _) => "failed",
-            (None, 0) => "done",
-            (None, _) => "rejected",
+        let outcome = match result {
+            Err(_) => "failed",
+            Ok(o) if o.rejected > 0 => "rejected",
+            Ok(_) => "done",
         };
-        let result = match &failure {
-            Some(text) => Err(super::JobError::Failed(anyhow::anyhow!("{text}"))),
-            None => Ok(super::Outcome { rejected }),
-        };
-        let code = super::exit_code(&result) as i32;
+        let code = super::exit_code(result) as i32;
         if let Err(e) = self.finish(client, outcome, code, counters).await {
             tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
         }
-        if let Some(text) = failure {
-            let _ = record_error(client, job, None, &text).await;
+        if let Err(e) = result {
+            let _ = record_error(client, job, None, &format!("{e:#}")).await;
         }
     }
 

@@ -206,10 +206,9 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
         "load-sales summary"
     );
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
-    run.close(&client, JOB, failure, summary.rejected(), &counters).await;
-    result?;
-    Ok(Outcome { rejected: summary.rejected() })
+    let result = result.map(|()| Outcome { rejected: summary.rejected() });
+    run.close(&client, JOB, &result, &counters).await;
+    result
 }
 
 async fn load(

@@ -93,10 +93,9 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
         );
     }
     let counters = serde_json::json!({ "tables": counts, "elapsed_s": elapsed });
-    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
-    run.close(&cash, JOB, failure, refused, &counters).await;
-    result?;
-    Ok(Outcome { rejected: refused })
+    let result = result.map(|()| Outcome { rejected: refused });
+    run.close(&cash, JOB, &result, &counters).await;
+    result
 }
 
 async fn transfer(

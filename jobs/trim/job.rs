@@ -117,8 +117,7 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
     );
     let counters = serde_json::json!({ "deleted_shifts": deleted, "kept_unexported": plan.kept_unexported,
         "kept_no_dates": plan.kept_no_dates.len(), "bookkeeping": book });
-    let failure = result.as_ref().err().map(|e| format!("{e:#}"));
-    run.close(&cs, JOB, failure, 0, &counters).await;
-    result?;
-    Ok(Outcome::default())
+    let result = result.map(|_| Outcome::default()).map_err(JobError::from);
+    run.close(&cs, JOB, &result, &counters).await;
+    result
 }
