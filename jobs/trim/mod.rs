@@ -49,13 +49,12 @@ pub struct Plan {
 pub async fn plan(cs: &Client, c: Cutoff) -> Result<Plan, tokio_postgres::Error> {
     let sql = format!(
         "select w.shopcode, to_char(coalesce(w.time_end, w.time_beg), 'YYYY-MM') as month,
-                count(*)::bigint, coalesce(sum(d.docs), 0)::bigint, coalesce(sum(d.items), 0)::bigint
+                count(*)::bigint, sum(n.docs)::bigint, sum(n.items)::bigint
            from workshift w
-           left join lateral (
-                select count(*) as docs,
-                       (select count(*) from goodsitem g join document d2 using (documentid)
-                         where d2.workshiftid = w.workshiftid) as items
-                  from document d where d.workshiftid = w.workshiftid) d on true
+           cross join lateral (
+                select (select count(*) from document d where d.workshiftid = w.workshiftid) as docs,
+                       (select count(*) from goodsitem g join document d using (documentid)
+                         where d.workshiftid = w.workshiftid) as items) n
           where {CANDIDATE}
           group by 1, 2 order by 1, 2"
     );
