@@ -88,7 +88,8 @@ pub fn move_no_overwrite(src: &Path, dest_dir: &Path) -> io::Result<PathBuf> {
     Err(io::Error::other(format!("no free name for {name} in {} after 100000 tries", dest_dir.display())))
 }
 
-fn rename_noreplace(src: &Path, dest: &Path) -> io::Result<()> {
+/// Renames `src` to `dest`, failing with `AlreadyExists` instead of replacing an existing `dest`.
+pub fn rename_noreplace(src: &Path, dest: &Path) -> io::Result<()> {
     match renameat_with(CWD, src, CWD, dest, RenameFlags::NOREPLACE) {
         Ok(()) => Ok(()),
         Err(rustix::io::Errno::EXIST) => Err(io::ErrorKind::AlreadyExists.into()),

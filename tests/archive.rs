@@ -1,0 +1,462 @@
+//! `csjobs archive` through the binary on real files: naming, what the archives hold (read
+//! back with GNU tar), retention at its boundary, dry run, failures (missing directory,
+//! unreadable file, disk full), the lock, and crash safety under SIGKILL.
+
+mod common;
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    os::unix::fs::{MetadataExt, PermissionsExt},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use common::*;
+use csjobs::{archive::tgz, sales::synth::SplitMix};
+use sha2::{Digest, Sha256};
+
+/// 2026-11-23 in Moscow, 2026-11-22 in UTC: archives take the date of "now" as given.
+const NOW: &str = "2026-11-23T01:30:00+03:00";
+
+fn backup(dirs: &Dirs) -> PathBuf {
+    dirs.tmp.path().join("backup")
+}
+
+fn archive(dirs: &Dirs, args: &[&str]) -> Run {
+    let mut c = csjobs("postgres://unused.invalid/none", dirs);
+    c.args(["--now", NOW, "archive"]).args(args);
+    run(c)
+}
+
+fn write(path: &Path, content: &[u8], secs: u64, mode: u32) {
+    fs::create_dir_all(path.parent().unwrap()).unwrap();
+    fs::write(path, content).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    set_mtime(path, secs);
+}
+
+/// Every regular file under `dir`: relative path → content hash.
+fn tree(dir: &Path) -> BTreeMap<String, [u8; 32]> {
+    let mut out = BTreeMap::new();
+    for e in walkdir::WalkDir::new(dir).min_depth(1) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            let rel = e.path().strip_prefix(dir).unwrap().to_str().unwrap().to_string();
+            out.insert(rel, Sha256::digest(fs::read(e.path()).unwrap()).into());
+        }
+    }
+    out
+}
+
+fn tar(args: &[&str]) -> String {
+    let out = Command::new("tar").args(args).output().unwrap();
+    assert!(out.status.success(), "tar {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn packs_each_directory_with_paths_mtimes_and_modes_then_deletes_the_sources() {
+    let dirs = Dirs::new();
+    write(&dirs.processed.join("a.json"), b"{\"a\":1}", 100, 0o644);
+    write(&dirs.processed.join("2026/11/b.json.gz"), &[0x1f, 0x8b, 1, 2, 3], 200, 0o600);
+    write(&dirs.processed.join("notes.txt"), b"any regular file goes", 300, 0o640);
+    write(&dirs.error.join("e.json"), b"{\"e\":1}", 400, 0o644);
+    write(&dirs.broken.join("x.json"), b"\x00\xff not json", 500, 0o644);
+    let other = dirs.tmp.path().join("outside.txt");
+    fs::write(&other, "target").unwrap();
+    std::os::unix::fs::symlink(&other, dirs.processed.join("link.json")).unwrap();
+    let before: Vec<_> = [&dirs.processed, &dirs.error, &dirs.broken].iter().map(|d| tree(d)).collect();
+
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+
+    for (i, (name, dir)) in [("processed", &dirs.processed), ("error", &dirs.error), ("broken", &dirs.broken)]
+        .into_iter()
+        .enumerate()
+    {
+        let archive_dir = backup(&dirs).join(format!("{name}_archive"));
+        assert_eq!(Dirs::names(&archive_dir), [format!("{name}-26-11-23.tgz")], "{name}");
+        let path = archive_dir.join(format!("{name}-26-11-23.tgz"));
+        // GNU tar reads it, and extracting gives back the very files, mtimes and modes.
+        let out = dirs.tmp.path().join(format!("x-{name}"));
+        fs::create_dir_all(&out).unwrap();
+        tar(&["xzf", path.to_str().unwrap(), "-C", out.to_str().unwrap()]);
+        assert_eq!(tree(&out), before[i], "{name}");
+        for rel in before[i].keys() {
+            let meta = fs::metadata(out.join(rel)).unwrap();
+            let expect = match rel.as_str() {
+                "a.json" => (100, 0o644),
+                "2026/11/b.json.gz" => (200, 0o600),
+                "notes.txt" => (300, 0o640),
+                "e.json" => (400, 0o644),
+                "x.json" => (500, 0o644),
+                other => panic!("unexpected entry {other}"),
+            };
+            assert_eq!(meta.mtime() as u64 - 1_790_000_000, expect.0, "{rel} mtime");
+            assert_eq!(meta.mode() & 0o7777, expect.1, "{rel} mode");
+        }
+        // Relative paths only.
+        for line in tar(&["tzf", path.to_str().unwrap()]).lines() {
+            assert!(!line.starts_with('/') && !line.contains(".."), "{line}");
+        }
+        // Sources gone, directories kept.
+        assert!(tree(dir).is_empty(), "{name}: {:?}", tree(dir));
+    }
+    assert!(dirs.processed.join("2026/11").is_dir());
+    // A link is not a regular file: neither archived nor deleted, its target untouched.
+    assert!(fs::symlink_metadata(dirs.processed.join("link.json")).unwrap().file_type().is_symlink());
+    assert_eq!(fs::read_to_string(&other).unwrap(), "target");
+}
+
+#[test]
+fn later_runs_of_the_day_never_overwrite() {
+    let dirs = Dirs::new();
+    let archive_dir = backup(&dirs).join("processed_archive");
+    for run_no in 1..=3 {
+        write(&dirs.processed.join(format!("f{run_no}.json")), format!("{run_no}").as_bytes(), 10, 0o644);
+        let r = archive(&dirs, &[]);
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    assert_eq!(
+        Dirs::names(&archive_dir),
+        ["processed-26-11-23.2.tgz", "processed-26-11-23.3.tgz", "processed-26-11-23.tgz"]
+    );
+    let list = |n: &str| tar(&["tzf", archive_dir.join(n).to_str().unwrap()]);
+    assert_eq!(list("processed-26-11-23.tgz").trim(), "f1.json");
+    assert_eq!(list("processed-26-11-23.2.tgz").trim(), "f2.json");
+    assert_eq!(list("processed-26-11-23.3.tgz").trim(), "f3.json");
+    // Nothing to pack: no empty archive.
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 0);
+    assert_eq!(Dirs::names(&archive_dir).len(), 3);
+}
+
+#[test]
+fn retention_deletes_only_our_archives_older_than_30_days() {
+    let dirs = Dirs::new();
+    let pa = backup(&dirs).join("processed_archive");
+    let ea = backup(&dirs).join("error_archive");
+    fs::create_dir_all(&pa).unwrap();
+    fs::create_dir_all(&ea).unwrap();
+    let keep = [
+        "processed-26-10-24.tgz",   // 30 days before now: kept
+        "processed-26-10-24.2.tgz", // 30 days
+        "processed-26-11-22.tgz",
+        "processed-26-10-01.tgz.bak", // not our naming
+        "processed-2026-10-01.tgz",
+        "error-26-10-01.tgz", // our naming for another directory
+        "notes.txt",
+    ];
+    let gone = ["processed-26-10-23.tgz", "processed-26-10-23.2.tgz", "processed-25-11-23.tgz"];
+    for n in keep.iter().chain(&gone) {
+        fs::write(pa.join(n), "old").unwrap();
+    }
+    fs::write(ea.join("error-26-10-24.tgz"), "old").unwrap();
+    fs::write(ea.join("error-26-10-23.9.tgz"), "old").unwrap();
+    fs::write(backup(&dirs).join("processed-20-01-01.tgz"), "outside the archive dirs").unwrap();
+
+    // The dry run lists and deletes nothing.
+    let r = archive(&dirs, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for n in gone {
+        assert!(r.stdout.contains(&format!("delete\t{}", pa.join(n).display())), "{n}: {}", r.stdout);
+    }
+    assert!(!r.stdout.contains("processed-26-10-24"), "{}", r.stdout);
+    assert_eq!(Dirs::names(&pa).len(), keep.len() + gone.len());
+
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut expect: Vec<String> = keep.iter().map(|s| s.to_string()).collect();
+    expect.sort();
+    assert_eq!(Dirs::names(&pa), expect);
+    assert_eq!(Dirs::names(&ea), ["error-26-10-24.tgz"]);
+    assert!(backup(&dirs).join("processed-20-01-01.tgz").exists());
+
+    // The retention is a setting.
+    let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+    c.env("CSJOBS_ARCHIVE_RETENTION_DAYS", "1").args(["--now", NOW, "archive"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut expect = [
+        "notes.txt",
+        "processed-2026-10-01.tgz",
+        "processed-26-10-01.tgz.bak",
+        "processed-26-11-22.tgz",
+        "error-26-10-01.tgz",
+    ];
+    expect.sort();
+    assert_eq!(Dirs::names(&pa), expect);
+}
+
+#[test]
+fn dry_run_lists_what_would_be_packed_and_changes_nothing() {
+    let dirs = Dirs::new();
+    write(&dirs.processed.join("a.json"), b"a", 1, 0o644);
+    write(&dirs.broken.join("sub/b.json"), b"b", 2, 0o644);
+    let r = archive(&dirs, &["--dry-run"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let pa = backup(&dirs).join("processed_archive/processed-26-11-23.tgz");
+    assert!(r.stdout.contains(&format!(
+        "pack\t{}\t{}",
+        dirs.processed.join("a.json").display(),
+        pa.display()
+    )));
+    assert!(
+        r.stdout.contains(&format!("pack\t{}", dirs.broken.join("sub/b.json").display())),
+        "{}",
+        r.stdout
+    );
+    assert!(dirs.processed.join("a.json").exists() && dirs.broken.join("sub/b.json").exists());
+    assert!(!backup(&dirs).exists(), "a dry run creates nothing");
+}
+
+#[test]
+fn a_missing_source_directory_fails_with_its_name_and_the_others_are_archived() {
+    let dirs = Dirs::new();
+    write(&dirs.processed.join("a.json"), b"a", 1, 0o644);
+    fs::remove_dir(&dirs.error).unwrap();
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&dirs.error.display().to_string()), "{}", r.stderr);
+    assert!(r.stderr.contains("CSJOBS_ERROR_DIR"), "{}", r.stderr);
+    assert!(!dirs.processed.join("a.json").exists());
+    assert_eq!(Dirs::names(&backup(&dirs).join("processed_archive")), ["processed-26-11-23.tgz"]);
+}
+
+/// Runs csjobs as an unprivileged user when the tests run as root (root reads everything).
+fn as_nobody(mut c: Command) -> Command {
+    if rustix::process::geteuid().is_root() {
+        let mut s = Command::new("setpriv");
+        s.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(c.get_program())
+            .args(c.get_args());
+        for (k, v) in c.get_envs() {
+            match v {
+                Some(v) => s.env(k, v),
+                None => s.env_remove(k),
+            };
+        }
+        c = s;
+    }
+    c
+}
+
+#[test]
+fn an_unreadable_file_stays_where_it_is_and_fails_the_run() {
+    let dirs = Dirs::new();
+    for d in [dirs.tmp.path(), &dirs.processed, &dirs.error, &dirs.broken] {
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    write(&dirs.processed.join("a.json"), b"a", 1, 0o644);
+    write(&dirs.processed.join("secret.json"), b"s", 2, 0o000);
+    write(&dirs.processed.join("c.json"), b"c", 3, 0o644);
+    let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+    c.args(["--now", NOW, "archive"]);
+    let r = run(as_nobody(c));
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("secret.json"), "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.processed), ["secret.json"]);
+    let listed =
+        tar(&["tzf", backup(&dirs).join("processed_archive/processed-26-11-23.tgz").to_str().unwrap()]);
+    assert_eq!(listed.lines().collect::<Vec<_>>(), ["a.json", "c.json"]);
+}
+
+#[test]
+fn a_full_disk_fails_the_run_and_deletes_nothing() {
+    let dirs = Dirs::new();
+    let mut rng = SplitMix(7);
+    for i in 0..20 {
+        let data: Vec<u8> = (0..100_000).map(|_| rng.next_u64() as u8).collect(); // incompressible
+        write(&dirs.processed.join(format!("f{i:02}.json")), &data, i, 0o644);
+    }
+    let before = tree(&dirs.processed);
+    fs::create_dir_all(backup(&dirs)).unwrap();
+    // A 256 KiB tmpfs over the backup directory, in a mount namespace of its own: the
+    // archive (2 MB, incompressible) cannot fit.
+    let bin = csjobs_bin();
+    let script = format!(
+        "mount -t tmpfs -o size=256k tmpfs {b} && exec {bin} --now {NOW} archive",
+        b = backup(&dirs).display()
+    );
+    let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+    c.args(["--now", NOW, "archive"]);
+    let mut sh = Command::new("unshare");
+    sh.args(["-m", "--propagation", "private", "sh", "-c", &script]);
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let probe = Command::new("unshare").args(["-m", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs `unshare -m` and tmpfs mounts (root or CAP_SYS_ADMIN)"
+    );
+    let r = run(sh);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    assert!(r.stderr.contains("nothing was deleted"), "{}", r.stderr);
+    assert_eq!(tree(&dirs.processed), before);
+    // The real backup directory (under the tmpfs) got nothing either.
+    assert!(!backup(&dirs).join("processed_archive").exists());
+}
+
+#[test]
+fn a_second_run_waits_for_the_lock() {
+    let dirs = Dirs::new();
+    write(&dirs.processed.join("a.json"), b"a", 1, 0o644);
+    fs::create_dir_all(backup(&dirs)).unwrap();
+    let lock = fs::File::create(backup(&dirs).join(".csjobs-archive.lock")).unwrap();
+    rustix::fs::flock(&lock, rustix::fs::FlockOperation::LockExclusive).unwrap();
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 4, "{}", r.stderr);
+    assert!(dirs.processed.join("a.json").exists());
+    drop(lock);
+    assert_eq!(archive(&dirs, &[]).code, 0);
+}
+
+// ---- crash safety ---------------------------------------------------------------------------
+
+/// A few hundred files, some of several MB, in the three directories.
+fn crash_tree(root: &Path) -> BTreeMap<String, [u8; 32]> {
+    let mut rng = SplitMix(99);
+    for i in 0..300u64 {
+        let (dir, sub) = match i % 10 {
+            0 => ("error", ""),
+            1 => ("broken", "sub/"),
+            _ => ("processed", if i % 3 == 0 { "2026/" } else { "" }),
+        };
+        let size = if i % 50 == 7 {
+            3_000_000 + rng.range(0, 1_000_000) as usize
+        } else {
+            rng.range(10, 20_000) as usize
+        };
+        let text: Vec<u8> =
+            (0..size).map(|_| b"0123456789{}\":,abcdef \n"[rng.range(0, 22) as usize]).collect();
+        write(&root.join(dir).join(format!("{sub}f{i:03}.json")), &text, i, 0o644);
+    }
+    let mut all = BTreeMap::new();
+    for d in ["processed", "error", "broken"] {
+        for (rel, h) in tree(&root.join(d)) {
+            all.insert(format!("{d}/{rel}"), h);
+        }
+    }
+    all
+}
+
+/// Every entry of every archive of our naming: "dir/rel" → hashes (one per copy).
+fn archived(backup: &Path) -> BTreeMap<String, Vec<[u8; 32]>> {
+    let mut out: BTreeMap<String, Vec<[u8; 32]>> = BTreeMap::new();
+    for kind in csjobs::archive::Kind::ALL {
+        let dir = kind.archive_dir(backup);
+        let Ok(names) = fs::read_dir(&dir) else { continue };
+        for n in names {
+            let n = n.unwrap().file_name().into_string().unwrap();
+            if kind.parse_archive_name(&n).is_none() {
+                continue;
+            }
+            let entries = tgz::read_entries(&dir.join(&n), |_, _| Ok(()), |_, _| false)
+                .unwrap_or_else(|e| panic!("archive {n} is not readable: {e}"));
+            for e in entries {
+                out.entry(format!("{}/{}", kind.name(), e.rel.display())).or_default().push(e.sha256);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_once() {
+    let dirs = Dirs::new();
+    let root = dirs.tmp.path();
+    let files = crash_tree(root);
+    assert!(files.len() >= 290);
+    let spawn = || {
+        let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+        c.args(["--now", NOW, "archive"]).stdout(Stdio::null()).stderr(Stdio::null());
+        c.spawn().unwrap()
+    };
+
+    // How long an uninterrupted run takes here, on a copy of the same tree.
+    let copy = Dirs::new();
+    for d in ["processed", "error", "broken"] {
+        fs::remove_dir_all(copy.tmp.path().join(d)).unwrap();
+        let ok = Command::new("cp").arg("-a").arg(root.join(d)).arg(copy.tmp.path()).status().unwrap();
+        assert!(ok.success());
+    }
+    let started = Instant::now();
+    let mut c = csjobs("postgres://unused.invalid/none", &copy);
+    c.args(["--now", NOW, "archive"]);
+    assert_eq!(run(c).code, 0);
+    let full = started.elapsed();
+
+    let mut rng = SplitMix(2026);
+    let mut kills = 0;
+    let mut mid_run = 0;
+    let mut mid_archive = 0;
+    while kills < 12 {
+        let mut child = spawn();
+        let delay = Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000));
+        std::thread::sleep(delay);
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap(); // SIGKILL
+            mid_run += 1;
+        }
+        child.wait().unwrap();
+        kills += 1;
+
+        // Every file is in its directory, intact, or in an archive, intact (or both).
+        let in_archives = archived(&backup(&dirs));
+        let mut in_sources = BTreeMap::new();
+        for d in ["processed", "error", "broken"] {
+            for (rel, h) in tree(&root.join(d)) {
+                in_sources.insert(format!("{d}/{rel}"), h);
+            }
+        }
+        let mut archived_now = 0;
+        for (name, hash) in &files {
+            let src = in_sources.get(name) == Some(hash);
+            let arc = in_archives.get(name).is_some_and(|v| v.contains(hash));
+            assert!(src || arc, "kill {kills}: {name} is lost");
+            archived_now += usize::from(arc);
+        }
+        if archived_now > 0 && archived_now < files.len() {
+            mid_archive += 1;
+        }
+        for (name, hashes) in &in_archives {
+            for h in hashes {
+                assert_eq!(files.get(name), Some(h), "kill {kills}: the archives hold a wrong {name}");
+            }
+        }
+        if in_sources.is_empty() {
+            // All archived: start over with the same tree for more kills.
+            fs::remove_dir_all(backup(&dirs)).unwrap();
+            crash_tree(root);
+        }
+    }
+    assert!(mid_run >= 6, "the kills must land mid-run to prove anything: {mid_run} of {kills}");
+
+    // A final run finishes the job: no source left, each file exactly once in the archives.
+    let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+    c.args(["--now", NOW, "archive"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    for d in ["processed", "error", "broken"] {
+        assert!(tree(&root.join(d)).is_empty(), "{d} not emptied");
+    }
+    let in_archives = archived(&backup(&dirs));
+    assert_eq!(in_archives.len(), files.len());
+    for (name, hash) in &files {
+        assert_eq!(in_archives.get(name), Some(&vec![*hash]), "{name} must be archived exactly once");
+    }
+    for kind in csjobs::archive::Kind::ALL {
+        let dir = kind.archive_dir(&backup(&dirs));
+        for n in Dirs::names(&dir) {
+            assert!(kind.parse_archive_name(&n).is_some(), "leftover {n} in {}", dir.display());
+        }
+    }
+    eprintln!("{kills} kills, {mid_run} mid-run, {mid_archive} with the tree partly archived");
+}
