@@ -204,8 +204,15 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
     }
     let mut disk = Vec::with_capacity(size as usize);
     f.read_to_end(&mut disk).map_err(ReadError::Io)?;
-    let sha256 = hex::encode(Sha256::digest(&disk));
     let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
+    read_bytes(disk, gz, max_bytes)
+}
+
+/// The checks of [`read_file`] on bytes already read (a member of an archive, for replay):
+/// inflates `.json.gz` content (`gz`) within `max_bytes` and hashes the bytes as stored.
+pub fn read_bytes(disk: Vec<u8>, gz: bool, max_bytes: u64) -> Result<RawFile, ReadError> {
+    let size = disk.len() as u64;
+    let sha256 = hex::encode(Sha256::digest(&disk));
     if !gz {
         return Ok(RawFile { size: disk.len() as u64, content: disk, sha256 });
     }

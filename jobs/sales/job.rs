@@ -58,6 +58,11 @@ pub struct Summary {
     pub items: u64,
     pub recovered: u64,
     pub retried_errors: u64,
+    /// Replay: sales files read that belong to another period or cash.
+    pub outside_period: u64,
+    /// Replay: files whose shift open date is unknown (no open time in the shift or any
+    /// document, or broken): not replayed.
+    pub undated: u64,
     pub elapsed_s: f64,
 }
 
@@ -74,7 +79,7 @@ impl Summary {
         }
     }
 
-    fn rejected(&self) -> u64 {
+    pub(super) fn rejected(&self) -> u64 {
         self.error + self.broken
     }
 
@@ -97,9 +102,22 @@ impl Summary {
     }
 }
 
-enum Read {
+/// What the reading side hands to the loading side, in processing order.
+pub(super) enum Read {
     File(Box<ReadFile>),
     Unreadable(QueuedFile, std::io::Error),
+    /// A source that could not be read at all (replay: a corrupt archive); the run goes on
+    /// and fails at its end.
+    Failed(String),
+}
+
+/// What happens to a file once its transaction committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum AfterCommit {
+    /// Queue files: moved to processed/, error/ or broken/.
+    Move,
+    /// Replayed files: they stay where they are (processed/ or an archive).
+    Stay,
 }
 
 /// Reads and validates the files in order on a thread of its own, so parsing the next
@@ -112,24 +130,11 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
         .spawn(move || {
             for entry in files {
                 let started_at = Utc::now();
-                let item = match format::read_file(&entry.path, max_bytes) {
-                    Ok(raw) => Read::File(Box::new(ReadFile {
-                        content: format::parse(&raw.content),
-                        size: raw.size,
-                        sha256: raw.sha256,
-                        started_at,
-                        entry,
-                    })),
-                    Err(ReadError::Broken { size, sha256, broken }) => Read::File(Box::new(ReadFile {
-                        content: Err(broken),
-                        size,
-                        sha256,
-                        started_at,
-                        entry,
-                    })),
+                let read = format::read_file(&entry.path, max_bytes);
+                let item = match validate(entry, read, started_at) {
+                    Some(item) => item,
                     // Taken away by someone else since the listing: nothing to do.
-                    Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                    Err(ReadError::Io(e)) => Read::Unreadable(entry, e),
+                    None => continue,
                 };
                 if tx.blocking_send(item).is_err() {
                     return; // the run stopped
@@ -138,6 +143,29 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
         })
         .expect("spawn the reader thread");
     rx
+}
+
+/// Turns what reading a file gave into what the loading side gets: a parsed file, a broken
+/// one, or an unreadable one; `None` for a file that vanished since it was listed.
+pub(super) fn validate(
+    entry: QueuedFile,
+    read: Result<format::RawFile, ReadError>,
+    started_at: chrono::DateTime<Utc>,
+) -> Option<Read> {
+    Some(match read {
+        Ok(raw) => Read::File(Box::new(ReadFile {
+            content: format::parse(&raw.content),
+            size: raw.size,
+            sha256: raw.sha256,
+            started_at,
+            entry,
+        })),
+        Err(ReadError::Broken { size, sha256, broken }) => {
+            Read::File(Box::new(ReadFile { content: Err(broken), size, sha256, started_at, entry }))
+        }
+        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
+        Err(ReadError::Io(e)) => Read::Unreadable(entry, e),
+    })
 }
 
 fn target_dir(cfg: &Config, d: Disposition) -> &Path {
@@ -165,11 +193,11 @@ fn list_queue(cfg: &Config) -> anyhow::Result<Vec<QueuedFile>> {
         .with_context(|| format!("cannot list the queue directory {}", cfg.paths.queue.display()))
 }
 
-fn progress(total: usize) -> ProgressBar {
+fn progress(total: Option<usize>) -> ProgressBar {
     if !std::io::stderr().is_terminal() {
         return ProgressBar::hidden();
     }
-    let pb = ProgressBar::new(total as u64);
+    let pb = ProgressBar::new(total.unwrap_or(0) as u64);
     pb.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files, {msg}")
             .expect("valid template")
@@ -230,9 +258,24 @@ async fn load(
     if let Some(limit) = opts.limit {
         files.truncate(limit);
     }
-    let pb = progress(files.len());
+    let total = files.len();
+    let rx = spawn_reader(files, cfg.sales.max_file_bytes);
+    consume(cfg, client, run_id, rx, Some(total), AfterCommit::Move, summary).await
+}
+
+/// The loading side of a run: takes what the reader sends, in batches of one transaction
+/// each, and disposes of each file once its batch committed. Shared by the queue and replay.
+pub(super) async fn consume(
+    cfg: &Config,
+    client: &mut Client,
+    run_id: i64,
+    mut rx: mpsc::Receiver<Read>,
+    total: Option<usize>,
+    after: AfterCommit,
+    summary: &mut Summary,
+) -> Result<(), JobError> {
+    let pb = progress(total);
     let stop = stop::install();
-    let mut rx = spawn_reader(files, cfg.sales.max_file_bytes);
     let mut failures: Vec<String> = Vec::new();
     let mut done = false;
     while !done && !stop.requested() {
@@ -266,6 +309,10 @@ async fn load(
                     items += f.content.as_ref().map(|s| s.item_count()).unwrap_or(0);
                     batch.push(*f);
                 }
+                Some(Read::Failed(msg)) => {
+                    tracing::error!("{msg}");
+                    failures.push(msg);
+                }
             }
         }
         if batch.is_empty() {
@@ -286,7 +333,14 @@ async fn load(
                 ),
             }
         }
-        if let Err(e) = dispose(cfg, client, &batch, &results).await {
+        let disposed = match after {
+            AfterCommit::Move => dispose(cfg, client, &batch, &results).await,
+            AfterCommit::Stay => {
+                let stay = results.iter().filter_map(|r| r.load_id).map(|id| (id, None)).collect();
+                apply::mark_disposed(client, &stay).await.context("cannot update the load log")
+            }
+        };
+        if let Err(e) = disposed {
             failures.push(format!("{e:#}"));
             break;
         }
@@ -415,6 +469,11 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
     let mut moved = HashMap::new();
     let mut count = 0;
     for u in pending {
+        if u.file_name.contains('/') {
+            // A replayed file (named by its full path or archive): it never moves.
+            moved.insert(u.load_id, None);
+            continue;
+        }
         let path = cfg.paths.queue.join(&u.file_name);
         let same = match std::fs::read(&path) {
             Ok(bytes) => hex::encode(Sha256::digest(&bytes)) == u.sha256,
@@ -485,6 +544,10 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
                 summary.unreadable += 1;
                 use std::io::Write;
                 let _ = writeln!(out, "{}\tunreadable\t{e}", entry.name);
+            }
+            Some(Read::Failed(msg)) => {
+                use std::io::Write;
+                let _ = writeln!(out, "failed\t{msg}");
             }
             None => {}
         }

@@ -8,4 +8,5 @@ pub mod apply;
 pub mod format;
 pub mod job;
 pub mod plan;
+pub mod replay;
 pub mod synth;
