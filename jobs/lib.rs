@@ -4,7 +4,9 @@
 //! (`jobs/main.rs`) parses the command line, builds the typed [`core::config::Config`],
 //! runs one job and maps its result to an exit code.
 
+pub mod archive;
 pub mod core;
+pub mod dicts;
 pub mod sales;
 pub mod transfer;
 pub mod trim;

@@ -5,13 +5,18 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 
 use clap::{Args, Parser, Subcommand};
 use csjobs::{
+    archive::job::{self as archive, ArchiveOptions},
     core::{
         config::{Config, ConfigSource},
         db::{self, Database},
         logging::{self, LogFormat},
         output, JobError, Outcome,
     },
-    sales::job::{self as load_sales, LoadOptions},
+    dicts::{self as trim_dicts, TrimDictsOptions},
+    sales::{
+        job::{self as load_sales, LoadOptions},
+        replay::{self, ReplayOptions},
+    },
     transfer::job::{self as transfer, TransferOptions},
     trim::job::{self as trim_db, TrimOptions},
 };
@@ -65,6 +70,13 @@ enum Command {
     /// another shop, open date NULL in file and database, a constraint), broken/ when it
     /// violates the file format. The reason of every refusal is in the load log (table
     /// load_log) and the logs. Exit code 3 when any file went to error/ or broken/.
+    ///
+    /// With --replay --from DATE --to DATE: loads again the files whose shift opened in the
+    /// period (both days included; the open date as the register wrote it), from processed/
+    /// and the archives in <backup>/processed_archive (read straight from the .tgz), through
+    /// the same rules as the queue: replaying data already loaded changes nothing. Files are
+    /// not moved. A period of 7 days or more needs --yes (without it and without a terminal:
+    /// exit code 5, nothing loaded).
     LoadSales(LoadSalesArgs),
     /// Move the staged rows of the cash server DB into the bonus DB, each exactly once
     ///
@@ -86,6 +98,45 @@ enum Command {
     /// trims the load log and job run log past retention, error messages older than 3 days,
     /// and transferred staged rows past retention.
     TrimDb(TrimDbArgs),
+    /// Pack processed/, error/ and broken/ into dated .tgz archives; delete expired archives
+    ///
+    /// Every regular file present when the run starts (recursively; sub-directories stay) goes
+    /// into <backup>/<name>_archive/<name>-YY-MM-DD.tgz (.2.tgz, .3.tgz for later runs of the
+    /// day; never overwritten), with its relative path, modification time and mode. A source
+    /// file is deleted only after its archive is on disk (fsync), renamed into place, read back
+    /// and checked entry by entry; a killed run is finished by the next one. Archives of that
+    /// naming dated more than archive.retention_days (30) days before now are deleted; nothing
+    /// else in the backup directories is touched. Needs no database. Exit code 1 when a source
+    /// directory is missing, a file cannot be read or the disk is full: what was not safely
+    /// archived stays where it is.
+    Archive(ArchiveArgs),
+    /// Empty the dictionary directory named by the cash server setting
+    /// SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY
+    ///
+    /// Removes every file and sub-directory inside it (not the directory itself); a symbolic
+    /// link inside is removed as a link, its target untouched. Nothing is removed when the cash
+    /// server DB cannot be reached (exit code 1) or the setting is missing or empty (exit code
+    /// 2), nor when it names a relative path, a missing path, a non-directory, a symbolic link,
+    /// / or a system or home directory, or a directory holding csjobs' own directories (exit
+    /// code 2).
+    TrimDicts(TrimDictsArgs),
+}
+
+#[derive(Debug, Args)]
+struct ArchiveArgs {
+    /// List what would be packed and which archives would be deleted; change nothing
+    #[arg(long)]
+    dry_run: bool,
+    /// Compressing threads [default: the number of CPUs]
+    #[arg(long, value_name = "N", hide = true)]
+    threads: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+struct TrimDictsArgs {
+    /// List what would be removed; remove nothing
+    #[arg(long)]
+    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -136,8 +187,24 @@ struct LoadSalesArgs {
     limit: Option<usize>,
     /// First move the sales files of error/ back into the queue, to load them again (after
     /// a dictionary was fixed, say)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "replay")]
     retry_errors: bool,
+    /// Load again, from processed/ and the archives, the files whose shift opened from
+    /// --from to --to
+    #[arg(long, requires_all = ["from", "to"], conflicts_with_all = ["dry_run", "limit"])]
+    replay: bool,
+    /// First day of the replayed period (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE", requires = "replay")]
+    from: Option<chrono::NaiveDate>,
+    /// Last day of the replayed period, included (YYYY-MM-DD)
+    #[arg(long, value_name = "DATE", requires = "replay")]
+    to: Option<chrono::NaiveDate>,
+    /// Replay only this cash register's files (repeatable) [default: all]
+    #[arg(long = "cash", value_name = "N", requires = "replay")]
+    cashes: Vec<i32>,
+    /// Confirm a replay of 7 days or more without asking
+    #[arg(long, requires = "replay")]
+    yes: bool,
 }
 
 fn main() -> ExitCode {
@@ -169,6 +236,13 @@ fn main() -> ExitCode {
 async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
     match command {
         Command::Migrate(args) => migrate(&cfg, &args).await,
+        Command::LoadSales(args) if args.replay => {
+            let (Some(from), Some(to)) = (args.from, args.to) else {
+                return Err(JobError::usage("--replay needs --from DATE and --to DATE"));
+            };
+            let opts = ReplayOptions { from, to, cashes: args.cashes.into_iter().collect(), yes: args.yes };
+            replay::run(&cfg, &opts).await
+        }
         Command::LoadSales(args) => {
             let opts =
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
@@ -183,6 +257,10 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
             };
             trim_db::run(&cfg, &opts).await
         }
+        Command::Archive(a) => {
+            archive::run(&cfg, &ArchiveOptions { dry_run: a.dry_run, threads: a.threads }).await
+        }
+        Command::TrimDicts(a) => trim_dicts::run(&cfg, &TrimDictsOptions { dry_run: a.dry_run }).await,
         Command::Transfer(args) => {
             transfer::run(&cfg, &TransferOptions { tables: args.tables, dry_run: args.dry_run }).await
         }
