@@ -21,8 +21,9 @@ use csjobs::{
     trim::job::{self as trim_db, TrimOptions},
 };
 
-/// Batch jobs of the cash server (кассовый сервер): load sales files, transfer bonus data,
-/// migrate the databases.
+/// Batch jobs of the cash server (кассовый сервер): load sales files (and replay them from the
+/// archives), transfer bonus data, archive processed files, empty the dictionary directory, trim
+/// the database, migrate the databases.
 ///
 /// Each job starts, does its work, writes its run log and exits. Exit codes: 0 done;
 /// 1 failed (a database or file system could not be used; what was done stays consistent);

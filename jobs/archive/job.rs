@@ -81,22 +81,16 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
     let mut lines = Vec::new();
     for kind in Kind::ALL {
         let (dir, setting) = source_dir(cfg, kind);
-        let archive_dir = kind.archive_dir(&cfg.paths.backup);
-        let mut report = KindReport::default();
-        let result = if opts.dry_run {
-            dry_run(kind, dir, setting, &archive_dir, today, cfg.archive_retention_days)
-        } else {
-            archive_kind(
-                kind,
-                dir,
-                setting,
-                &archive_dir,
-                today,
-                cfg.archive_retention_days,
-                threads,
-                &mut report,
-            )
+        let plan = Plan {
+            kind,
+            dir,
+            setting,
+            archive_dir: kind.archive_dir(&cfg.paths.backup),
+            today,
+            retention_days: cfg.archive_retention_days,
         };
+        let mut report = KindReport::default();
+        let result = if opts.dry_run { dry_run(&plan) } else { archive_kind(&plan, threads, &mut report) };
         if let Err(e) = result {
             tracing::error!(dir = kind.name(), "{e:#}");
             failures.push(format!("{}: {e:#}", kind.name()));
@@ -173,7 +167,7 @@ fn lock(backup: &Path) -> Result<File, JobError> {
 /// The regular files under `dir` (recursively; links are not followed and not archived),
 /// in (modification time, path) order. Fails when the directory is missing or a part of it
 /// cannot be listed.
-fn list_sources(dir: &Path, setting: &str) -> anyhow::Result<Vec<SourceFile>> {
+fn list_sources(dir: &Path, setting: &'static str) -> anyhow::Result<Vec<SourceFile>> {
     if !dir.is_dir() {
         return Err(anyhow!(
             "the source directory {} does not exist or is not a directory (setting {setting}); \
@@ -236,14 +230,19 @@ fn free_name(kind: Kind, archive_dir: &Path, today: NaiveDate, from: u32) -> (u3
     }
 }
 
-fn dry_run(
+/// One source directory and where its archives go, for one run.
+struct Plan<'a> {
     kind: Kind,
-    dir: &Path,
-    setting: &str,
-    archive_dir: &Path,
+    dir: &'a Path,
+    /// The setting naming `dir`, for messages.
+    setting: &'static str,
+    archive_dir: PathBuf,
     today: NaiveDate,
     retention_days: u32,
-) -> anyhow::Result<()> {
+}
+
+fn dry_run(plan: &Plan) -> anyhow::Result<()> {
+    let Plan { kind, dir, setting, ref archive_dir, today, retention_days } = *plan;
     let mut out = String::new();
     for (path, date) in expired_archives(kind, archive_dir, today, retention_days)? {
         out.push_str(&format!(
@@ -276,17 +275,8 @@ fn dry_run(
     Ok(())
 }
 
-#[allow(clippy::too_many_arguments)]
-fn archive_kind(
-    kind: Kind,
-    dir: &Path,
-    setting: &str,
-    archive_dir: &Path,
-    today: NaiveDate,
-    retention_days: u32,
-    threads: usize,
-    report: &mut KindReport,
-) -> anyhow::Result<()> {
+fn archive_kind(plan: &Plan, threads: usize, report: &mut KindReport) -> anyhow::Result<()> {
+    let Plan { kind, dir, setting, ref archive_dir, today, retention_days } = *plan;
     if archive_dir.is_dir() {
         report.recovered = recover(dir, archive_dir)?;
     }
