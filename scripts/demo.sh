@@ -20,7 +20,8 @@ DB=$CSJOBS_CASHSERVER_DATABASE_URL
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-demo.XXXXXX")
 export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed \
-       CSJOBS_ERROR_DIR=$work/error CSJOBS_BROKEN_DIR=$work/broken CSJOBS_LOG_FORMAT=human
+       CSJOBS_ERROR_DIR=$work/error CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup \
+       CSJOBS_LOG_FORMAT=human
 mkdir -p "$CSJOBS_QUEUE_DIR"
 # The two fragments of shift 412 must arrive in order: a before b.
 i=0
@@ -59,6 +60,15 @@ psql "$DB" -P pager=off -c "select d.docnum, d.doctype, d.time_end, d.total,
  where w.cashcode = 17 and w.shiftnum = 412 order by d.docnum"
 echo "== load log"
 psql "$DB" -P pager=off -c "select file_name, disposition, workshiftid, shift_action, left(reason, 70) as reason from load_log order by load_id"
+
+echo; echo "== csjobs archive (the nightly job): processed/, error/, broken/ into dated .tgz"
+"$CSJOBS" --now 2026-11-23T02:30:00+03:00 archive
+for a in "$CSJOBS_BACKUP_DIR"/*_archive/*.tgz; do echo "-- tar tzvf $a"; tar tzvf "$a"; done
+
+echo; echo "== csjobs load-sales --replay: shifts opened 2026-11-20..2026-11-23 again, from the archive"
+"$CSJOBS" load-sales --replay --from 2026-11-20 --to 2026-11-23 || true
+echo "(replaying what is already loaded changes nothing; 8-18-7 has no shift open date, so"
+echo " rules.md §1 refuses it a second time, as a second load from the queue would: exit 3)"
 
 rm -rf "$work"
 if [ "$code" = 3 ]; then exit 0; fi

@@ -16,7 +16,7 @@
 use std::{
     collections::BTreeSet,
     fs::{self, File},
-    io,
+    io::{self, IsTerminal},
     os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     time::Instant,
@@ -77,31 +77,49 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
     let threads =
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     let _lock = if opts.dry_run { None } else { Some(lock(&cfg.paths.backup)?) };
-    let mut failures = Vec::new();
-    let mut lines = Vec::new();
-    for kind in Kind::ALL {
+    let plans = Kind::ALL.map(|kind| {
         let (dir, setting) = source_dir(cfg, kind);
-        let plan = Plan {
+        Plan {
             kind,
             dir,
             setting,
             archive_dir: kind.archive_dir(&cfg.paths.backup),
             today,
             retention_days: cfg.archive_retention_days,
-        };
-        let mut report = KindReport::default();
-        let result = if opts.dry_run { dry_run(&plan) } else { archive_kind(&plan, threads, &mut report) };
-        if let Err(e) = result {
-            tracing::error!(dir = kind.name(), "{e:#}");
-            failures.push(format!("{}: {e:#}", kind.name()));
         }
-        if !opts.dry_run {
-            lines.push(render(kind, &report));
+    });
+    let mut failures = Vec::new();
+    let mut fail = |kind: Kind, e: anyhow::Error| {
+        tracing::error!(dir = kind.name(), "{e:#}");
+        failures.push(format!("{}: {e:#}", kind.name()));
+    };
+    if opts.dry_run {
+        for plan in &plans {
+            if let Err(e) = dry_run(plan) {
+                fail(plan.kind, e);
+            }
         }
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    if !opts.dry_run {
-        output::say(&format!("archive: done in {elapsed:.2} s\n{}", lines.concat()));
+    } else {
+        // Finish interrupted runs and apply retention first, then list the three
+        // directories at once (the files present when the run starts), then pack each.
+        let mut reports: [KindReport; 3] = Default::default();
+        let mut listed = Vec::new();
+        for (plan, report) in plans.iter().zip(&mut reports) {
+            if let Err(e) = prepare(plan, report) {
+                fail(plan.kind, e);
+            }
+        }
+        for plan in &plans {
+            listed.push(list_sources(plan.dir, plan.setting));
+        }
+        for ((plan, report), files) in plans.iter().zip(&mut reports).zip(listed) {
+            if let Err(e) = files.and_then(|files| pack(plan, &files, threads, report)) {
+                fail(plan.kind, e);
+            }
+        }
+        let lines: String = plans.iter().zip(&reports).map(|(p, r)| render(p.kind, r)).collect();
+        let elapsed = started.elapsed().as_secs_f64();
+        output::say(&format!("archive: done in {elapsed:.2} s\n{lines}"));
     }
     if failures.is_empty() {
         Ok(Outcome::default())
@@ -142,6 +160,23 @@ fn render(kind: Kind, r: &KindReport) -> String {
     s
 }
 
+/// A progress bar in bytes on a terminal, nothing otherwise.
+fn progress(kind: Kind, bytes: u64) -> indicatif::ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let pb = indicatif::ProgressBar::new(bytes);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(&format!(
+            "{} {{elapsed_precise}} [{{bar:30}}] {{bytes}}/{{total_bytes}} {{bytes_per_sec}}",
+            kind.name()
+        ))
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    pb
+}
+
 /// Takes the archive lock: an exclusive `flock` on a file in the backup directory, released
 /// by the kernel when the process ends however it ends.
 fn lock(backup: &Path) -> Result<File, JobError> {
@@ -178,7 +213,7 @@ fn list_sources(dir: &Path, setting: &'static str) -> anyhow::Result<Vec<SourceF
     let mut files = Vec::new();
     for entry in walkdir::WalkDir::new(dir).follow_links(false).min_depth(1) {
         let entry = entry.with_context(|| format!("cannot list {}", dir.display()))?;
-        if !entry.file_type().is_file() {
+        if !entry.file_type().is_file() || entry.file_name().to_str().is_some_and(queue::is_move_in_flight) {
             continue;
         }
         let meta = match entry.metadata() {
@@ -275,8 +310,9 @@ fn dry_run(plan: &Plan) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn archive_kind(plan: &Plan, threads: usize, report: &mut KindReport) -> anyhow::Result<()> {
-    let Plan { kind, dir, setting, ref archive_dir, today, retention_days } = *plan;
+/// Finishes what a killed run left and deletes the expired archives.
+fn prepare(plan: &Plan, report: &mut KindReport) -> anyhow::Result<()> {
+    let Plan { kind, dir, ref archive_dir, today, retention_days, .. } = *plan;
     if archive_dir.is_dir() {
         report.recovered = recover(dir, archive_dir)?;
     }
@@ -289,8 +325,12 @@ fn archive_kind(plan: &Plan, threads: usize, report: &mut KindReport) -> anyhow:
     if !report.expired.is_empty() {
         queue::fsync_dir(archive_dir)?;
     }
+    Ok(())
+}
 
-    let files = list_sources(dir, setting)?;
+/// Packs `files`, reads the archive back, deletes the sources.
+fn pack(plan: &Plan, files: &[SourceFile], threads: usize, report: &mut KindReport) -> anyhow::Result<()> {
+    let Plan { kind, dir, ref archive_dir, today, .. } = *plan;
     if files.is_empty() {
         return Ok(());
     }
@@ -305,7 +345,10 @@ fn archive_kind(plan: &Plan, threads: usize, report: &mut KindReport) -> anyhow:
         .open(&temp)
         .with_context(|| format!("cannot create {}", temp.display()))?;
     let started = Instant::now();
-    let packed = match tgz::write(out, &files, threads) {
+    let pb = progress(kind, files.iter().map(|f| f.size).sum());
+    let packed = tgz::write(out, files, threads, &|n| pb.inc(n));
+    pb.finish_and_clear();
+    let packed = match packed {
         Ok(p) => p,
         Err(e) => {
             let _ = fs::remove_file(&temp);

@@ -102,8 +102,14 @@ pub struct Packed {
 
 /// Packs `files` into `out` (a new, empty file) with `threads` compressing threads, then
 /// flushes and fsyncs it. A file that cannot be opened is skipped and reported; a file that
-/// fails or shrinks while being read fails the whole archive.
-pub fn write(out: File, files: &[SourceFile], threads: usize) -> Result<Packed, PackError> {
+/// fails or shrinks while being read fails the whole archive. `progress` is told the size of
+/// each file once it is in the stream.
+pub fn write(
+    out: File,
+    files: &[SourceFile],
+    threads: usize,
+    progress: &dyn Fn(u64),
+) -> Result<Packed, PackError> {
     let stream = ParallelGz::new(out, threads.max(1));
     let mut tar = tar::Builder::new(stream);
     let mut entries = Vec::with_capacity(files.len());
@@ -128,13 +134,16 @@ pub fn write(out: File, files: &[SourceFile], threads: usize) -> Result<Packed, 
         }
         let mut reader = HashingReader::new(file, f.size);
         match tar.append_data(&mut header, &f.rel, &mut reader) {
-            Ok(()) => entries.push(Entry {
-                rel: f.rel.clone(),
-                size: f.size,
-                mtime: f.mtime.max(0) as u64,
-                mode: f.mode,
-                sha256: reader.hasher.finalize().into(),
-            }),
+            Ok(()) => {
+                entries.push(Entry {
+                    rel: f.rel.clone(),
+                    size: f.size,
+                    mtime: f.mtime.max(0) as u64,
+                    mode: f.mode,
+                    sha256: reader.hasher.finalize().into(),
+                });
+                progress(f.size);
+            }
             Err(e) if reader.source_error => {
                 failed = Some(PackError::Source { path: f.path.clone(), source: e });
                 break;
@@ -439,7 +448,7 @@ mod tests {
             source(d.path(), &long, b"long name"),
         ];
         let out = d.path().join("out.tgz");
-        let packed = write(File::create(&out).unwrap(), &files, 2).unwrap();
+        let packed = write(File::create(&out).unwrap(), &files, 2, &|_| {}).unwrap();
         assert_eq!(packed.entries.len(), 4);
         assert!(packed.unreadable.is_empty());
         assert_eq!(packed.compressed_bytes, std::fs::metadata(&out).unwrap().len());
@@ -470,7 +479,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut f = source(d.path(), "a.json", b"0123456789");
         f.size = 20;
-        let err = write(File::create(d.path().join("o.tgz")).unwrap(), &[f], 1).unwrap_err();
+        let err = write(File::create(d.path().join("o.tgz")).unwrap(), &[f], 1, &|_| {}).unwrap_err();
         assert!(matches!(err, PackError::Source { .. }), "{err}");
     }
 }

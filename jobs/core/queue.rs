@@ -105,10 +105,19 @@ pub fn rename_noreplace(src: &Path, dest: &Path) -> io::Result<()> {
     }
 }
 
+/// The mark of the temporary name [`move_no_overwrite`] copies through across file systems.
+/// Such a file is a move in flight: other jobs (archive) leave it alone.
+pub const TEMP_MARK: &str = ".csjobs-tmp-";
+
+/// Whether `name` is a move in flight (see [`TEMP_MARK`]).
+pub fn is_move_in_flight(name: &str) -> bool {
+    name.starts_with('.') && name.contains(TEMP_MARK)
+}
+
 fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
-        ".{}.csjobs-tmp-{}",
+        ".{}{TEMP_MARK}{}",
         dest.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
         std::process::id()
     ));

@@ -278,7 +278,7 @@ fn render(opts: &ReplayOptions, s: &Summary, backup: &Path) -> String {
     format!(
         "load-sales --replay {} to {} ({cashes}), from processed/ and {}: {} files in {:.2} s\n  \
          processed  {:>8}\n  error      {:>8}\n  broken     {:>8}\n  documents  {:>8}\n  items      \
-         {:>8}\n  other period or cash {:>8}\n  undated    {:>8}\n",
+         {:>8}\n  outside    {:>8}   (other period or cash)\n  undated    {:>8}\n",
         opts.from,
         opts.to,
         Kind::Processed.archive_dir(backup).display(),
