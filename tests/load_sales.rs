@@ -710,6 +710,6 @@ async fn bonus_migrations_create_the_bonus_tables() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
         db.rows("select string_agg(table_name, ',' order by table_name) from information_schema.tables where table_schema = 'public'").await,
-        ["(\"account,asset,card,cardaccounting,csjobs_schema_migrations,pincode,transfer_applied,transfer_source\")"]
+        ["(\"account,asset,card,cardaccounting,csjobs_schema_migrations,pincode,transfer_claim,transfer_source\")"]
     );
 }

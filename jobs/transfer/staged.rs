@@ -1,11 +1,12 @@
 //! The three staging tables and what each of their rows does in the bonus DB. All the SQL
 //! of the transfer is here.
 //!
-//! Exactly once, structurally: the bonus transaction that applies a batch first inserts the
-//! batch's staged ids into `transfer_applied` (primary key) with ON CONFLICT DO NOTHING and
-//! applies only the rows it newly claimed. A claim and its effect commit together, so a row
+//! Exactly once, structurally: the bonus transaction that applies a batch leaves out the
+//! staged ids that a claim of its source already holds (`transfer_claim`), applies the rest
+//! and records them as one new claim. A claim and its effect commit together, so a row
 //! re-read after a crash (its `transferred_at` not yet set on the cash server side) finds
-//! its claim and changes nothing.
+//! its claim and changes nothing. Appliers of one source are serialised by a transaction
+//! advisory lock, so two of them can never both find an id unclaimed.
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
@@ -157,21 +158,25 @@ pub async fn pending(cash: &Client, table: Table) -> Result<i64, tokio_postgres:
     Ok(cash.query_one(&sql, &[]).await?.get(0))
 }
 
-/// Claims the ids of the batch not claimed before. A plain insert after the anti-join: a
-/// concurrent run of the same source is excluded by the job lock (and should one slip
-/// through, its unique violation is retried, see [`is_claim_race`]).
-const CLAIM: &str = "claimed as (
-        insert into transfer_applied (source_id, staged_id)
-        select $1::int, t.id from unnest($2::bigint[]) as t(id)
-        where not exists (select 1 from transfer_applied a where a.source_id = $1 and a.staged_id = t.id)
-        returning staged_id
+/// The rows of the batch no claim of the source holds (`fresh`), and the claim of them,
+/// one row for the batch (`claim`). A claim that may hold an id of the batch covers a range
+/// overlapping the batch's; in steady state none does and the index says so at once.
+const CLAIM: &str = "bounds as (select min(x) as lo, max(x) as hi from unnest($2::bigint[]) as x),
+    fresh_ids as (
+        select t.id from unnest($2::bigint[]) as t(id)
+        where not exists (
+            select 1 from transfer_claim c cross join lateral unnest(c.ids) as d(id)
+            where c.source_id = $1 and c.last_id >= (select lo from bounds)
+              and c.first_id <= (select hi from bounds) and d.id = t.id)
+    ),
+    claim as (
+        insert into transfer_claim (source_id, first_id, last_id, ids)
+        select $1, min(id), max(id), array_agg(id order by id) from fresh_ids having count(*) > 0
     )";
 
-/// Whether a failed apply is a duplicate claim (a concurrent run of the same source), to be
-/// retried rather than taken for a refused row.
-pub fn is_claim_race(e: &tokio_postgres::Error) -> bool {
-    e.as_db_error().is_some_and(|d| d.constraint() == Some("transfer_applied_pkey"))
-}
+/// Serialises the appliers of one source for the rest of the transaction. The job lock
+/// already allows one run per cash server; this makes the claims right even if two ran.
+const CLAIM_LOCK: &str = "select pg_advisory_xact_lock(hashtext('csjobs transfer claims'), $1)";
 
 /// Who this cash server is (`csjobs_instance.id`), as text: no uuid crate for two queries.
 pub async fn cashserver_id(cash: &Client) -> Result<String, tokio_postgres::Error> {
@@ -202,10 +207,14 @@ const APPLY_PINS: &str = "
     with {CLAIM},
     r as (
         select t.* from unnest($2::bigint[], $3::text[], $4::text[]) as t(id, card, pin)
-        where t.id in (select staged_id from claimed)
+        where t.id in (select id from fresh_ids)
     ),
     newest as (select distinct on (card) id, card, pin from r order by card, id desc),
-    cards as (insert into card (cardnumber) select card from newest on conflict do nothing),
+    cards as (
+        insert into card (cardnumber) select card from newest
+        where not exists (select 1 from card c where c.cardnumber = newest.card)
+        on conflict do nothing
+    ),
     up as (
         insert into pincode (cardnumber, pincode, updated_at, staged_id)
         select card, pin, now(), id from newest
@@ -213,7 +222,7 @@ const APPLY_PINS: &str = "
            set pincode = excluded.pincode, updated_at = excluded.updated_at, staged_id = excluded.staged_id
          where pincode.staged_id is null or pincode.staged_id < excluded.staged_id
     )
-    select count(*) from claimed";
+    select count(*) from fresh_ids";
 
 /// Balances: one asset row per staged row, same signed amount and reason. Creates the
 /// account.
@@ -222,7 +231,7 @@ const APPLY_BALANCES: &str = "
     r as (
         select t.* from unnest($2::bigint[], $3::text[], $4::numeric[], $5::text[], $6::timestamptz[])
                         as t(id, account, amount, reason, created)
-        where t.id in (select staged_id from claimed)
+        where t.id in (select id from fresh_ids)
     ),
     accounts as (
         insert into account (accountnumber, created_at)
@@ -234,7 +243,7 @@ const APPLY_BALANCES: &str = "
         insert into asset (accountnumber, amount, reason, created_at)
         select account, amount, reason, created from r order by id
     )
-    select count(*) from claimed";
+    select count(*) from fresh_ids";
 
 /// Bindings: the newest row per card sets `cardaccounting` (binding and status) and
 /// `card.status`. Creates the card and the account.
@@ -242,7 +251,7 @@ const APPLY_BINDINGS: &str = "
     with {CLAIM},
     r as (
         select t.* from unnest($2::bigint[], $3::text[], $4::text[], $5::smallint[]) as t(id, card, account, status)
-        where t.id in (select staged_id from claimed)
+        where t.id in (select id from fresh_ids)
     ),
     newest as (select distinct on (card) id, card, account, status from r order by card, id desc),
     accounts as (
@@ -251,7 +260,11 @@ const APPLY_BINDINGS: &str = "
         where account is not null and not exists (select 1 from account a where a.accountnumber = r.account)
         on conflict do nothing
     ),
-    cards as (insert into card (cardnumber, status) select card, status from newest on conflict do nothing),
+    cards as (
+        insert into card (cardnumber, status) select card, status from newest
+        where not exists (select 1 from card c where c.cardnumber = newest.card)
+        on conflict do nothing
+    ),
     up as (
         insert into cardaccounting (cardnumber, accountnumber, status, updated_at, staged_id)
         select card, account, status, now(), id from newest
@@ -262,12 +275,13 @@ const APPLY_BINDINGS: &str = "
         returning cardnumber, status
     ),
     statuses as (update card c set status = up.status from up where c.cardnumber = up.cardnumber)
-    select count(*) from claimed";
+    select count(*) from fresh_ids";
 
 /// Applies a batch in one bonus transaction. Returns how many rows were newly claimed (the
 /// others were applied by an earlier, interrupted run).
 pub async fn apply(bonus: &mut Client, source: i32, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
     let tx = bonus.transaction().await?;
+    tx.execute(CLAIM_LOCK, &[&source]).await?;
     let claimed: i64 = match batch {
         Batch::Pins { id, card, pin, .. } => {
             let params: [&(dyn ToSql + Sync); 4] = [&source, id, card, pin];
@@ -324,7 +338,7 @@ pub async fn mark_refused(
 pub async fn prune_claims(bonus: &Client, days: u32) -> Result<u64, tokio_postgres::Error> {
     bonus
         .execute(
-            "delete from transfer_applied where applied_at < now() - make_interval(days => $1)",
+            "delete from transfer_claim where applied_at < now() - make_interval(days => $1)",
             &[&(days as i32)],
         )
         .await
