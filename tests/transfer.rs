@@ -273,3 +273,68 @@ async fn two_cash_servers_with_overlapping_ids_feed_one_bonus_db() {
     assert_eq!(transfer(&cash_b, &bonus, &dirs, &[]).code, 0);
     assert_eq!(bonus.rows("select sum(amount), count(*) from asset").await, ["(33.00,4)"]);
 }
+
+/// A bonus DB migrated before claims were per batch (0001, 0002 only) holds per-row claims
+/// of rows the cash server never marked (killed after the bonus commit). After `migrate`
+/// brings 0003, those rows are still applied exactly once.
+#[tokio::test]
+async fn claims_made_before_the_per_batch_migration_still_hold() {
+    let cash = TestDb::cashserver().await;
+    let bonus = TestDb::empty("bonus_upgrade").await;
+    let dirs = Dirs::new();
+    bonus
+        .client
+        .batch_execute(
+            "create table csjobs_schema_migrations (version int primary key, name text not null,
+                 checksum text not null, applied_at timestamptz not null default now())",
+        )
+        .await
+        .unwrap();
+    for m in &csjobs::core::db::Database::Bonus.migrations()[..2] {
+        bonus.client.batch_execute(m.sql).await.unwrap();
+        bonus
+            .client
+            .execute(
+                "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                &[&m.version, &m.name, &m.checksum()],
+            )
+            .await
+            .unwrap();
+    }
+    stage(
+        &cash,
+        "insert into changeaccountbalancetemp (accountnumber, amount, reason) values
+             ('A1', 1.00, 'a'), ('A1', 2.00, 'b'), ('A1', 4.00, 'c'), ('A1', 8.00, 'd');",
+    )
+    .await;
+    // The old run applied ids 1..3 and died before marking them on the cash server.
+    let instance: String =
+        cash.client.query_one("select id::text from csjobs_instance", &[]).await.unwrap().get(0);
+    bonus
+        .client
+        .batch_execute(&format!(
+            "insert into account values ('A1', now());
+             insert into asset (accountnumber, amount, reason, created_at)
+                 values ('A1', 1.00, 'a', now()), ('A1', 2.00, 'b', now()), ('A1', 4.00, 'c', now());
+             insert into transfer_source (cashserver_id, staging_table) values ('{instance}', 'changeaccountbalancetemp');
+             insert into transfer_applied (source_id, staged_id) select source_id, g from transfer_source, generate_series(1, 3) g;"
+        ))
+        .await
+        .unwrap();
+
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).args(["migrate", "--bonus"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("0003_transfer_claims"), "{}", r.stdout);
+
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(
+        bonus.rows("select amount from asset order by assetid").await,
+        ["(1.00)", "(2.00)", "(4.00)", "(8.00)"]
+    );
+    assert_eq!(
+        cash.scalar_i64("select count(*) from changeaccountbalancetemp where transferred_at is null").await,
+        0
+    );
+}
