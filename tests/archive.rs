@@ -230,22 +230,27 @@ fn a_missing_source_directory_fails_with_its_name_and_the_others_are_archived() 
     assert_eq!(Dirs::names(&backup(&dirs).join("processed_archive")), ["processed-26-11-23.tgz"]);
 }
 
-/// Runs csjobs as an unprivileged user when the tests run as root (root reads everything).
-fn as_nobody(mut c: Command) -> Command {
-    if rustix::process::geteuid().is_root() {
-        let mut s = Command::new("setpriv");
-        s.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
-            .arg(c.get_program())
-            .args(c.get_args());
-        for (k, v) in c.get_envs() {
-            match v {
-                Some(v) => s.env(k, v),
-                None => s.env_remove(k),
-            };
-        }
-        c = s;
+/// `c` run through `prefix` (a command that ends by running what follows it), with the
+/// same environment.
+fn through(prefix: &[&str], c: &Command) -> Command {
+    let mut w = Command::new(prefix[0]);
+    w.args(&prefix[1..]).arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
     }
-    c
+    w
+}
+
+/// Runs csjobs as an unprivileged user when the tests run as root (root reads everything).
+fn as_nobody(c: Command) -> Command {
+    if rustix::process::geteuid().is_root() {
+        through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c)
+    } else {
+        c
+    }
 }
 
 #[test]
@@ -280,21 +285,11 @@ fn a_full_disk_fails_the_run_and_deletes_nothing() {
     fs::create_dir_all(backup(&dirs)).unwrap();
     // A 256 KiB tmpfs over the backup directory, in a mount namespace of its own: the
     // archive (2 MB, incompressible) cannot fit.
-    let bin = csjobs_bin();
-    let script = format!(
-        "mount -t tmpfs -o size=256k tmpfs {b} && exec {bin} --now {NOW} archive",
-        b = backup(&dirs).display()
-    );
+    let mount =
+        format!("mount -t tmpfs -o size=256k tmpfs '{}' && exec \"$0\" \"$@\"", backup(&dirs).display());
     let mut c = csjobs("postgres://unused.invalid/none", &dirs);
     c.args(["--now", NOW, "archive"]);
-    let mut sh = Command::new("unshare");
-    sh.args(["-m", "--propagation", "private", "sh", "-c", &script]);
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => sh.env(k, v),
-            None => sh.env_remove(k),
-        };
-    }
+    let sh = through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount], &c);
     let probe = Command::new("unshare").args(["-m", "true"]).status();
     assert!(
         probe.is_ok_and(|s| s.success()),

@@ -235,22 +235,12 @@ fn expired_archives(
     today: NaiveDate,
     retention_days: u32,
 ) -> anyhow::Result<Vec<(PathBuf, NaiveDate)>> {
-    let entries = match fs::read_dir(archive_dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot list {}", archive_dir.display())),
-    };
-    let mut out = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot list {}", archive_dir.display()))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
-        let Some((date, _)) = kind.parse_archive_name(&name) else { continue };
-        if expired(date, today, retention_days) && entry.file_type().is_ok_and(|t| t.is_file()) {
-            out.push((entry.path(), date));
-        }
-    }
-    out.sort();
-    Ok(out)
+    Ok(super::list_archives(kind, archive_dir)
+        .with_context(|| format!("cannot list {}", archive_dir.display()))?
+        .into_iter()
+        .filter(|a| expired(a.date, today, retention_days))
+        .map(|a| (a.path, a.date))
+        .collect())
 }
 
 /// The first free archive name of the day.

@@ -72,6 +72,35 @@ impl Kind {
     }
 }
 
+/// An archive of our own naming found in an archive directory.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Found {
+    pub date: NaiveDate,
+    pub k: u32,
+    pub path: PathBuf,
+}
+
+/// The regular files of our naming in `archive_dir`, oldest first (date, then K); none when
+/// the directory does not exist. Anything else there is not ours and not listed.
+pub fn list_archives(kind: Kind, archive_dir: &Path) -> std::io::Result<Vec<Found>> {
+    let entries = match std::fs::read_dir(archive_dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry?;
+        let Some(name) = entry.file_name().to_str().map(str::to_owned) else { continue };
+        let Some((date, k)) = kind.parse_archive_name(&name) else { continue };
+        if entry.file_type().is_ok_and(|t| t.is_file()) {
+            out.push(Found { date, k, path: entry.path() });
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
 /// Whether an archive dated `date` is past retention on `today`: dated more than
 /// `retention_days` days before it (exactly `retention_days` days old is kept).
 pub fn expired(date: NaiveDate, today: NaiveDate, retention_days: u32) -> bool {

@@ -23,7 +23,7 @@ use super::{
     job::{self, AfterCommit, Read, Summary, JOB},
 };
 use crate::{
-    archive::{tgz, Kind},
+    archive::{self, tgz, Kind},
     core::{
         config::Config,
         db::{self, Database},
@@ -75,22 +75,9 @@ enum Source {
 
 fn sources(cfg: &Config) -> anyhow::Result<Vec<Source>> {
     let dir = Kind::Processed.archive_dir(&cfg.paths.backup);
-    let mut archives = Vec::new();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for e in entries {
-                let e = e?;
-                let Some(name) = e.file_name().to_str().map(str::to_owned) else { continue };
-                if let Some((date, k)) = Kind::Processed.parse_archive_name(&name) {
-                    archives.push((date, k, e.path()));
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("cannot list {}", dir.display()))),
-    }
-    archives.sort();
-    let mut out: Vec<Source> = archives.into_iter().map(|(_, _, p)| Source::Archive(p)).collect();
+    let archives = archive::list_archives(Kind::Processed, &dir)
+        .map_err(|e| anyhow::Error::new(e).context(format!("cannot list {}", dir.display())))?;
+    let mut out: Vec<Source> = archives.into_iter().map(|a| Source::Archive(a.path)).collect();
     match queue::list(&cfg.paths.processed, format::is_sales_file_name) {
         Ok(files) => out.push(Source::Processed(files)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
