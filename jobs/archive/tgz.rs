@@ -349,11 +349,12 @@ fn write_members(mut out: File, order: Receiver<Receiver<Member>>) -> io::Result
 }
 
 /// Streams an archive and returns its regular-file entries with their content hashes,
-/// calling `each` with every entry's bytes as they are read (replay parses them; the
-/// read-back check passes a no-op). Fails on a corrupt gzip or tar stream.
+/// calling `each` with every entry and, when `keep_content` asks for them, its bytes (handed
+/// over, not copied: replay parses them; the read-back check keeps none). Fails on a corrupt
+/// gzip or tar stream.
 pub fn read_entries(
     path: &Path,
-    mut each: impl FnMut(&Entry, &[u8]) -> io::Result<()>,
+    mut each: impl FnMut(&Entry, Vec<u8>) -> io::Result<()>,
     keep_content: impl Fn(&Path, u64) -> bool,
 ) -> io::Result<Vec<Entry>> {
     let file = File::open(path)?;
@@ -361,7 +362,6 @@ pub fn read_entries(
     let mut archive = tar::Archive::new(gz);
     let mut out = Vec::new();
     let mut buf = vec![0u8; 256 * 1024];
-    let mut content = Vec::new();
     for entry in archive.entries()? {
         let mut entry = entry?;
         if entry.header().entry_type() != tar::EntryType::Regular {
@@ -370,7 +370,7 @@ pub fn read_entries(
         let rel = PathBuf::from(std::ffi::OsStr::from_bytes(&entry.path_bytes()));
         let size = entry.size();
         let keep = keep_content(&rel, size);
-        content.clear();
+        let mut content = if keep { Vec::with_capacity(size as usize) } else { Vec::new() };
         let mut hasher = Sha256::new();
         let mut read = 0u64;
         loop {
@@ -397,7 +397,7 @@ pub fn read_entries(
             mode: entry.header().mode()? & 0o7777,
             sha256: hasher.finalize().into(),
         };
-        each(&e, &content)?;
+        each(&e, content)?;
         out.push(e);
     }
     Ok(out)
@@ -457,7 +457,7 @@ mod tests {
         read_entries(
             &out,
             |e, c| {
-                seen.push((e.rel.clone(), c.to_vec()));
+                seen.push((e.rel.clone(), c));
                 Ok(())
             },
             |_, _| true,

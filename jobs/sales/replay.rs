@@ -156,7 +156,7 @@ fn spawn_reader(
                                     size: e.size,
                                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
                                 };
-                                let read = format::read_bytes(content.to_vec(), name.ends_with(".gz"), max_bytes);
+                                let read = format::read_bytes(content, name.ends_with(".gz"), max_bytes);
                                 if !send(job::validate(entry, read, Utc::now()), &mut skipped) {
                                     stopped = true;
                                     return Err(std::io::Error::other("stopped"));
