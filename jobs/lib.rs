@@ -5,8 +5,10 @@
 //! runs one job and maps its result to an exit code.
 
 pub mod archive;
+pub mod astu;
 pub mod core;
 pub mod dicts;
+pub mod reconcile;
 pub mod sales;
 pub mod transfer;
 pub mod trim;

@@ -6,6 +6,7 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 use clap::{Args, Parser, Subcommand};
 use csjobs::{
     archive::job::{self as archive, ArchiveOptions},
+    astu::job::{self as export_astu, ExportOptions},
     core::{
         config::{Config, ConfigSource},
         db::{self, Database},
@@ -13,6 +14,10 @@ use csjobs::{
         output, JobError, Outcome,
     },
     dicts::{self as trim_dicts, TrimDictsOptions},
+    reconcile::{
+        job::{self as reconcile, ReconcileOptions},
+        write::OutputFormat,
+    },
     sales::{
         job::{self as load_sales, LoadOptions},
         replay::{self, ReplayOptions},
@@ -23,7 +28,7 @@ use csjobs::{
 
 /// Batch jobs of the cash server (кассовый сервер): load sales files (and replay them from the
 /// archives), transfer bonus data, archive processed files, empty the dictionary directory, trim
-/// the database, migrate the databases.
+/// the database, export shifts to ASTU, reconcile sales, migrate the databases.
 ///
 /// Each job starts, does its work, writes its run log and exits. Exit codes: 0 done;
 /// 1 failed (a database or file system could not be used; what was done stays consistent);
@@ -121,6 +126,66 @@ enum Command {
     /// / or a system or home directory, or a directory holding csjobs' own directories (exit
     /// code 2).
     TrimDicts(TrimDictsArgs),
+    /// Write ASTU sales files (выгрузка в АСТУ) for closed shifts not yet exported
+    ///
+    /// One file per shift: <astu_outbox>/<shop>/<cash>-<shiftnum>-<workshiftid>.csv, UTF-8,
+    /// ';'-separated, a header line, one line per goods item of the closed sale and return
+    /// documents (by document number, then position). Written to a temporary name, fsynced
+    /// and renamed (a re-export replaces the file); astu_exported_at is set only then. With
+    /// --shift, exactly those shifts, open or closed, exported again if they were. load-sales
+    /// exports a shift by itself when a file closes it (astu.auto_export). Exit code 1 when a
+    /// file cannot be written (outbox missing, disk full): those shifts stay unexported; 3
+    /// when a --shift id does not exist.
+    ExportAstu(ExportAstuArgs),
+    /// Sales reconciliation (сверка продаж): per shift, per shop and day, per department
+    ///
+    /// --cash N: one row per shift of the cash (by open time): checks, sales, returns and
+    /// revenue cash / non-cash, cash in drawer, exported to ASTU. --shop N: one row per day (of
+    /// the documents' close time). --departments --shift ID: one row per department. Only
+    /// closed documents count; cash = payment type cash (amount − change), non-cash = every
+    /// other type. --from/--to (days, both included) limit the shifts (by their open day) or
+    /// the days. Output: table (on a terminal), csv, json (money as "1234.50" strings), xlsx
+    /// (needs --output). Shifts not exported to ASTU are marked: they are the ones to
+    /// re-export. Read-only.
+    Reconcile(ReconcileArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExportAstuArgs {
+    /// Export exactly this shift (workshiftid), open or closed, again if it was (repeatable)
+    /// [default: every closed shift not yet exported]
+    #[arg(long = "shift", value_name = "WORKSHIFTID")]
+    shifts: Vec<i64>,
+}
+
+#[derive(Debug, Args)]
+struct ReconcileArgs {
+    /// Per shift of this cash register (cashcode)
+    #[arg(long, value_name = "N", conflicts_with_all = ["shop", "departments"])]
+    cash: Option<i32>,
+    /// Per day of this shop (shopcode)
+    #[arg(long, value_name = "N", conflicts_with = "departments")]
+    shop: Option<i32>,
+    /// Per department (отдел) of the shift given by --shift
+    #[arg(long, requires = "shift")]
+    departments: bool,
+    /// The shift of the department report (workshiftid)
+    #[arg(long, value_name = "WORKSHIFTID", requires = "departments")]
+    shift: Option<i64>,
+    /// First day (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE")]
+    from: Option<chrono::NaiveDate>,
+    /// Last day (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE")]
+    to: Option<chrono::NaiveDate>,
+    /// Output format [default: from the --output extension, else table on a terminal, csv
+    /// otherwise]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    format: Option<OutputFormat>,
+    /// Write the report to this file (written whole, then renamed into place) [default:
+    /// stdout; xlsx needs a file]
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -260,6 +325,20 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
         }
         Command::Archive(a) => {
             archive::run(&cfg, &ArchiveOptions { dry_run: a.dry_run, threads: a.threads }).await
+        }
+        Command::ExportAstu(a) => export_astu::run(&cfg, &ExportOptions { shifts: a.shifts }).await,
+        Command::Reconcile(a) => {
+            let opts = ReconcileOptions {
+                cash: a.cash,
+                shop: a.shop,
+                departments: a.departments,
+                shift: a.shift,
+                from: a.from,
+                to: a.to,
+                format: a.format,
+                output: a.output,
+            };
+            reconcile::run(&cfg, &opts).await
         }
         Command::TrimDicts(a) => trim_dicts::run(&cfg, &TrimDictsOptions { dry_run: a.dry_run }).await,
         Command::Transfer(args) => {

@@ -21,8 +21,8 @@ DB=$CSJOBS_CASHSERVER_DATABASE_URL
 work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-demo.XXXXXX")
 export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed \
        CSJOBS_ERROR_DIR=$work/error CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup \
-       CSJOBS_LOG_FORMAT=human
-mkdir -p "$CSJOBS_QUEUE_DIR"
+       CSJOBS_ASTU_OUTBOX=$work/astu CSJOBS_LOG_FORMAT=human
+mkdir -p "$CSJOBS_QUEUE_DIR" "$CSJOBS_ASTU_OUTBOX"
 # The two fragments of shift 412 must arrive in order: a before b.
 i=0
 for f in fixtures/sales/good/8-17-412-a.json fixtures/sales/good/8-17-412-b.json \
@@ -60,6 +60,20 @@ psql "$DB" -P pager=off -c "select d.docnum, d.doctype, d.time_end, d.total,
  where w.cashcode = 17 and w.shiftnum = 412 order by d.docnum"
 echo "== load log"
 psql "$DB" -P pager=off -c "select file_name, disposition, workshiftid, shift_action, left(reason, 70) as reason from load_log order by load_id"
+
+echo; echo "== ASTU: load-sales exported the shifts its files closed; export-astu takes the rest"
+"$CSJOBS" -q export-astu
+(cd "$CSJOBS_ASTU_OUTBOX" && for f in $(find . -name '*.csv' | sort); do echo "-- $f"; cat "$f"; done)
+
+echo; echo "== csjobs reconcile --cash 17 (per shift)"
+"$CSJOBS" -q reconcile --cash 17 --format table
+echo; echo "== csjobs reconcile --shop 8 --format csv (per day of the documents' close time)"
+"$CSJOBS" -q reconcile --shop 8 --format csv
+shift412=$(psql "$DB" -Atc "select workshiftid from workshift where cashcode = 17 and shiftnum = 412")
+echo; echo "== csjobs reconcile --departments --shift $shift412 --format json"
+"$CSJOBS" -q reconcile --departments --shift "$shift412" --format json
+"$CSJOBS" -q reconcile --cash 17 --output "$work/reconcile-cash-17.xlsx"
+echo "(and an .xlsx: $(stat -c %s "$work/reconcile-cash-17.xlsx") bytes)"
 
 echo; echo "== csjobs archive (the nightly job): processed/, error/, broken/ into dated .tgz"
 "$CSJOBS" --now 2026-11-23T02:30:00+03:00 archive

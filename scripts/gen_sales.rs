@@ -39,6 +39,9 @@ struct Args {
     /// Scale the number of files (1.0 = the profile's size)
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Number of shops [default: the profile's]; fewer shops, bigger shops
+    #[arg(long)]
+    shops: Option<i32>,
 }
 
 fn layout(p: Profile, seed: u64, scale: f64) -> Layout {
@@ -73,7 +76,10 @@ fn csv_opt<T: ToString>(v: Option<T>) -> String {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let layout = layout(args.profile, args.seed, args.scale);
+    let mut layout = layout(args.profile, args.seed, args.scale);
+    if let Some(shops) = args.shops {
+        layout.shops = shops;
+    }
     fs::create_dir_all(&args.out)?;
     let base = SystemTime::UNIX_EPOCH + Duration::from_secs(1_790_000_000);
     let mut csv = match &args.csv {

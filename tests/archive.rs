@@ -230,20 +230,6 @@ fn a_missing_source_directory_fails_with_its_name_and_the_others_are_archived() 
     assert_eq!(Dirs::names(&backup(&dirs).join("processed_archive")), ["processed-26-11-23.tgz"]);
 }
 
-/// `c` run through `prefix` (a command that ends by running what follows it), with the
-/// same environment.
-fn through(prefix: &[&str], c: &Command) -> Command {
-    let mut w = Command::new(prefix[0]);
-    w.args(&prefix[1..]).arg(c.get_program()).args(c.get_args());
-    for (k, v) in c.get_envs() {
-        match v {
-            Some(v) => w.env(k, v),
-            None => w.env_remove(k),
-        };
-    }
-    w
-}
-
 /// Runs csjobs as an unprivileged user when the tests run as root (root reads everything).
 fn as_nobody(c: Command) -> Command {
     if rustix::process::geteuid().is_root() {
@@ -285,17 +271,9 @@ fn a_full_disk_fails_the_run_and_deletes_nothing() {
     fs::create_dir_all(backup(&dirs)).unwrap();
     // A 256 KiB tmpfs over the backup directory, in a mount namespace of its own: the
     // archive (2 MB, incompressible) cannot fit.
-    let mount =
-        format!("mount -t tmpfs -o size=256k tmpfs '{}' && exec \"$0\" \"$@\"", backup(&dirs).display());
     let mut c = csjobs("postgres://unused.invalid/none", &dirs);
     c.args(["--now", NOW, "archive"]);
-    let sh = through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount], &c);
-    let probe = Command::new("unshare").args(["-m", "true"]).status();
-    assert!(
-        probe.is_ok_and(|s| s.success()),
-        "this test needs `unshare -m` and tmpfs mounts (root or CAP_SYS_ADMIN)"
-    );
-    let r = run(sh);
+    let r = run(with_small_disk(&backup(&dirs), "256k", &c));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
     assert!(r.stderr.contains("nothing was deleted"), "{}", r.stderr);

@@ -172,11 +172,14 @@ pub async fn plan_only(
 }
 
 /// Loads one batch in one transaction and returns each file's result (with its load log
-/// id). On any error nothing of the batch is in the database.
+/// id). On any error nothing of the batch is in the database. With `unmark_exported`, an
+/// existing shift whose documents the batch writes loses its `astu_exported_at` (its ASTU
+/// file is out of date); a replay, which writes back what was loaded, passes false.
 pub async fn apply_batch(
     client: &mut Client,
     files: &[ReadFile],
     run_id: Option<i64>,
+    unmark_exported: bool,
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut planner = Planner::new();
@@ -190,7 +193,7 @@ pub async fn apply_batch(
         results.push(FileResult::of(f, &plan));
     }
     let writes = planner.take_writes();
-    let new_ids = write_sales(&tx, files, &writes).await?;
+    let new_ids = write_sales(&tx, files, &writes, unmark_exported).await?;
     for r in &mut results {
         if let Some(PlannedFile { shift: ShiftRef::New(k), .. }) = r.shift {
             r.workshiftid = Some(new_ids[k]);
@@ -240,6 +243,7 @@ async fn write_sales(
     tx: &Transaction<'_>,
     files: &[ReadFile],
     w: &BatchWrites,
+    unmark_exported: bool,
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
     let new_ids = allocate_ids(tx, "workshift", "workshiftid", w.new_shifts.len()).await?;
     if !w.new_shifts.is_empty() {
@@ -282,6 +286,26 @@ async fn write_sales(
     }
     if w.documents.is_empty() {
         return Ok(new_ids);
+    }
+    // A shift whose documents change no longer matches its ASTU file: it is to be exported
+    // again (auto export does it when the file closes the shift; `export-astu` otherwise).
+    let changed: Vec<i64> = w
+        .documents
+        .iter()
+        .filter_map(|r| match r.shift {
+            ShiftRef::Existing(id) => Some(id),
+            ShiftRef::New(_) => None,
+        })
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if unmark_exported && !changed.is_empty() {
+        tx.execute(
+            "update workshift set astu_exported_at = null \
+             where workshiftid = any($1) and astu_exported_at is not null",
+            &[&changed],
+        )
+        .await?;
     }
     let doc_ids = allocate_ids(tx, "document", "documentid", w.documents.len()).await?;
     let shift_id = |s: ShiftRef| match s {

@@ -26,6 +26,7 @@ use super::{
     format::{self, ReadError},
     plan::Planner,
 };
+use crate::astu;
 use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
@@ -60,6 +61,10 @@ pub struct Summary {
     pub retried_errors: u64,
     /// Replay: sales files read that belong to another period or cash.
     pub outside_period: u64,
+    /// Shifts written to the ASTU outbox by the auto export.
+    pub astu_exported: u64,
+    /// Shifts whose ASTU file could not be written: they stay unexported.
+    pub astu_failed: u64,
     /// Replay: files whose shift open date is unknown (no open time in the shift or any
     /// document, or broken): not replayed.
     pub undated: u64,
@@ -98,7 +103,11 @@ impl Summary {
             self.left,
             self.documents,
             self.items,
-        )
+        ) + &if self.astu_exported + self.astu_failed > 0 {
+            format!("  astu files {:>8}\n  astu failed{:>8}\n", self.astu_exported, self.astu_failed)
+        } else {
+            String::new()
+        }
     }
 }
 
@@ -318,7 +327,7 @@ pub(super) async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let results = apply_with_fallback(client, &batch, run_id).await?;
+        let results = apply_with_fallback(client, &batch, run_id, after).await?;
         for (f, r) in batch.iter().zip(&results) {
             summary.add(r);
             match r.disposition {
@@ -344,6 +353,9 @@ pub(super) async fn consume(
             failures.push(format!("{e:#}"));
             break;
         }
+        if after == AfterCommit::Move && cfg.astu_auto_export {
+            auto_export(cfg, client, &batch, &results, summary, &mut failures).await?;
+        }
         pb.inc(batch.len() as u64);
         let rate = pb.position() as f64 / pb.elapsed().as_secs_f64().max(1e-3);
         pb.set_message(format!("{rate:.0} files/s, {} documents", summary.documents));
@@ -355,6 +367,45 @@ pub(super) async fn consume(
     Ok(())
 }
 
+/// Auto export (rules.md §5): the shifts that files of this committed batch closed are
+/// written to the ASTU outbox. A file that cannot be written leaves its shift unexported and
+/// is reported (the run ends with exit code 1); the sales stay loaded.
+async fn auto_export(
+    cfg: &Config,
+    client: &mut Client,
+    batch: &[ReadFile],
+    results: &[FileResult],
+    summary: &mut Summary,
+    failures: &mut Vec<String>,
+) -> Result<(), JobError> {
+    let closed: Vec<i64> = batch
+        .iter()
+        .zip(results)
+        .filter(|(f, r)| {
+            r.disposition == Disposition::Processed
+                && f.content.as_ref().is_ok_and(|sf| sf.shift.closed_at.is_some())
+        })
+        .filter_map(|(_, r)| r.workshiftid)
+        .collect();
+    if closed.is_empty() {
+        return Ok(());
+    }
+    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &closed).await.map_err(|e| {
+        anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export")
+    })?;
+    for (id, path) in &report.exported {
+        tracing::info!(workshiftid = id, file = %path.display(), "auto export to ASTU");
+    }
+    summary.astu_exported += report.exported.len() as u64;
+    summary.astu_failed += report.failed.len() as u64;
+    if !report.failed.is_empty() {
+        let msg = astu::job::failure_message(cfg, &report.failed);
+        tracing::error!("{msg}");
+        failures.push(msg);
+    }
+    Ok(())
+}
+
 /// Applies a batch; when the database refuses something in it, applies its files one by
 /// one so that only the refused file goes to error/. Fails (exit 1, files stay queued)
 /// when the database cannot be used.
@@ -362,8 +413,9 @@ async fn apply_with_fallback(
     client: &mut Client,
     batch: &[ReadFile],
     run_id: i64,
+    after: AfterCommit,
 ) -> anyhow::Result<Vec<FileResult>> {
-    match apply_retrying(client, batch, run_id).await {
+    match apply_retrying(client, batch, run_id, after).await {
         Ok(r) => return Ok(r),
         Err(e) if batch.len() == 1 || db::classify(&e) != ErrorClass::Refused => {
             return refuse(client, &batch[0], e, run_id).await
@@ -376,7 +428,7 @@ async fn apply_with_fallback(
     }
     let mut results = Vec::with_capacity(batch.len());
     for f in batch.chunks(1) {
-        match apply_retrying(client, f, run_id).await {
+        match apply_retrying(client, f, run_id, after).await {
             Ok(mut r) => results.append(&mut r),
             Err(e) => results.push(refuse(client, &f[0], e, run_id).await?.remove(0)),
         }
@@ -389,10 +441,11 @@ async fn apply_retrying(
     client: &mut Client,
     batch: &[ReadFile],
     run_id: i64,
+    after: AfterCommit,
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let mut tries = 0;
     loop {
-        match apply::apply_batch(client, batch, Some(run_id)).await {
+        match apply::apply_batch(client, batch, Some(run_id), after == AfterCommit::Move).await {
             Err(e) if db::classify(&e) == ErrorClass::Retry && tries < 3 => tries += 1,
             other => return other,
         }

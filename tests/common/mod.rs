@@ -162,13 +162,14 @@ impl Drop for TestDb {
     }
 }
 
-/// The directories of one test: queue, processed, error, broken, backup.
+/// The directories of one test: queue, processed, error, broken, the ASTU outbox; backup.
 pub struct Dirs {
     pub tmp: tempfile::TempDir,
     pub queue: PathBuf,
     pub processed: PathBuf,
     pub error: PathBuf,
     pub broken: PathBuf,
+    pub astu: PathBuf,
 }
 
 impl Dirs {
@@ -179,7 +180,14 @@ impl Dirs {
             fs::create_dir_all(&p).unwrap();
             p
         };
-        Dirs { queue: d("queue"), processed: d("processed"), error: d("error"), broken: d("broken"), tmp }
+        Dirs {
+            queue: d("queue"),
+            processed: d("processed"),
+            error: d("error"),
+            broken: d("broken"),
+            astu: d("astu"),
+            tmp,
+        }
     }
 
     /// File names in `dir`, sorted.
@@ -224,6 +232,7 @@ pub fn csjobs(db_url: &str, dirs: &Dirs) -> Command {
         .env("CSJOBS_ERROR_DIR", &dirs.error)
         .env("CSJOBS_BROKEN_DIR", &dirs.broken)
         .env("CSJOBS_BACKUP_DIR", dirs.tmp.path().join("backup"))
+        .env("CSJOBS_ASTU_OUTBOX", &dirs.astu)
         .env("CSJOBS_LOG_FORMAT", "json");
     c
 }
@@ -233,6 +242,32 @@ pub fn transfer(cash: &TestDb, bonus: &TestDb, dirs: &Dirs, args: &[&str]) -> Ru
     let mut c = csjobs(&cash.url, dirs);
     c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).arg("transfer").args(args);
     run(c)
+}
+
+/// `c` run through `prefix` (a command that ends by running what follows it, like `setpriv …
+/// --` or `unshare … sh -c '…; exec "$0" "$@"'`), with the same environment.
+pub fn through(prefix: &[&str], c: &Command) -> Command {
+    let mut w = Command::new(prefix[0]);
+    w.args(&prefix[1..]).arg(c.get_program()).args(c.get_args());
+    for (k, v) in c.get_envs() {
+        match v {
+            Some(v) => w.env(k, v),
+            None => w.env_remove(k),
+        };
+    }
+    w
+}
+
+/// `c` with a tmpfs of `size` (e.g. `16k`) mounted over `dir`, in a mount namespace of its
+/// own: a full disk for that directory only. Panics when the machine cannot do it.
+pub fn with_small_disk(dir: &Path, size: &str, c: &Command) -> Command {
+    let probe = Command::new("unshare").args(["-m", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs `unshare -m` and tmpfs mounts (root or CAP_SYS_ADMIN)"
+    );
+    let mount = format!("mount -t tmpfs -o size={size} tmpfs '{}' && exec \"$0\" \"$@\"", dir.display());
+    through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount], c)
 }
 
 pub struct Run {

@@ -1,0 +1,110 @@
+//! The `export-astu` job: which shifts (the closed unexported ones, or `--shift` ids) →
+//! `export::export_shifts` → summary and exit code.
+
+use anyhow::anyhow;
+
+use super::export::{self, ExportReport};
+use crate::core::{
+    config::Config,
+    db::{self, Database},
+    output,
+    runlog::RunLog,
+    JobError, Outcome,
+};
+
+pub const JOB: &str = "export-astu";
+
+/// The options of `csjobs export-astu`.
+#[derive(Debug, Clone, Default)]
+pub struct ExportOptions {
+    /// `--shift`: exactly these shifts, open or closed, exported again if they were.
+    pub shifts: Vec<i64>,
+}
+
+/// Runs `csjobs export-astu`.
+pub async fn run(cfg: &Config, opts: &ExportOptions) -> Result<Outcome, JobError> {
+    let url = cfg.cashserver_url()?;
+    let mut client = db::connect(url, Database::CashServer, "csjobs export-astu").await?;
+    let run = RunLog::start(&client, JOB).await?;
+    let result = export(cfg, opts, &mut client).await;
+    let (result, counters) = match result {
+        Ok(report) => {
+            let counters = serde_json::json!({
+                "exported": report.exported.len(),
+                "failed": report.failed.len(),
+                "missing": report.missing.len(),
+            });
+            (outcome(cfg, &report), counters)
+        }
+        Err(e) => (Err(e), serde_json::json!({})),
+    };
+    run.close(&client, JOB, &result, &counters).await;
+    result
+}
+
+async fn export(
+    cfg: &Config,
+    opts: &ExportOptions,
+    client: &mut tokio_postgres::Client,
+) -> Result<ExportReport, JobError> {
+    let ids = if opts.shifts.is_empty() {
+        export::unexported_closed(client)
+            .await
+            .map_err(|e| db_error(e, "cannot list the unexported shifts"))?
+    } else {
+        opts.shifts.clone()
+    };
+    let report = export::export_shifts(client, &cfg.paths.astu_outbox, &ids)
+        .await
+        .map_err(|e| db_error(e, "cannot read or mark the shifts to export"))?;
+    for (id, path) in &report.exported {
+        tracing::info!(workshiftid = id, file = %path.display(), "exported to ASTU");
+        output::line(&format!("exported\tworkshiftid {id}\t{}", path.display()));
+    }
+    for (id, why) in &report.failed {
+        tracing::error!(workshiftid = id, "not exported to ASTU: {why}");
+        output::line(&format!("failed\tworkshiftid {id}\t{why}"));
+    }
+    for id in &report.missing {
+        tracing::warn!(workshiftid = id, "no such shift");
+        output::line(&format!("missing\tworkshiftid {id}\tno such shift in the cash server DB"));
+    }
+    output::line(&format!(
+        "export-astu: {} shifts exported, {} failed, {} not found",
+        report.exported.len(),
+        report.failed.len(),
+        report.missing.len()
+    ));
+    Ok(report)
+}
+
+fn db_error(e: tokio_postgres::Error, what: &str) -> JobError {
+    anyhow::Error::new(e).context(format!("{what} (cash server DB)")).into()
+}
+
+/// A write failure is a file system that could not be used (exit 1); an unknown
+/// `--shift` id is a rejected input (exit 3).
+fn outcome(cfg: &Config, report: &ExportReport) -> Result<Outcome, JobError> {
+    if !report.failed.is_empty() {
+        return Err(anyhow!("{}", failure_message(cfg, &report.failed)).into());
+    }
+    if !report.missing.is_empty() {
+        let ids: Vec<String> = report.missing.iter().map(i64::to_string).collect();
+        tracing::warn!("no shift with workshiftid {} in the cash server DB", ids.join(", "));
+    }
+    Ok(Outcome { rejected: report.missing.len() as u64 })
+}
+
+/// The message of shifts whose ASTU file could not be written: shared with the auto export
+/// of `load-sales`.
+pub fn failure_message(cfg: &Config, failed: &[(i64, String)]) -> String {
+    let lines: Vec<String> = failed.iter().map(|(id, why)| format!("  workshiftid {id}: {why}")).collect();
+    format!(
+        "{} shifts were not exported to ASTU (their astu_exported_at stays null; the sales stay \
+         loaded). Fix the outbox {} (setting paths.astu_outbox / CSJOBS_ASTU_OUTBOX) and run \
+         `csjobs export-astu`:\n{}",
+        failed.len(),
+        cfg.paths.astu_outbox.display(),
+        lines.join("\n")
+    )
+}

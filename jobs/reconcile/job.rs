@@ -1,0 +1,234 @@
+//! The `reconcile` job: options → which report → its query → frame → one writer → stdout
+//! or `--output FILE` (written to a temporary name and renamed). Read-only: it writes no
+//! run log, so a DBA can run it with a read-only role.
+
+use std::{
+    io::{IsTerminal, Write},
+    path::{Path, PathBuf},
+};
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use tokio_postgres::{types::ToSql, Client};
+
+use super::{
+    day_frame, dept_frame, shift_frame, time_text,
+    write::{self, OutputFormat},
+    DayRows, DeptRows, Report, ReportKind, ShiftRows, Sums,
+};
+use crate::core::{
+    config::Config,
+    db::{self, Database},
+    output, JobError, Outcome,
+};
+
+/// The options of `csjobs reconcile`.
+#[derive(Debug, Clone, Default)]
+pub struct ReconcileOptions {
+    /// `--cash N`: per shift of that cash.
+    pub cash: Option<i32>,
+    /// `--shop N`: per day of that shop.
+    pub shop: Option<i32>,
+    /// `--departments --shift ID`: per department of that shift.
+    pub departments: bool,
+    pub shift: Option<i64>,
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub format: Option<OutputFormat>,
+    pub output: Option<PathBuf>,
+}
+
+/// What to report, once the options are checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Subject {
+    Cash(i32),
+    Shop(i32),
+    Shift(i64),
+}
+
+fn subject(o: &ReconcileOptions) -> Result<Subject, JobError> {
+    let s = match (o.cash, o.shop, o.departments, o.shift) {
+        (Some(c), None, false, None) => Subject::Cash(c),
+        (None, Some(s), false, None) => Subject::Shop(s),
+        (None, None, true, Some(id)) => Subject::Shift(id),
+        (None, None, true, None) => {
+            return Err(JobError::usage("reconcile --departments needs --shift WORKSHIFTID"))
+        }
+        _ => {
+            return Err(JobError::usage(
+                "reconcile needs exactly one of: --cash N (per shift), --shop N (per day), \
+                 --departments --shift WORKSHIFTID (per department)",
+            ))
+        }
+    };
+    if let (Some(from), Some(to)) = (o.from, o.to) {
+        if to < from {
+            return Err(JobError::usage(format!("--to {to} is before --from {from}")));
+        }
+    }
+    if matches!(s, Subject::Shift(_)) && (o.from.is_some() || o.to.is_some()) {
+        return Err(JobError::usage("--from/--to do not apply to the department report of one shift"));
+    }
+    Ok(s)
+}
+
+/// `--format`, else the `--output` file's extension, else `table` on a terminal and `csv`
+/// otherwise.
+fn output_format(o: &ReconcileOptions) -> Result<OutputFormat, JobError> {
+    let by_extension =
+        o.output.as_deref().and_then(|p| p.extension()).and_then(|e| e.to_str()).and_then(|e| {
+            match e.to_ascii_lowercase().as_str() {
+                "xlsx" => Some(OutputFormat::Xlsx),
+                "csv" => Some(OutputFormat::Csv),
+                "json" => Some(OutputFormat::Json),
+                _ => None,
+            }
+        });
+    let f = o.format.or(by_extension).unwrap_or(if o.output.is_none() && std::io::stdout().is_terminal() {
+        OutputFormat::Table
+    } else {
+        OutputFormat::Csv
+    });
+    if f == OutputFormat::Xlsx && o.output.is_none() {
+        return Err(JobError::usage("--format xlsx needs --output FILE"));
+    }
+    Ok(f)
+}
+
+/// Runs `csjobs reconcile`.
+pub async fn run(cfg: &Config, opts: &ReconcileOptions) -> Result<Outcome, JobError> {
+    let subject = subject(opts)?;
+    let format = output_format(opts)?;
+    let url = cfg.cashserver_url()?;
+    let client = db::connect(url, Database::CashServer, "csjobs reconcile").await?;
+    check_subject(&client, subject).await?;
+    let report = build(&client, subject, opts.from, opts.to).await?;
+    let bytes = match format {
+        OutputFormat::Table => write::table(&report).map(String::into_bytes).map_err(anyhow::Error::new),
+        OutputFormat::Csv => {
+            let mut b = Vec::new();
+            write::csv(&report, &mut b).map(|()| b).map_err(anyhow::Error::new)
+        }
+        OutputFormat::Json => {
+            let mut b = Vec::new();
+            write::json(&report, &mut b).map(|()| b).map_err(anyhow::Error::new)
+        }
+        OutputFormat::Xlsx => write::xlsx(&report).map_err(anyhow::Error::new),
+    }
+    .context("cannot write the report")?;
+    match &opts.output {
+        Some(path) => {
+            save(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))?;
+            tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
+        }
+        None => output::say(&String::from_utf8_lossy(&bytes)),
+    }
+    Ok(Outcome::default())
+}
+
+/// An unknown cash, shop or shift is a mistyped option (exit 2), not an empty report.
+async fn check_subject(client: &Client, s: Subject) -> Result<(), JobError> {
+    let (sql, what, id): (&str, &str, &(dyn ToSql + Sync)) = match &s {
+        Subject::Cash(c) => ("select 1 from cash where cashcode = $1", "cash (table cash)", c),
+        Subject::Shop(n) => ("select 1 from shop where shopcode = $1", "shop (table shop)", n),
+        Subject::Shift(id) => ("select 1 from workshift where workshiftid = $1", "shift (workshiftid)", id),
+    };
+    let found = client.query_opt(sql, &[id]).await.context("cannot read the cash server DB")?;
+    if found.is_none() {
+        let n = match s {
+            Subject::Cash(c) => c.to_string(),
+            Subject::Shop(n) => n.to_string(),
+            Subject::Shift(id) => id.to_string(),
+        };
+        return Err(JobError::usage(format!("there is no {what} {n} in the cash server DB")));
+    }
+    Ok(())
+}
+
+fn period(from: Option<NaiveDate>, to: Option<NaiveDate>) -> String {
+    match (from, to) {
+        (None, None) => "all dates".into(),
+        (f, t) => format!(
+            "{} … {}",
+            f.map_or("the beginning".into(), |d| d.to_string()),
+            t.map_or("now".into(), |d| d.to_string())
+        ),
+    }
+}
+
+fn sums(rows: &[tokio_postgres::Row], first: usize) -> Sums {
+    let col = |i: usize| rows.iter().map(|r| r.get::<_, i64>(first + i)).collect();
+    Sums {
+        sales_cash: col(0),
+        sales_noncash: col(1),
+        returns_cash: col(2),
+        returns_noncash: col(3),
+        cash_in: col(4),
+        cash_out: col(5),
+    }
+}
+
+/// Runs the report's query and builds its frame.
+async fn build(
+    client: &Client,
+    s: Subject,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<Report, JobError> {
+    let (kind, params): (ReportKind, Vec<&(dyn ToSql + Sync)>) = match &s {
+        Subject::Cash(c) => (ReportKind::PerShift, vec![c, &from, &to]),
+        Subject::Shop(n) => (ReportKind::PerShopDay, vec![n, &from, &to]),
+        Subject::Shift(id) => (ReportKind::PerDepartment, vec![id]),
+    };
+    let rows = client.query(kind.sql(), &params).await.context("cannot read the sales (cash server DB)")?;
+    let frame = match kind {
+        ReportKind::PerShift => shift_frame(ShiftRows {
+            workshiftid: rows.iter().map(|r| r.get(0)).collect(),
+            shift: rows.iter().map(|r| r.get::<_, i32>(1) as i64).collect(),
+            opened: rows.iter().map(|r| time_text(r.get(2))).collect(),
+            closed: rows.iter().map(|r| time_text(r.get(3))).collect(),
+            checks: rows.iter().map(|r| r.get(4)).collect(),
+            sums: sums(&rows, 5),
+            exported: rows.iter().map(|r| r.get(11)).collect(),
+        }),
+        ReportKind::PerShopDay => day_frame(DayRows {
+            date: rows.iter().map(|r| r.get::<_, NaiveDate>(0).format("%Y-%m-%d").to_string()).collect(),
+            documents: rows.iter().map(|r| r.get(1)).collect(),
+            sums: sums(&rows, 2),
+        }),
+        ReportKind::PerDepartment => dept_frame(DeptRows {
+            dept: rows.iter().map(|r| r.get::<_, i32>(0) as i64).collect(),
+            quantity: rows.iter().map(|r| r.get(1)).collect(),
+            sales: rows.iter().map(|r| r.get(2)).collect(),
+            returns: rows.iter().map(|r| r.get(3)).collect(),
+        }),
+    }
+    .context("cannot build the report")?;
+    let title = match s {
+        Subject::Cash(c) => format!("reconcile per shift: cash {c}, {}", period(from, to)),
+        Subject::Shop(n) => format!("reconcile per day: shop {n}, {}", period(from, to)),
+        Subject::Shift(id) => format!("reconcile per department: workshiftid {id}"),
+    };
+    Ok(Report { kind, title, frame })
+}
+
+/// Writes `bytes` to `path` through a temporary name beside it, so a reader never sees half
+/// a report.
+fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
+    let tmp = dir.join(format!(".{name}.csjobs-tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
