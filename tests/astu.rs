@@ -108,7 +108,7 @@ async fn export_astu_takes_the_closed_unexported_shifts_and_shift_re_exports() {
     assert_eq!(fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(), SHIFT_412);
     assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
 
-    // The open shift, on demand; a ware with `;` and quotes is quoted CSV-style.
+    // The open shift, on demand.
     let r = export_astu(&db, &dirs, &["--shift", "3"]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(
@@ -154,29 +154,122 @@ async fn a_shift_without_items_gets_a_header_only_file() {
     );
 }
 
+/// The line a late document 9 of shift 412 adds to its ASTU file.
+const LATE_LINE: &str = "8;17;412;1;9;sale;2026-11-20T10:01:00;4600000000011;1;1.000;5.00;0.00;5.00\n";
+
+fn put_late_document(dirs: &Dirs, name: &str, secs: u64) {
+    let late = sale(9, "5.00");
+    dirs.put(name, &sales_file(8, 17, 412, Some("2026-11-20T20:00:00"), None, vec![late]), secs);
+}
+
 #[tokio::test]
-async fn a_later_fragment_marks_the_shift_for_re_export() {
+async fn a_later_fragment_of_a_closed_shift_is_exported_again() {
     let db = db().await;
     let dirs = Dirs::new();
     queue_fixtures(&dirs);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
-    // A late document of shift 412, sent without close time: the ASTU file is out of date.
-    let late = sale(9, "5.00");
-    dirs.put("late.json", &sales_file(8, 17, 412, Some("2026-11-20T20:00:00"), None, vec![late]), 10);
+    // A late document of the closed shift 412, sent without close time: its ASTU file is out
+    // of date, and the auto export writes it again at once.
+    put_late_document(&dirs, "late.json", 10);
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("astu files        1"), "{}", r.stdout);
+    assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
+    assert_eq!(
+        fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(),
+        format!("{SHIFT_412}{LATE_LINE}")
+    );
+    // A file that only repeats the head of the open shift 413 (no documents) changes nothing.
+    dirs.put("head.json", &sales_file(8, 17, 413, Some("2026-11-22T09:00:00"), None, vec![]), 11);
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(!r.stdout.contains("astu files"), "{}", r.stdout);
+    assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
+}
+
+#[tokio::test]
+async fn without_auto_export_a_later_fragment_leaves_the_shift_for_export_astu() {
+    let db = db().await;
+    let dirs = Dirs::new();
+    queue_fixtures(&dirs);
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
+    put_late_document(&dirs, "late.json", 10);
+    assert_eq!(load_without_auto_export(&db, &dirs).code, 0);
+    // The ASTU file no longer matches the shift: not exported, and untouched.
     assert_eq!(exported(&db).await, ["1:false", "2:true", "3:false"]);
+    assert_eq!(fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(), SHIFT_412);
     let r = export_astu(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    let text = fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap();
+    assert!(r.stdout.contains("1 shifts exported"), "{}", r.stdout);
     assert_eq!(
-        text,
-        format!("{SHIFT_412}8;17;412;1;9;sale;2026-11-20T10:01:00;4600000000011;1;1.000;5.00;0.00;5.00\n")
+        fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(),
+        format!("{SHIFT_412}{LATE_LINE}")
     );
-    // A file that only repeats the shift head (no documents) changes nothing.
-    dirs.put("head.json", &sales_file(8, 17, 412, Some("2026-11-20T20:00:00"), None, vec![]), 11);
-    assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
     assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
+}
+
+/// The end state does not depend on how the queue was cut into batches or runs: the closing
+/// file and a late fragment of the same shift in one batch, or in two runs, give the same
+/// ASTU file and flags.
+#[tokio::test]
+async fn one_batch_or_two_runs_give_the_same_astu_file() {
+    let mut outcomes = Vec::new();
+    for runs in [1, 2] {
+        let db = db().await;
+        let dirs = Dirs::new();
+        queue_fixtures(&dirs);
+        if runs == 2 {
+            assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
+        }
+        put_late_document(&dirs, "late.json", 10);
+        assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
+        outcomes.push((
+            exported(&db).await,
+            outbox(&dirs),
+            fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(),
+        ));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+    assert_eq!(outcomes[0].2, format!("{SHIFT_412}{LATE_LINE}"));
+}
+
+/// The narrowest window of the auto export: the file is renamed into the outbox, and the
+/// process dies before the transaction that marks the shift exported commits. The next
+/// load-sales, with an empty queue, writes the file again and marks the shift.
+#[tokio::test]
+async fn an_export_killed_before_its_commit_is_done_by_the_next_load() {
+    let db = db().await;
+    let dirs = Dirs::new();
+    queue_fixtures(&dirs);
+    // The backend kills itself when a shift is marked exported.
+    db.client
+        .batch_execute(
+            "create function die() returns trigger language plpgsql as $$
+             begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
+             create trigger die before update of astu_exported_at on workshift
+                for each row when (new.astu_exported_at is not null) execute function die();",
+        )
+        .await
+        .unwrap();
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("ASTU auto export"), "{}", r.stderr);
+    // The sales are committed and moved; the files are written, the flags are not.
+    assert_eq!(Dirs::names(&dirs.processed), ["8-17-412.json", "8-17-413.json", "8-18-7.json"]);
+    assert_eq!(outbox(&dirs), ["8/17-412-1.csv", "8/18-7-2.csv"]);
+    assert_eq!(exported(&db).await, ["1:false", "2:false", "3:false"]);
+    assert_eq!(db.scalar_i64("select count(*) from workshift where astu_export_due").await, 2);
+
+    db.client.batch_execute("drop trigger die on workshift").await.unwrap();
+    fs::write(dirs.astu.join("8/17-412-1.csv"), "a stale copy").unwrap();
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains("astu files        2"), "{}", r.stdout);
+    assert_eq!(fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(), SHIFT_412);
+    assert_eq!(outbox(&dirs), ["8/17-412-1.csv", "8/18-7-2.csv"]);
+    assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
+    assert_eq!(db.scalar_i64("select count(*) from workshift where astu_export_due").await, 0);
 }
 
 #[tokio::test]
@@ -197,11 +290,16 @@ async fn a_missing_outbox_leaves_the_shift_unexported_and_the_sales_loaded() {
     assert_eq!(db.scalar_i64("select count(*) from document").await, 10);
     assert_eq!(exported(&db).await, ["1:false", "2:false", "3:false"]);
     assert!(!missing.exists());
-    // Once the outbox is there, export-astu catches up.
-    let r = export_astu(&db, &dirs, &[]);
+    // Once the outbox is there, the next load-sales writes what the failed one owed, even
+    // with nothing queued (and so would export-astu).
+    let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("astu files        2"), "{}", r.stdout);
     assert_eq!(fs::read_to_string(dirs.astu.join("8/17-412-1.csv")).unwrap(), SHIFT_412);
     assert_eq!(exported(&db).await, ["1:true", "2:true", "3:false"]);
+    // Nothing is owed any more: a further run writes nothing.
+    let r = load_sales(&db, &dirs, &[]);
+    assert!(!r.stdout.contains("astu files"), "{}", r.stdout);
 }
 
 #[tokio::test]

@@ -95,6 +95,12 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
     let expected_state = reference_db.sales_state().await;
     let expected_log = reference_db.load_log().await;
     let expected_files = placement(&reference);
+    // The auto export (rules.md §5) is part of the load: the closed shifts' ASTU files and
+    // flags must come out the same too.
+    let expected_flags = reference_db.astu_flags().await;
+    let expected_outbox = reference_db.astu_outbox(&reference.astu).await;
+    assert!(expected_flags.iter().any(|f| f.ends_with(",t,t)")), "some shifts exported: {expected_flags:?}");
+    assert!(expected_outbox.len() >= 10, "{} ASTU files", expected_outbox.len());
     assert!(expected_files[0].is_empty());
     assert!(!expected_files[2].is_empty() && !expected_files[3].is_empty());
 
@@ -150,6 +156,9 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
     assert_eq!(db.sales_state().await, expected_state);
     assert_eq!(db.load_log().await, expected_log);
     assert_eq!(db.scalar_i64("select count(*) from load_log where disposed_at is null").await, 0);
+    assert_eq!(db.astu_flags().await, expected_flags);
+    assert_eq!(db.astu_outbox(&dirs.astu).await, expected_outbox);
+    assert_eq!(db.scalar_i64("select count(*) from workshift where astu_export_due").await, 0);
 }
 
 /// The narrowest window: the batch committed, the process died before moving its files.

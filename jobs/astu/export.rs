@@ -4,10 +4,10 @@
 //! For a group of shifts, in one transaction: lock the shift rows (`for update`, so no
 //! loader changes a shift between reading it and marking it), read the items, write each
 //! file to a temporary name, fsync it, rename it over the final name, fsync the directory,
-//! and only then set `astu_exported_at` of the shifts whose file is safely on disk. A write
-//! that fails (directory missing, disk full) leaves the shift's flag as it was and the sales
-//! untouched; a crash after the rename but before the commit leaves the flag null, and the
-//! next export writes the same file again.
+//! and only then set `astu_exported_at` (and clear `astu_export_due`) of the shifts whose
+//! file is safely on disk. A write that fails (directory missing, disk full) leaves the
+//! shift's flags as they were and the sales untouched; a crash after the rename but before
+//! the commit leaves them too, and the next export writes the same file again.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -60,13 +60,31 @@ pub async fn export_shifts(
     Ok(report)
 }
 
-/// The closed shifts never exported (`export-astu` without `--shift`), oldest first.
+/// What `export-astu` without `--shift` exports, oldest first: the closed shifts never
+/// exported (or changed since), and the shifts an auto export still owes a file
+/// (`astu_export_due`: its write failed, or its run was killed before it).
 pub async fn unexported_closed(client: &Client) -> Result<Vec<i64>, tokio_postgres::Error> {
     let rows = client
         .query(
-            "select workshiftid from workshift \
-             where astu_exported_at is null and time_end is not null order by workshiftid",
+            "select workshiftid from workshift where astu_exported_at is null and time_end is not null \
+             union \
+             select workshiftid from workshift where astu_export_due \
+             order by 1",
             &[],
+        )
+        .await?;
+    Ok(rows.iter().map(|r| r.get(0)).collect())
+}
+
+/// The shifts the auto export of `load-sales` owes a file (`astu_export_due`), oldest
+/// first: all of them, or only those among `within` (the shifts of a batch just loaded).
+pub async fn due(client: &Client, within: Option<&[i64]>) -> Result<Vec<i64>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "select workshiftid from workshift \
+             where astu_export_due and ($1::bigint[] is null or workshiftid = any($1)) \
+             order by workshiftid",
+            &[&within],
         )
         .await?;
     Ok(rows.iter().map(|r| r.get(0)).collect())
@@ -142,7 +160,11 @@ async fn export_group(
         }
     }
     let done: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
-    tx.execute("update workshift set astu_exported_at = now() where workshiftid = any($1)", &[&done]).await?;
+    tx.execute(
+        "update workshift set astu_exported_at = now(), astu_export_due = false where workshiftid = any($1)",
+        &[&done],
+    )
+    .await?;
     tx.commit().await?;
     report.exported = written;
     Ok(report)

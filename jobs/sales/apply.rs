@@ -4,7 +4,7 @@
 //! payments (binary COPY), and a load log row per file. Either the whole batch commits or
 //! nothing of it does; `job` then moves the files.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use futures_util::pin_mut;
@@ -171,15 +171,27 @@ pub async fn plan_only(
     Ok(results)
 }
 
+/// What loading a batch does to the ASTU export state of the shifts it writes (rules.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AstuMarking {
+    /// Replay: it writes back what was loaded, so every flag stays as it is.
+    Leave,
+    /// A shift whose documents change loses `astu_exported_at`: its ASTU file is out of
+    /// date, and `export-astu` takes it again (auto export off).
+    Stale,
+    /// As `Stale`, and every closed shift that a file of the batch closes or whose documents
+    /// it changes gets `astu_export_due`: the auto export owes it a file. Being set in the
+    /// load's own transaction, the mark survives a crash before the export.
+    StaleAndDue,
+}
+
 /// Loads one batch in one transaction and returns each file's result (with its load log
-/// id). On any error nothing of the batch is in the database. With `unmark_exported`, an
-/// existing shift whose documents the batch writes loses its `astu_exported_at` (its ASTU
-/// file is out of date); a replay, which writes back what was loaded, passes false.
+/// id). On any error nothing of the batch is in the database.
 pub async fn apply_batch(
     client: &mut Client,
     files: &[ReadFile],
     run_id: Option<i64>,
-    unmark_exported: bool,
+    astu: AstuMarking,
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut planner = Planner::new();
@@ -193,12 +205,13 @@ pub async fn apply_batch(
         results.push(FileResult::of(f, &plan));
     }
     let writes = planner.take_writes();
-    let new_ids = write_sales(&tx, files, &writes, unmark_exported).await?;
+    let new_ids = write_sales(&tx, files, &writes).await?;
     for r in &mut results {
         if let Some(PlannedFile { shift: ShiftRef::New(k), .. }) = r.shift {
             r.workshiftid = Some(new_ids[k]);
         }
     }
+    mark_astu(&tx, astu, files, &results, &writes, &new_ids).await?;
     write_load_log(&tx, files, &mut results, run_id).await?;
     tx.commit().await?;
     Ok(results)
@@ -243,7 +256,6 @@ async fn write_sales(
     tx: &Transaction<'_>,
     files: &[ReadFile],
     w: &BatchWrites,
-    unmark_exported: bool,
 ) -> Result<Vec<i64>, tokio_postgres::Error> {
     let new_ids = allocate_ids(tx, "workshift", "workshiftid", w.new_shifts.len()).await?;
     if !w.new_shifts.is_empty() {
@@ -286,26 +298,6 @@ async fn write_sales(
     }
     if w.documents.is_empty() {
         return Ok(new_ids);
-    }
-    // A shift whose documents change no longer matches its ASTU file: it is to be exported
-    // again (auto export does it when the file closes the shift; `export-astu` otherwise).
-    let changed: Vec<i64> = w
-        .documents
-        .iter()
-        .filter_map(|r| match r.shift {
-            ShiftRef::Existing(id) => Some(id),
-            ShiftRef::New(_) => None,
-        })
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    if unmark_exported && !changed.is_empty() {
-        tx.execute(
-            "update workshift set astu_exported_at = null \
-             where workshiftid = any($1) and astu_exported_at is not null",
-            &[&changed],
-        )
-        .await?;
     }
     let doc_ids = allocate_ids(tx, "document", "documentid", w.documents.len()).await?;
     let shift_id = |s: ShiftRef| match s {
@@ -382,6 +374,58 @@ async fn write_sales(
     }
     writer.finish().await?;
     Ok(new_ids)
+}
+
+/// The ASTU side of a batch (see [`AstuMarking`]): the shifts whose documents it writes
+/// lose `astu_exported_at`; with `StaleAndDue`, those of them that are closed, and the shifts
+/// its files close, are marked `astu_export_due`. Marking every closed shift the batch
+/// changes, not only the ones a file closes, makes the end state the same however the queue
+/// was cut into batches or runs: the last export of a shift always follows its last change.
+async fn mark_astu(
+    tx: &Transaction<'_>,
+    astu: AstuMarking,
+    files: &[ReadFile],
+    results: &[FileResult],
+    w: &BatchWrites,
+    new_ids: &[i64],
+) -> Result<(), tokio_postgres::Error> {
+    if astu == AstuMarking::Leave {
+        return Ok(());
+    }
+    let changed: BTreeSet<i64> = w
+        .documents
+        .iter()
+        .map(|r| match r.shift {
+            ShiftRef::Existing(id) => id,
+            ShiftRef::New(k) => new_ids[k],
+        })
+        .collect();
+    if !changed.is_empty() {
+        let ids: Vec<i64> = changed.iter().copied().collect();
+        tx.execute(
+            "update workshift set astu_exported_at = null \
+             where workshiftid = any($1) and astu_exported_at is not null",
+            &[&ids],
+        )
+        .await?;
+    }
+    if astu != AstuMarking::StaleAndDue {
+        return Ok(());
+    }
+    let closing = files.iter().zip(results).filter_map(|(f, r)| {
+        let closes = f.content.as_ref().is_ok_and(|sf| sf.shift.closed_at.is_some());
+        (r.disposition == Disposition::Processed && closes).then_some(r.workshiftid).flatten()
+    });
+    let due: Vec<i64> = changed.into_iter().chain(closing).collect::<BTreeSet<_>>().into_iter().collect();
+    if !due.is_empty() {
+        tx.execute(
+            "update workshift set astu_export_due = true \
+             where workshiftid = any($1) and time_end is not null and not astu_export_due",
+            &[&due],
+        )
+        .await?;
+    }
+    Ok(())
 }
 
 /// One load log row per file, and an error message for each refused one; fills in the

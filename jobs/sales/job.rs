@@ -22,7 +22,7 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{
-    apply::{self, Disposition, FileResult, ReadFile},
+    apply::{self, AstuMarking, Disposition, FileResult, ReadFile},
     format::{self, ReadError},
     plan::Planner,
 };
@@ -260,6 +260,9 @@ async fn load(
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
     summary.recovered = recover(cfg, client).await?;
+    // Shifts an earlier run's auto export still owes a file (killed before it, or its write
+    // failed) are exported first; a failure here is reported at the end, the load goes on.
+    let owed = if cfg.astu_auto_export { auto_export(cfg, client, None, summary).await? } else { None };
     if opts.retry_errors {
         summary.retried_errors = retry_errors(cfg)?;
     }
@@ -269,7 +272,11 @@ async fn load(
     }
     let total = files.len();
     let rx = spawn_reader(files, cfg.sales.max_file_bytes);
-    consume(cfg, client, run_id, rx, Some(total), AfterCommit::Move, summary).await
+    let loaded = consume(cfg, client, run_id, rx, Some(total), AfterCommit::Move, summary).await;
+    match (loaded, owed) {
+        (Ok(()), Some(failed)) => Err(anyhow!("{failed}").into()),
+        (loaded, _) => loaded,
+    }
 }
 
 /// The loading side of a run: takes what the reader sends, in batches of one transaction
@@ -283,6 +290,11 @@ pub(super) async fn consume(
     after: AfterCommit,
     summary: &mut Summary,
 ) -> Result<(), JobError> {
+    let astu = match after {
+        AfterCommit::Move if cfg.astu_auto_export => AstuMarking::StaleAndDue,
+        AfterCommit::Move => AstuMarking::Stale,
+        AfterCommit::Stay => AstuMarking::Leave,
+    };
     let pb = progress(total);
     let stop = stop::install();
     let mut failures: Vec<String> = Vec::new();
@@ -327,7 +339,7 @@ pub(super) async fn consume(
         if batch.is_empty() {
             continue;
         }
-        let results = apply_with_fallback(client, &batch, run_id, after).await?;
+        let results = apply_with_fallback(client, &batch, run_id, astu).await?;
         for (f, r) in batch.iter().zip(&results) {
             summary.add(r);
             match r.disposition {
@@ -353,8 +365,11 @@ pub(super) async fn consume(
             failures.push(format!("{e:#}"));
             break;
         }
-        if after == AfterCommit::Move && cfg.astu_auto_export {
-            auto_export(cfg, client, &batch, &results, summary, &mut failures).await?;
+        if astu == AstuMarking::StaleAndDue {
+            let shifts: Vec<i64> = results.iter().filter_map(|r| r.workshiftid).collect();
+            if let Some(failed) = auto_export(cfg, client, Some(&shifts), summary).await? {
+                failures.push(failed);
+            }
         }
         pb.inc(batch.len() as u64);
         let rate = pb.position() as f64 / pb.elapsed().as_secs_f64().max(1e-3);
@@ -367,43 +382,34 @@ pub(super) async fn consume(
     Ok(())
 }
 
-/// Auto export (rules.md §5): the shifts that files of this committed batch closed are
-/// written to the ASTU outbox. A file that cannot be written leaves its shift unexported and
-/// is reported (the run ends with exit code 1); the sales stay loaded.
+/// Auto export (rules.md §5): writes the ASTU files the loads owe (`astu_export_due`, set
+/// in the load's transaction on the closed shifts a batch closed or changed), all of them or
+/// only those among `within`. A file that cannot be written leaves its shift owed and is
+/// returned as a message (the run then ends with exit code 1); the sales stay loaded.
 async fn auto_export(
     cfg: &Config,
     client: &mut Client,
-    batch: &[ReadFile],
-    results: &[FileResult],
+    within: Option<&[i64]>,
     summary: &mut Summary,
-    failures: &mut Vec<String>,
-) -> Result<(), JobError> {
-    let closed: Vec<i64> = batch
-        .iter()
-        .zip(results)
-        .filter(|(f, r)| {
-            r.disposition == Disposition::Processed
-                && f.content.as_ref().is_ok_and(|sf| sf.shift.closed_at.is_some())
-        })
-        .filter_map(|(_, r)| r.workshiftid)
-        .collect();
-    if closed.is_empty() {
-        return Ok(());
+) -> Result<Option<String>, JobError> {
+    let cannot =
+        |e| anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export");
+    let due = astu::export::due(client, within).await.map_err(cannot)?;
+    if due.is_empty() {
+        return Ok(None);
     }
-    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &closed).await.map_err(|e| {
-        anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export")
-    })?;
+    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
     for (id, path) in &report.exported {
         tracing::info!(workshiftid = id, file = %path.display(), "auto export to ASTU");
     }
     summary.astu_exported += report.exported.len() as u64;
     summary.astu_failed += report.failed.len() as u64;
-    if !report.failed.is_empty() {
-        let msg = astu::job::failure_message(cfg, &report.failed);
-        tracing::error!("{msg}");
-        failures.push(msg);
+    if report.failed.is_empty() {
+        return Ok(None);
     }
-    Ok(())
+    let msg = astu::job::failure_message(cfg, &report.failed);
+    tracing::error!("{msg}");
+    Ok(Some(msg))
 }
 
 /// Applies a batch; when the database refuses something in it, applies its files one by
@@ -413,9 +419,9 @@ async fn apply_with_fallback(
     client: &mut Client,
     batch: &[ReadFile],
     run_id: i64,
-    after: AfterCommit,
+    astu: AstuMarking,
 ) -> anyhow::Result<Vec<FileResult>> {
-    match apply_retrying(client, batch, run_id, after).await {
+    match apply_retrying(client, batch, run_id, astu).await {
         Ok(r) => return Ok(r),
         Err(e) if batch.len() == 1 || db::classify(&e) != ErrorClass::Refused => {
             return refuse(client, &batch[0], e, run_id).await
@@ -428,7 +434,7 @@ async fn apply_with_fallback(
     }
     let mut results = Vec::with_capacity(batch.len());
     for f in batch.chunks(1) {
-        match apply_retrying(client, f, run_id, after).await {
+        match apply_retrying(client, f, run_id, astu).await {
             Ok(mut r) => results.append(&mut r),
             Err(e) => results.push(refuse(client, &f[0], e, run_id).await?.remove(0)),
         }
@@ -441,11 +447,11 @@ async fn apply_retrying(
     client: &mut Client,
     batch: &[ReadFile],
     run_id: i64,
-    after: AfterCommit,
+    astu: AstuMarking,
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let mut tries = 0;
     loop {
-        match apply::apply_batch(client, batch, Some(run_id), after == AfterCommit::Move).await {
+        match apply::apply_batch(client, batch, Some(run_id), astu).await {
             Err(e) if db::classify(&e) == ErrorClass::Retry && tries < 3 => tries += 1,
             other => return other,
         }

@@ -136,6 +136,63 @@ impl TestDb {
         .await
     }
 
+    /// Per shift, keyed by cash, number and open time (not by `workshiftid`, which a killed
+    /// transaction burns): closed?, exported to ASTU?
+    pub async fn astu_flags(&self) -> Vec<String> {
+        self.rows(
+            "select cashcode, shiftnum, time_beg, time_end is not null as closed,
+                    astu_exported_at is not null as exported
+               from workshift order by 1, 2, 3",
+        )
+        .await
+    }
+
+    /// Every file under the ASTU outbox `dir` with its content, sorted, the `workshiftid` in
+    /// its name and in its lines replaced by the shift's open time, so that two databases
+    /// that gave the same shifts other ids compare equal. Temporary files show as they are.
+    pub async fn astu_outbox(&self, dir: &Path) -> Vec<String> {
+        let key: std::collections::HashMap<String, String> = self
+            .client
+            .query("select workshiftid::text, coalesce(time_beg::text, 'no open time') from workshift", &[])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| (r.get(0), r.get(1)))
+            .collect();
+        let mut files: Vec<String> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file())
+            .map(|e| {
+                let rel = e.path().strip_prefix(dir).unwrap().display().to_string();
+                let text = fs::read_to_string(e.path()).unwrap();
+                let Some(id) = rel.strip_suffix(".csv").and_then(|s| s.rsplit('-').next()) else {
+                    return format!("{rel}\n{text}");
+                };
+                let shift = key.get(id).cloned().unwrap_or_else(|| format!("unknown workshiftid {id}"));
+                let lines: Vec<String> = text
+                    .lines()
+                    .enumerate()
+                    .map(|(i, l)| {
+                        let mut f: Vec<&str> = l.split(';').collect();
+                        if i > 0 && f.len() > 3 {
+                            assert_eq!(f[3], id, "{rel}: the workshiftid column");
+                            f[3] = &shift;
+                        }
+                        f.join(";")
+                    })
+                    .collect();
+                format!(
+                    "{} @ {shift}\n{}",
+                    rel.strip_suffix(&format!("-{id}.csv")).unwrap(),
+                    lines.join("\n")
+                )
+            })
+            .collect();
+        files.sort();
+        files
+    }
+
     /// The load log as (file, disposition, reason, disposed?), sorted.
     pub async fn load_log(&self) -> Vec<String> {
         self.rows(
