@@ -142,6 +142,10 @@ async fn per_department_of_a_shift() {
          5,0.500,150.00,0.00,150.00\n\
          7,2.000,150.00,50.00,100.00\n"
     );
+    // The table's total line sums the money, not the quantities (kilograms and pieces).
+    let t = reconcile(&db, &dirs, &["--departments", "--shift", "1", "--format", "table"]).stdout;
+    let total: Vec<&str> = t.lines().find(|l| l.starts_with("total")).unwrap().split_whitespace().collect();
+    assert_eq!(total, ["total", "1469.80", "139.90", "1329.90"], "{t}");
     let v: serde_json::Value = serde_json::from_str(
         &reconcile(&db, &dirs, &["--departments", "--shift", "1", "--format", "json"]).stdout,
     )
@@ -222,4 +226,27 @@ async fn bad_requests_are_usage_errors() {
         assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
         assert!(r.stdout.is_empty(), "{args:?}: {}", r.stdout);
     }
+}
+
+#[tokio::test]
+async fn a_report_that_cannot_be_written_fails() {
+    let (db, dirs) = loaded().await;
+    // stdout on a full disk: a cut report must not pass for a whole one.
+    let mut c = csjobs(&db.url, &dirs);
+    c.args(["reconcile", "--shop", "8", "--format", "csv"]);
+    c.stdout(fs::File::options().write(true).open("/dev/full").unwrap());
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot write the report to stdout"), "{}", r.stderr);
+    // --output into a directory that does not exist: exit 1 naming the file.
+    let out = dirs.tmp.path().join("no-such-dir/report.xlsx");
+    let r = reconcile(&db, &dirs, &["--cash", "17", "--output", out.to_str().unwrap()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&out.display().to_string()), "{}", r.stderr);
+    // A reader that stops early is no failure.
+    let mut c = csjobs(&db.url, &dirs);
+    c.args(["reconcile", "--shop", "8", "--format", "csv"]).stdout(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    drop(child.stdout.take());
+    assert_eq!(child.wait().unwrap().code(), Some(0));
 }

@@ -19,7 +19,7 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database},
-    output, JobError, Outcome,
+    JobError, Outcome,
 };
 
 /// The options of `csjobs reconcile`.
@@ -121,9 +121,19 @@ pub async fn run(cfg: &Config, opts: &ReconcileOptions) -> Result<Outcome, JobEr
             save(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))?;
             tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
         }
-        None => output::say(&String::from_utf8_lossy(&bytes)),
+        None => to_stdout(&bytes).context("cannot write the report to stdout")?,
     }
     Ok(Outcome::default())
+}
+
+/// The report on stdout. A reader that stops early (`| head`) is not a failure; any other
+/// write error (a full disk behind `>`) is, or a cut report would pass for a whole one.
+fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        written => written,
+    }
 }
 
 /// An unknown cash, shop or shift is a mistyped option (exit 2), not an empty report.

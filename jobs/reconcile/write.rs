@@ -94,9 +94,10 @@ pub fn json(report: &Report, out: &mut impl Write) -> PolarsResult<()> {
     out.write_all(b"\n").map_err(PolarsError::from)
 }
 
-/// Columns summed in the table's total line.
+/// Columns summed in the table's total line: money and counts. Not quantities: one
+/// department sells kilograms, the next one pieces, and their sum means nothing.
 fn summed(c: &Col) -> bool {
-    matches!(c.kind, Kind::Money | Kind::Quantity) || matches!(c.name, "checks" | "documents")
+    c.kind == Kind::Money || matches!(c.name, "checks" | "documents")
 }
 
 /// The aligned table for a terminal: title, header, rows, a total line, and for the
