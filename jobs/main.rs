@@ -77,6 +77,11 @@ enum Command {
     /// violates the file format. The reason of every refusal is in the load log (table
     /// load_log) and the logs. Exit code 3 when any file went to error/ or broken/.
     ///
+    /// With astu.auto_export (default on), every closed shift that a committed file closes or
+    /// changes is written to the ASTU outbox right after its batch, and what an earlier run
+    /// still owed (killed, or its write failed) at the start of the next run. A write that
+    /// fails leaves the sales loaded and ends the run with exit code 1.
+    ///
     /// With --replay --from DATE --to DATE: loads again the files whose shift opened in the
     /// period (both days included; the open date as the register wrote it), from processed/
     /// and the archives in <backup>/processed_archive (read straight from the .tgz), through
@@ -131,11 +136,12 @@ enum Command {
     /// One file per shift: <astu_outbox>/<shop>/<cash>-<shiftnum>-<workshiftid>.csv, UTF-8,
     /// ';'-separated, a header line, one line per goods item of the closed sale and return
     /// documents (by document number, then position). Written to a temporary name, fsynced
-    /// and renamed (a re-export replaces the file); astu_exported_at is set only then. With
-    /// --shift, exactly those shifts, open or closed, exported again if they were. load-sales
-    /// exports a shift by itself when a file closes it (astu.auto_export). Exit code 1 when a
-    /// file cannot be written (outbox missing, disk full): those shifts stay unexported; 3
-    /// when a --shift id does not exist.
+    /// and renamed (a re-export replaces the file); astu_exported_at is set only then. Without
+    /// --shift: every closed shift never exported or changed since, and every shift an auto
+    /// export of load-sales still owes. With --shift, exactly those shifts, open or closed,
+    /// exported again if they were. Exit code 1 when a file cannot be written (outbox
+    /// missing, disk full): those shifts stay unexported and the sales stay loaded; 3 when a
+    /// --shift id does not exist.
     ExportAstu(ExportAstuArgs),
     /// Sales reconciliation (сверка продаж): per shift, per shop and day, per department
     ///

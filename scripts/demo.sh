@@ -61,7 +61,7 @@ psql "$DB" -P pager=off -c "select d.docnum, d.doctype, d.time_end, d.total,
 echo "== load log"
 psql "$DB" -P pager=off -c "select file_name, disposition, workshiftid, shift_action, left(reason, 70) as reason from load_log order by load_id"
 
-echo; echo "== ASTU: load-sales exported the shifts its files closed; export-astu takes the rest"
+echo; echo "== ASTU: load-sales exported the closed shifts its files closed or changed; export-astu takes the rest"
 "$CSJOBS" -q export-astu
 (cd "$CSJOBS_ASTU_OUTBOX" && for f in $(find . -name '*.csv' | sort); do echo "-- $f"; cat "$f"; done)
 
