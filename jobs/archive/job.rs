@@ -538,13 +538,8 @@ fn remove_if_exists(path: &Path) -> anyhow::Result<()> {
 /// fsynced: after it returns, `path` holds `text` whatever happens next.
 fn write_durably(path: &Path, text: &str) -> anyhow::Result<()> {
     let dir = path.parent().expect("a file in a directory");
-    let tmp = dir.join(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("journal")));
-    {
-        let mut f = File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-        io::Write::write_all(&mut f, format!("{text}\n").as_bytes())?;
-        f.sync_all().with_context(|| format!("cannot fsync {}", tmp.display()))?;
-    }
-    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    queue::fsync_dir(dir)?;
+    queue::replace_file(path, format!("{text}\n").as_bytes(), "journal")
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    queue::fsync_dir(dir).with_context(|| format!("cannot fsync {}", dir.display()))?;
     Ok(())
 }

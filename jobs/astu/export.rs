@@ -11,15 +11,14 @@
 
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs,
-    io::{self, Write},
+    fs, io,
     path::{Path, PathBuf},
 };
 
 use tokio_postgres::Client;
 
 use super::{render, ItemLine, ShiftHead};
-use crate::core::queue::{fsync_dir, TEMP_MARK};
+use crate::core::queue::{fsync_dir, replace_file};
 
 /// Shifts exported per transaction: bounds the memory the items of a group take.
 const GROUP: usize = 16;
@@ -191,18 +190,7 @@ fn write_file(outbox: &Path, path: &Path, bytes: &[u8]) -> io::Result<()> {
             _ => fsync_dir(outbox)?,
         }
     }
-    let name = path.file_name().and_then(|n| n.to_str()).expect("an ASCII file name");
     // One fixed temporary name per file: the shift's row lock keeps two exports of it apart,
     // and a killed run's leftover is overwritten by the next export of the shift.
-    let tmp = dir.join(format!(".{name}{TEMP_MARK}astu"));
-    let result = (|| {
-        let mut f = fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
+    replace_file(path, bytes, "astu")
 }

@@ -133,6 +133,30 @@ fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
     fs::remove_file(src)
 }
 
+/// Writes `bytes` as `path` so that `path` holds either its old content or the whole new
+/// one: a temporary file beside it (`.<name>.csjobs-tmp-<tag>`), fsync, rename over `path`.
+/// The temporary file is removed when a step fails. The rename is durable once the caller
+/// fsyncs the directory ([`fsync_dir`]); a caller writing many files does that once per
+/// directory.
+pub fn replace_file(path: &Path, bytes: &[u8], tag: &str) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = dir.join(format!(".{name}{TEMP_MARK}{tag}"));
+    let result = (|| {
+        let mut f = fs::File::create(&tmp)?;
+        io::Write::write_all(&mut f, bytes)?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
 /// Makes renames into or out of `dir` durable.
 pub fn fsync_dir(dir: &Path) -> io::Result<()> {
     fs::File::open(dir)?.sync_all()

@@ -4,7 +4,7 @@
 
 use std::{
     io::{IsTerminal, Write},
-    path::{Path, PathBuf},
+    path::PathBuf,
 };
 
 use anyhow::Context;
@@ -19,7 +19,7 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database},
-    JobError, Outcome,
+    queue, JobError, Outcome,
 };
 
 /// The options of `csjobs reconcile`.
@@ -118,7 +118,10 @@ pub async fn run(cfg: &Config, opts: &ReconcileOptions) -> Result<Outcome, JobEr
     .context("cannot write the report")?;
     match &opts.output {
         Some(path) => {
-            save(path, &bytes).with_context(|| format!("cannot write the report to {}", path.display()))?;
+            // Through a temporary name (per process: two reports to one file do not mix), so a
+            // reader never sees half a report.
+            queue::replace_file(path, &bytes, &std::process::id().to_string())
+                .with_context(|| format!("cannot write the report to {}", path.display()))?;
             tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
         }
         None => to_stdout(&bytes).context("cannot write the report to stdout")?,
@@ -220,25 +223,4 @@ async fn build(
         Subject::Shift(id) => format!("reconcile per department: workshiftid {id}"),
     };
     Ok(Report { kind, title, frame })
-}
-
-/// Writes `bytes` to `path` through a temporary name beside it, so a reader never sees half
-/// a report.
-fn save(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("report");
-    let tmp = dir.join(format!(".{name}.csjobs-tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
 }
