@@ -1,5 +1,7 @@
 //! Embeds the SQL migrations of `sql/<database>/NNNN_name.sql` into the binary, so that
-//! `csjobs migrate` works wherever the binary is installed and tests use the very same files.
+//! `csjobs migrate` works wherever the binary is installed and tests use the very same files;
+//! and the commit the binary is built from (`csjobs --version`): `CSJOBS_COMMIT` when set (a
+//! build from a source tarball), else `git rev-parse`, else "unknown".
 use std::{env, fmt::Write, fs, path::Path};
 
 fn main() {
@@ -32,4 +34,32 @@ fn main() {
         writeln!(out, "];").unwrap();
     }
     fs::write(Path::new(&env::var("OUT_DIR").unwrap()).join("migrations.rs"), out).unwrap();
+    commit();
+}
+
+fn commit() {
+    println!("cargo:rerun-if-env-changed=CSJOBS_COMMIT");
+    let git = Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
+    // A new commit moves HEAD or the branch it points to.
+    for f in ["HEAD", "packed-refs"] {
+        if git.join(f).exists() {
+            println!("cargo:rerun-if-changed={}", git.join(f).display());
+        }
+    }
+    if let Some(r) = fs::read_to_string(git.join("HEAD"))
+        .ok()
+        .and_then(|h| h.strip_prefix("ref: ").map(|r| r.trim().to_string()))
+    {
+        println!("cargo:rerun-if-changed={}", git.join(r).display());
+    }
+    let commit = env::var("CSJOBS_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--short=12", "HEAD"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    });
+    println!("cargo:rustc-env=CSJOBS_COMMIT={}", commit.unwrap_or_else(|| "unknown".into()));
 }

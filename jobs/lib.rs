@@ -10,5 +10,7 @@ pub mod core;
 pub mod dicts;
 pub mod reconcile;
 pub mod sales;
+pub mod status;
 pub mod transfer;
 pub mod trim;
+pub mod watch;

@@ -3,15 +3,17 @@
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
-use clap::{Args, Parser, Subcommand};
+use clap::{parser::ValueSource, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use csjobs::{
     archive::job::{self as archive, ArchiveOptions},
     astu::job::{self as export_astu, ExportOptions},
     core::{
-        config::{Config, ConfigSource},
+        config::{Config, ConfigSource, Origin, Setting},
         db::{self, Database},
-        logging::{self, LogFormat},
-        output, JobError, Outcome,
+        logging::{self, LogFormat, Stream},
+        output,
+        ping::Pinger,
+        JobError, Outcome,
     },
     dicts::{self as trim_dicts, TrimDictsOptions},
     reconcile::{
@@ -22,20 +24,27 @@ use csjobs::{
         job::{self as load_sales, LoadOptions},
         replay::{self, ReplayOptions},
     },
+    status::job::{self as status, StatusOptions},
     transfer::job::{self as transfer, TransferOptions},
     trim::job::{self as trim_db, TrimOptions},
+    watch::job::{self as revenue_watch, WatchOptions},
 };
+
+/// `csjobs --version`: the version and the commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("CSJOBS_COMMIT"), ")");
 
 /// Batch jobs of the cash server (кассовый сервер): load sales files (and replay them from the
 /// archives), transfer bonus data, archive processed files, empty the dictionary directory, trim
-/// the database, export shifts to ASTU, reconcile sales, migrate the databases.
+/// the database, export shifts to ASTU, reconcile sales, show the state of it all, migrate the
+/// databases.
 ///
 /// Each job starts, does its work, writes its run log and exits. Exit codes: 0 done;
 /// 1 failed (a database or file system could not be used; what was done stays consistent);
-/// 2 usage or configuration error; 3 done, but some inputs were rejected; 4 not run,
+/// 2 usage or configuration error; 3 done, but some inputs were rejected (status: problems
+/// found); 4 not run,
 /// another run of the same job holds its lock; 5 not run, the request needs --yes.
 #[derive(Debug, Parser)]
-#[command(name = "csjobs", version, max_term_width = 100)]
+#[command(name = "csjobs", version = VERSION, max_term_width = 100)]
 struct Cli {
     /// TOML config file [default: /etc/csjobs/csjobs.toml, optional when env variables are set]
     #[arg(long, global = true, env = "CSJOBS_CONFIG", value_name = "FILE")]
@@ -154,6 +163,71 @@ enum Command {
     /// (needs --output). Shifts not exported to ASTU are marked: they are the ones to
     /// re-export. Read-only.
     Reconcile(ReconcileArgs),
+    /// The state of the cash server: links, queues, jobs, every register's sync state
+    ///
+    /// Connections (cash server DB and bonus DB: ok, unreachable, read_only, not_configured;
+    /// version, migration, round trip), queues (sales files waiting, error/ and broken/, staged
+    /// rows not yet transferred and refused, closed shifts owed an ASTU file, the dictionary
+    /// directory), jobs (last run, last success, a run still going or killed, error messages of
+    /// 3 days) and every register (касса) with its state over the window --since: never (no
+    /// file ever), duplicate (files from 2 or more machines: one register identity copied onto
+    /// several PCs), errors (a file in error/ or broken/ not made good by a later one), stale
+    /// (its shop has been open longer than status.stale_after and it has sent nothing for
+    /// longer), ok.
+    ///
+    /// Formats: table (a terminal), json (csjobs-status/1), prometheus (the node_exporter
+    /// textfile), and the register checklist as csv, xlsx, html. Exit codes: 0 healthy; 3
+    /// problems, each one sentence; 1 the cash server DB cannot be read (the output is still
+    /// written, with csjobs_up{database="cashserver"} 0). Writes to no database and takes no
+    /// lock.
+    Status(StatusOptions),
+    /// Revenue today against its usual profile, and silent registers; alerts by e-mail and webhook
+    ///
+    /// Per shop, revenue so far today (closed sales − returns) against the profile: the median,
+    /// over the last watch.weeks same weekdays with any revenue, of the revenue up to the same
+    /// time of day (fewer than watch.min_weeks such days: no verdict). revenue_low when
+    /// (profile − today) / profile > watch.threshold, the profile is at least watch.min_profile
+    /// and the shop has been open longer than watch.start_after today. register_silent for a
+    /// register of an open shop whose last file is older than watch.silent_after.
+    ///
+    /// Alerts (table alert) are sent once when they fire, again every alerts.repeat_after while
+    /// they hold, and once more when resolved, all due ones in one message per run: e-mail
+    /// (alerts.smtp_url, alerts.from, alerts.to) and/or a webhook (alerts.webhook_url,
+    /// Alertmanager's payload). A delivery that fails stays owed (exit 1) and the next run sends
+    /// it. Exit codes: 0 no open alert; 3 open alerts; 1 a database or a delivery failed; 2 no
+    /// delivery configured, or a bad setting; 4 another run holds the lock.
+    RevenueWatch(WatchOptions),
+    /// The effective configuration, each key with where its value came from
+    ///
+    /// Every key of the config file with its value and origin: default, file (which one),
+    /// env (which variable), flag. Passwords are masked. Exit code 2 on a bad file or value,
+    /// as every job would. --example prints a commented config file with every key, its
+    /// default and its environment variable instead.
+    Config(ConfigArgs),
+    /// Write man pages or shell completions, generated from this command line (packaging)
+    #[command(hide = true)]
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct ConfigArgs {
+    /// Print a commented config file with every key at its default instead
+    #[arg(long)]
+    example: bool,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    #[command(subcommand)]
+    what: Generate,
+}
+
+#[derive(Debug, Subcommand)]
+enum Generate {
+    /// Man pages: csjobs.1 and csjobs-COMMAND.1 for each command, into DIR
+    Man { dir: PathBuf },
+    /// A completion script for SHELL on stdout
+    Completions { shell: clap_complete::Shell },
 }
 
 #[derive(Debug, Args)]
@@ -279,30 +353,151 @@ struct LoadSalesArgs {
     yes: bool,
 }
 
+/// The log stream before the command line is parsed, for a usage error: `--log-format`
+/// as written, else `CSJOBS_LOG_FORMAT`, else human on a terminal and JSON otherwise.
+fn early_stream() -> Stream {
+    let args: Vec<String> = std::env::args().collect();
+    let from_args = args.iter().enumerate().find_map(|(i, a)| match a.strip_prefix("--log-format") {
+        Some("") => args.get(i + 1).cloned(),
+        Some(v) => v.strip_prefix('=').map(str::to_string),
+        None => None,
+    });
+    let format = match from_args.or_else(|| std::env::var("CSJOBS_LOG_FORMAT").ok()).as_deref() {
+        Some("json") => LogFormat::Json,
+        Some("human") => LogFormat::Human,
+        _ => LogFormat::default_for_stderr(),
+    };
+    Stream { format, journal: logging::stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref()) }
+}
+
+/// Where a global option's value came from, as clap saw it.
+fn origin(m: &ArgMatches, id: &str, flag: &'static str, env: &'static str) -> Option<Origin> {
+    match m.value_source(id) {
+        Some(ValueSource::CommandLine) => Some(Origin::Flag(flag)),
+        Some(ValueSource::EnvVariable) => Some(Origin::Env(env)),
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) if !e.use_stderr() => {
+            // --help, --version: what was asked for, on stdout.
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let stream = early_stream();
+            match stream.format {
+                LogFormat::Human => {
+                    let _ = e.print();
+                }
+                LogFormat::Json => {
+                    let text = e.render().to_string();
+                    let _ = std::io::stderr().write_all(stream.error_line(text.trim_end(), 2).as_bytes());
+                }
+            }
+            return ExitCode::from(2);
         }
     };
+    let cli = Cli::from_arg_matches(&matches).expect("the matches of this very command line");
+    let job = matches.subcommand_name().unwrap_or("csjobs").to_string();
     let verbosity = match (cli.quiet, cli.verbose) {
         (0, 0) => None,
         (q, v) => Some(v as i8 - q as i8),
     };
-    logging::init(cli.log_format.unwrap_or_else(LogFormat::default_for_stderr), verbosity);
-
-    let source = ConfigSource { file: cli.config.clone(), now: cli.now.clone() };
-    let result = match Config::load(&source, &|k| std::env::var(k).ok()) {
-        Err(e) => Err(JobError::Usage(e.to_string())),
-        Ok(cfg) => {
-            let runtime =
-                tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-            runtime.block_on(run(cli.command, cfg))
-        }
+    let format = cli.log_format.unwrap_or_else(LogFormat::default_for_stderr);
+    let stream = Stream {
+        format,
+        journal: logging::stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref()),
     };
-    ExitCode::from(exit_code(&result))
+    logging::init(stream, verbosity);
+
+    if let Command::Generate(g) = &cli.command {
+        return ExitCode::from(generate(&g.what));
+    }
+    let log_format = Setting {
+        key: "log_format",
+        env: Some("CSJOBS_LOG_FORMAT"),
+        value: match format {
+            LogFormat::Human => "human".into(),
+            LogFormat::Json => "json".into(),
+        },
+        origin: origin(&matches, "log_format", "--log-format", "CSJOBS_LOG_FORMAT")
+            .unwrap_or(Origin::Default),
+    };
+    let source = ConfigSource {
+        file: cli.config.clone(),
+        file_origin: origin(&matches, "config", "--config", "CSJOBS_CONFIG"),
+        now: cli.now.clone(),
+        now_origin: origin(&matches, "now", "--now", "CSJOBS_NOW"),
+        extra: vec![log_format],
+    };
+    let cfg = match Config::load(&source, &|k| std::env::var(k).ok()) {
+        Err(e) => return ExitCode::from(exit_code(&Err(JobError::Usage(e.to_string())), stream)),
+        Ok(cfg) => cfg,
+    };
+    if let Command::Config(args) = &cli.command {
+        output::say(&if args.example { csjobs::core::config::example() } else { config_table(&cfg) });
+        return ExitCode::SUCCESS;
+    }
+    let pinger = Pinger::new(cfg.notify_ping_url.as_deref(), &job);
+    pinger.start();
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
+    let result = runtime.block_on(run(cli.command, cfg));
+    let code = exit_code(&result, stream);
+    pinger.finish(code);
+    ExitCode::from(code)
+}
+
+/// `csjobs config`: key, value, origin; aligned.
+fn config_table(cfg: &Config) -> String {
+    let width = cfg.settings.iter().map(|s| s.key.len()).max().unwrap_or(0);
+    let vwidth = cfg.settings.iter().map(|s| s.value.chars().count()).max().unwrap_or(0).min(60);
+    let mut out = String::new();
+    for s in &cfg.settings {
+        let pad = vwidth.saturating_sub(s.value.chars().count());
+        out.push_str(&format!("{:<width$}  {}{}  {}\n", s.key, s.value, " ".repeat(pad), s.origin));
+    }
+    out
+}
+
+/// `csjobs generate`: man pages and completions from the one clap definition.
+fn generate(what: &Generate) -> u8 {
+    let mut cmd = Cli::command();
+    match what {
+        Generate::Man { dir } => match write_man_pages(&cmd, dir) {
+            Ok(()) => 0,
+            Err(e) => {
+                tracing::error!("cannot write the man pages to {}: {e}", dir.display());
+                1
+            }
+        },
+        Generate::Completions { shell } => {
+            clap_complete::generate(*shell, &mut cmd, "csjobs", &mut std::io::stdout());
+            0
+        }
+    }
+}
+
+/// csjobs.1 and one csjobs-COMMAND.1 per visible command.
+fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    let cmd = cmd.clone().version(VERSION);
+    let mut buf = Vec::new();
+    clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
+    std::fs::write(dir.join("csjobs.1"), &buf)?;
+    for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+        let name = format!("csjobs-{}", sub.get_name());
+        // clap names are 'static; this runs once per page in a packaging step.
+        let page = sub.clone().name(&*Box::leak(name.clone().into_boxed_str())).version(VERSION);
+        let mut buf = Vec::new();
+        clap_mangen::Man::new(page).render(&mut buf)?;
+        std::fs::write(dir.join(format!("{name}.1")), &buf)?;
+    }
+    Ok(())
 }
 
 async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
@@ -346,6 +541,9 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
             };
             reconcile::run(&cfg, &opts).await
         }
+        Command::Status(opts) => status::run(&cfg, &opts).await,
+        Command::RevenueWatch(opts) => revenue_watch::run(&cfg, &opts).await,
+        Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
         Command::TrimDicts(a) => trim_dicts::run(&cfg, &TrimDictsOptions { dry_run: a.dry_run }).await,
         Command::Transfer(args) => {
             transfer::run(&cfg, &TransferOptions { tables: args.tables, dry_run: args.dry_run }).await
@@ -397,8 +595,10 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
     Ok(Outcome::default())
 }
 
-/// Prints why a run failed, and returns its exit code (`core::exit_code`).
-fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
+/// Prints why a run failed, and returns its exit code (`core::exit_code`). The log line
+/// carries it in every format; a person at a terminal (the human format) also gets the
+/// plain `csjobs: …` line, never beside JSON.
+fn exit_code(result: &Result<Outcome, JobError>, stream: Stream) -> u8 {
     let code = csjobs::core::exit_code(result);
     if let Err(e) = result {
         // `{:#}` prints the whole context chain: what failed, on which file or setting.
@@ -407,7 +607,9 @@ fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
             other => other.to_string(),
         };
         tracing::error!(exit_code = code, "{text}");
-        let _ = writeln!(std::io::stderr(), "csjobs: {text}");
+        if stream.format == LogFormat::Human {
+            let _ = std::io::stderr().write_all(stream.error_line(&text, code).as_bytes());
+        }
     }
     code
 }

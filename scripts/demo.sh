@@ -84,6 +84,19 @@ echo; echo "== csjobs load-sales --replay: shifts opened 2026-11-20..2026-11-23 
 echo "(replaying what is already loaded changes nothing; 8-18-7 has no shift open date, so"
 echo " rules.md §1 refuses it a second time, as a second load from the queue would: exit 3)"
 
+echo; echo "== csjobs status: links, queues, jobs and every register (exit 3: problems found)"
+psql "$DB" -q -f fixtures/status/hours.sql
+# Cash 17's identity used on a second PC: the same register number from another machine.
+cp fixtures/status/8-17-413-second-pc.json "$CSJOBS_QUEUE_DIR/"
+"$CSJOBS" -q load-sales >/dev/null || true
+"$CSJOBS" -q status --format table || true
+echo; echo "== csjobs status --format prometheus (the node_exporter textfile), a few lines"
+"$CSJOBS" -q status --output "$work/csjobs.prom" || true
+grep -E '^csjobs_(up|files|register_state\{shop="8",cash="17"|register_senders|status_healthy)' "$work/csjobs.prom"
+echo "($(wc -l < "$work/csjobs.prom") lines in all)"
+echo; echo "== csjobs status --format csv (the register checklist; also xlsx and html)"
+"$CSJOBS" -q status --format csv || true
+
 rm -rf "$work"
 if [ "$code" = 3 ]; then exit 0; fi
 exit "$code"

@@ -143,8 +143,16 @@ async fn every_refused_path_removes_nothing() {
         set_dir(&db, Some(&value)).await;
         let r = trim_dicts(&db.url, &dirs, &[]);
         assert_eq!(r.code, 2, "{value}: {}", r.stderr);
-        assert!(r.stderr.contains(why), "{value}: want {why:?} in {}", r.stderr);
-        assert!(r.stderr.contains(&format!("{value:?}")), "the message names the value: {}", r.stderr);
+        // The logs are JSON lines: read the messages, not the escaped text.
+        let messages: String = r
+            .stderr
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|v| v["message"].as_str().map(String::from))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(messages.contains(why), "{value}: want {why:?} in {}", r.stderr);
+        assert!(messages.contains(&format!("{value:?}")), "the message names the value: {}", r.stderr);
         assert_eq!(Dirs::names(&dicts).len(), 6, "{value}");
         outside_untouched(&outside);
     }

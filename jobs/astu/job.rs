@@ -92,7 +92,7 @@ fn outcome(cfg: &Config, report: &ExportReport) -> Result<Outcome, JobError> {
         let ids: Vec<String> = report.missing.iter().map(i64::to_string).collect();
         tracing::warn!("no shift with workshiftid {} in the cash server DB", ids.join(", "));
     }
-    Ok(Outcome { rejected: report.missing.len() as u64 })
+    Ok(Outcome::rejected(report.missing.len() as u64))
 }
 
 /// The message of shifts whose ASTU file could not be written: shared with the auto export

@@ -3,9 +3,18 @@
 
 /// A job that ran to its end. `rejected` counts inputs refused (files moved to error/ or
 /// broken/, rows refused): more than zero makes the run "done, but some inputs were rejected".
+/// `problems` counts what a monitoring job found wrong (`status`: each reason it is
+/// unhealthy); more than zero gives the same exit code.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Outcome {
     pub rejected: u64,
+    pub problems: u64,
+}
+
+impl Outcome {
+    pub fn rejected(n: u64) -> Outcome {
+        Outcome { rejected: n, problems: 0 }
+    }
 }
 
 /// Why a job did not run to its end.
@@ -36,7 +45,7 @@ impl JobError {
 /// and the job run log records it.
 pub fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
     match result {
-        Ok(o) if o.rejected > 0 => 3,
+        Ok(o) if o.rejected > 0 || o.problems > 0 => 3,
         Ok(_) => 0,
         Err(JobError::Failed(_)) => 1,
         Err(JobError::Usage(_)) => 2,

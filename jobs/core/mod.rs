@@ -4,10 +4,12 @@
 
 pub mod config;
 pub mod db;
+pub mod duration;
 pub mod error;
 pub mod lock;
 pub mod logging;
 pub mod output;
+pub mod ping;
 pub mod queue;
 pub mod runlog;
 pub mod stop;

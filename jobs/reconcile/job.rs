@@ -2,10 +2,7 @@
 //! or `--output FILE` (written to a temporary name and renamed). Read-only: it writes no
 //! run log, so a DBA can run it with a read-only role.
 
-use std::{
-    io::{IsTerminal, Write},
-    path::PathBuf,
-};
+use std::{io::IsTerminal, path::PathBuf};
 
 use anyhow::Context;
 use chrono::NaiveDate;
@@ -19,7 +16,7 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database},
-    queue, JobError, Outcome,
+    output, queue, JobError, Outcome,
 };
 
 /// The options of `csjobs reconcile`.
@@ -124,19 +121,9 @@ pub async fn run(cfg: &Config, opts: &ReconcileOptions) -> Result<Outcome, JobEr
                 .with_context(|| format!("cannot write the report to {}", path.display()))?;
             tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
         }
-        None => to_stdout(&bytes).context("cannot write the report to stdout")?,
+        None => output::product(&bytes).context("cannot write the report to stdout")?,
     }
     Ok(Outcome::default())
-}
-
-/// The report on stdout. A reader that stops early (`| head`) is not a failure; any other
-/// write error (a full disk behind `>`) is, or a cut report would pass for a whole one.
-fn to_stdout(bytes: &[u8]) -> std::io::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(bytes).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        written => written,
-    }
 }
 
 /// An unknown cash, shop or shift is a mistyped option (exit 2), not an empty report.

@@ -243,7 +243,7 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
         "load-sales summary"
     );
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    let result = result.map(|()| Outcome { rejected: summary.rejected() });
+    let result = result.map(|()| Outcome::rejected(summary.rejected()));
     run.close(&client, JOB, &result, &counters).await;
     result
 }
@@ -633,5 +633,5 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     summary.left = total;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     output::say(&summary.render(true));
-    Ok(Outcome { rejected: summary.rejected() })
+    Ok(Outcome::rejected(summary.rejected()))
 }

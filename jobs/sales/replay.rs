@@ -251,7 +251,7 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
     summary.elapsed_s = started.elapsed().as_secs_f64();
     output::say(&render(opts, &summary, &cfg.paths.backup));
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    let result = result.map(|()| Outcome { rejected: summary.rejected() });
+    let result = result.map(|()| Outcome::rejected(summary.rejected()));
     run.close(&client, JOB, &result, &counters).await;
     result
 }

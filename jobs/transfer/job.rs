@@ -98,7 +98,7 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
         );
     }
     let counters = serde_json::json!({ "tables": counts, "elapsed_s": elapsed });
-    let result = result.map(|()| Outcome { rejected: refused });
+    let result = result.map(|()| Outcome::rejected(refused));
     run.close(&cash, JOB, &result, &counters).await;
     result
 }

@@ -379,3 +379,64 @@ pub fn sales_file(
     }))
     .unwrap()
 }
+
+// ---- a local HTTP receiver ---------------------------------------------------------------
+
+/// A local HTTP server on a loopback port that answers every request with `status` and keeps
+/// each request's path and body: the far end of pings and webhooks in tests.
+pub struct HttpReceiver {
+    pub port: u16,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
+}
+
+/// A request's path and body.
+pub type Request = (String, Vec<u8>);
+
+impl HttpReceiver {
+    pub fn start(status: u16) -> HttpReceiver {
+        use std::io::{BufRead, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = requests.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut s) = stream else { continue };
+                let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+                let mut request_line = String::new();
+                if r.read_line(&mut request_line).is_err() {
+                    continue;
+                }
+                let mut len = 0usize;
+                let mut line = String::new();
+                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                    if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                        len = v.trim().parse().unwrap_or(0);
+                    }
+                    line.clear();
+                }
+                let mut body = vec![0; len];
+                if r.read_exact(&mut body).is_err() {
+                    continue;
+                }
+                let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
+                kept.lock().unwrap().push((path, body));
+                let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            }
+        });
+        HttpReceiver { port, requests }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The requests received since the last call: (path, body).
+    pub fn take(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.lock().unwrap())
+    }
+
+    pub fn take_paths(&self) -> Vec<String> {
+        self.take().into_iter().map(|(p, _)| p).collect()
+    }
+}

@@ -1,0 +1,308 @@
+//! Entry point of `csjobs revenue-watch`: check where alerts go → lock → read → judge each
+//! shop and register → print the verdicts → record the alerts' life cycle → send what is due
+//! as one message → mark it sent. It writes only its own table `alert` (no run log).
+
+use std::io::IsTerminal;
+
+use anyhow::Context;
+use chrono::TimeDelta;
+use rust_decimal::Decimal;
+use serde_json::json;
+
+use super::{
+    alerts::{self, Condition, Due},
+    deliver::Delivery,
+    judge,
+    read::{self, AlertRow},
+    DayRevenue, ShopVerdict, Verdict,
+};
+use crate::{
+    core::{
+        config::Config,
+        db::{self, Database},
+        lock, output,
+        runlog::host_name,
+        JobError, Outcome,
+    },
+    status::{self, collect, time_text, Register},
+};
+
+pub const JOB: &str = "revenue-watch";
+
+/// `--format` of the verdicts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum WatchFormat {
+    Table,
+    Json,
+}
+
+/// The options of `csjobs revenue-watch`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchOptions {
+    /// Only this shop (shopcode; repeatable) [default: every shop]
+    #[arg(long = "shop", value_name = "N")]
+    pub shops: Vec<i32>,
+    /// Print the verdicts and the message that would be sent; send nothing, write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Format of the verdicts on stdout [default: table on a terminal, json otherwise]
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub format: Option<WatchFormat>,
+}
+
+/// A ratio to 4 places, always written with 4 (0.5 → 0.5000).
+fn ratio(d: Decimal) -> Decimal {
+    let mut x = d.round_dp(4);
+    x.rescale(4);
+    x
+}
+
+fn percent(d: Decimal) -> String {
+    format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(1))
+}
+
+/// Runs `csjobs revenue-watch`.
+pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError> {
+    let delivery = if opts.dry_run {
+        None
+    } else {
+        match Delivery::from_settings(&cfg.alerts) {
+            Err(e) => return Err(JobError::Usage(e.to_string())),
+            Ok(None) => {
+                return Err(JobError::usage(
+                    "revenue-watch has nowhere to send alerts: set alerts.smtp_url (with alerts.to) and/or \
+                     alerts.webhook_url (CSJOBS_ALERTS_SMTP_URL, CSJOBS_ALERTS_TO, CSJOBS_ALERTS_WEBHOOK_URL), \
+                     or look with --dry-run",
+                ))
+            }
+            Ok(Some(d)) => Some(d),
+        }
+    };
+    let url = cfg.cashserver_url()?;
+    let _lock = match opts.dry_run {
+        true => None,
+        false => Some(lock::acquire(url, JOB).await?),
+    };
+    let mut client = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
+    client.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
+    if let Some(shops) = only {
+        let unknown = collect::unknown_shops(&client, shops).await?;
+        if !unknown.is_empty() {
+            let list: Vec<String> = unknown.iter().map(i32::to_string).collect();
+            return Err(JobError::usage(format!(
+                "--shop {}: no such shop in the cash server DB (table shop)",
+                list.join(", ")
+            )));
+        }
+    }
+
+    let now = cfg.now;
+    let wall = now.naive_local();
+    let today = wall.date();
+    let w = &cfg.watch;
+    let read_err = |what: &str| format!("cannot read {what} (cash server DB)");
+    let shops = read::shops(&client, only).await.with_context(|| read_err("the shops"))?;
+    let hours = collect::shop_hours(&client, only).await.with_context(|| read_err("the working hours"))?;
+    let revenue = read::revenue(&client, today, wall.time(), w.weeks, only)
+        .await
+        .with_context(|| read_err("the revenue"))?;
+    let mut registers = collect::registers(&client, now, now - TimeDelta::days(1), only)
+        .await
+        .with_context(|| read_err("the registers"))?;
+    for r in &mut registers {
+        r.state = status::judge(r, now, cfg.status.stale_after.as_duration());
+    }
+
+    let mut verdicts = Vec::new();
+    let mut conditions = Vec::new();
+    for s in &shops {
+        let opening = hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
+        // A day the query found nothing for had no revenue.
+        let day = |date| {
+            revenue.get(&(s.shop, date)).cloned().unwrap_or(DayRevenue {
+                date,
+                upto: Decimal::ZERO,
+                whole_day: Decimal::ZERO,
+            })
+        };
+        let past: Vec<DayRevenue> =
+            (1..=i64::from(w.weeks)).map(|k| day(today - TimeDelta::days(7 * k))).collect();
+        let today_rev = day(today).upto;
+        let (profile, deviation, verdict) = judge(today_rev, &past, opening, wall, w);
+        let regs: Vec<&Register> = registers.iter().filter(|r| r.shop == s.shop).collect();
+        let register_list: Vec<serde_json::Value> = regs
+            .iter()
+            .map(|r| {
+                json!({
+                    "cash": r.cash, "cash_name": r.cash_name, "state": r.state.name(),
+                    "last_contact": r.last_contact.as_ref().map(time_text),
+                })
+            })
+            .collect();
+        let base = json!({
+            "shop": s.shop, "shop_name": s.name, "city": s.city, "address": s.address,
+            "registers": register_list,
+        });
+        if verdict == Verdict::Low {
+            let mut d = base.clone();
+            d["today"] = json!(today_rev.to_string());
+            d["profile"] = json!(profile.map(|p| p.round_dp(2).to_string()));
+            d["deviation"] = json!(deviation.map(|x| ratio(x).to_string()));
+            d["deviation_percent"] = json!(deviation.map(percent));
+            conditions.push(Condition { kind: "revenue_low", shop: s.shop, cash: None, details: d });
+        }
+        // A register of an open shop gone quiet. One never heard from is status' `never`.
+        if !w.silent_after.is_zero() && opening.open_longer_than(wall, w.start_after.as_duration()) {
+            for r in
+                regs.iter().filter(|r| r.last_contact.is_some_and(|t| now - t > w.silent_after.as_duration()))
+            {
+                let mut d = base.clone();
+                d["cash_name"] = json!(r.cash_name);
+                d["last_contact"] = json!(r.last_contact.as_ref().map(time_text));
+                conditions.push(Condition {
+                    kind: "register_silent",
+                    shop: s.shop,
+                    cash: Some(r.cash),
+                    details: d,
+                });
+            }
+        }
+        verdicts.push(ShopVerdict {
+            shop: s.shop,
+            name: s.name.clone(),
+            city: s.city.clone(),
+            address: s.address.clone(),
+            today: today_rev,
+            profile: profile.map(|p| p.round_dp(2)),
+            deviation: deviation.map(ratio),
+            verdict,
+            days: past.iter().filter(|d| !d.whole_day.is_zero()).map(|d| (d.date, d.upto)).collect(),
+        });
+    }
+    print_verdicts(&verdicts, &conditions, opts.format);
+
+    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let plan = alerts::plan(&conditions, &live);
+    let repeat_after = cfg.alerts.repeat_after.as_duration();
+    let Some(delivery) = delivery else {
+        // --dry-run: what would be due if the plan were applied, and its message.
+        let after = simulate(&live, &plan, now);
+        let due = alerts::due(&after, now, repeat_after);
+        if due.is_empty() {
+            output::line("nothing to send");
+        } else {
+            let m = alerts::message(&due, now, &host_name());
+            output::say(&format!("--- the message that would be sent\nSubject: {}\n\n{}", m.subject, m.text));
+        }
+        return Ok(Outcome { rejected: 0, problems: conditions.len() as u64 });
+    };
+
+    alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
+    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
+    let due = alerts::due(&live, now, repeat_after);
+    if !due.is_empty() {
+        let m = alerts::message(&due, now, &host_name());
+        let failed = delivery.send(&m);
+        if !failed.is_empty() {
+            return Err(JobError::Failed(anyhow::anyhow!(
+                "the alert message could not be delivered ({}); {} alert notices stay owed and the next run \
+                 sends them",
+                failed.join("; "),
+                due.len()
+            )));
+        }
+        alerts::mark_sent(&client, &due, now).await.context("cannot mark the alerts sent (table alert)")?;
+        let counts = |d: Due| due.iter().filter(|(x, _)| *x == d).count();
+        tracing::info!(
+            new = counts(Due::New),
+            repeated = counts(Due::Repeat),
+            resolved = counts(Due::Resolved),
+            "alert message sent"
+        );
+    }
+    Ok(Outcome { rejected: 0, problems: open })
+}
+
+/// The live alerts as they would be once `plan` is applied (for --dry-run).
+fn simulate(
+    live: &[AlertRow],
+    plan: &alerts::Plan,
+    now: chrono::DateTime<chrono::FixedOffset>,
+) -> Vec<AlertRow> {
+    let now_utc = now.with_timezone(&chrono::Utc);
+    let mut after: Vec<AlertRow> = live
+        .iter()
+        .cloned()
+        .map(|mut a| {
+            if plan.resolve.contains(&a.alert_id) {
+                a.resolved_at = Some(now_utc);
+            }
+            if let Some((_, d)) = plan.refresh.iter().find(|(id, _)| *id == a.alert_id) {
+                a.details = d.clone();
+            }
+            a
+        })
+        .collect();
+    after.extend(plan.open.iter().map(|c| AlertRow {
+        alert_id: 0,
+        kind: c.kind.to_string(),
+        shop: c.shop,
+        cash: c.cash,
+        opened_at: now_utc,
+        last_sent_at: None,
+        resolved_at: None,
+        resolved_sent_at: None,
+        details: c.details.clone(),
+    }));
+    after
+}
+
+fn print_verdicts(verdicts: &[ShopVerdict], conditions: &[Condition], format: Option<WatchFormat>) {
+    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
+        WatchFormat::Table
+    } else {
+        WatchFormat::Json
+    });
+    match format {
+        WatchFormat::Json => {
+            let silent: Vec<serde_json::Value> = conditions
+                .iter()
+                .filter(|c| c.kind == "register_silent")
+                .map(|c| json!({"shop": c.shop, "cash": c.cash, "last_contact": c.details["last_contact"]}))
+                .collect();
+            let doc =
+                json!({"format": "csjobs-revenue-watch/1", "shops": verdicts, "silent_registers": silent});
+            output::line(&serde_json::to_string_pretty(&doc).expect("serialisable"));
+        }
+        WatchFormat::Table => {
+            let mut out = format!(
+                "{:>6}  {:<28}  {:>12}  {:>12}  {:>9}  {}\n",
+                "SHOP", "PLACE", "TODAY", "PROFILE", "DEVIATION", "VERDICT"
+            );
+            for v in verdicts {
+                let place: Vec<&str> =
+                    [v.city.as_deref(), v.address.as_deref()].into_iter().flatten().collect();
+                out.push_str(&format!(
+                    "{:>6}  {:<28}  {:>12}  {:>12}  {:>9}  {}\n",
+                    v.shop,
+                    place.join(", ").chars().take(28).collect::<String>(),
+                    v.today.round_dp(2),
+                    v.profile.map_or("-".into(), |p| p.to_string()),
+                    v.deviation.map_or("-".into(), percent),
+                    v.verdict.name()
+                ));
+            }
+            for c in conditions.iter().filter(|c| c.kind == "register_silent") {
+                out.push_str(&format!(
+                    "register {} of shop {} silent since {}\n",
+                    c.cash.unwrap_or(0),
+                    c.shop,
+                    c.details["last_contact"].as_str().unwrap_or("?")
+                ));
+            }
+            output::say(&out);
+        }
+    }
+}

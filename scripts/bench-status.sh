@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# Benchmark of `csjobs status` on a chain-size cash server, beside a baseline measured in the
+# same run on the same database: one hand-written SQL query returning the register table's
+# columns (last contact, the last sender's ip, last sale, files / errors / broken and distinct
+# senders in the window, whether an error was made good), run by psql as a whole process
+# (connect, query, output), written independently of the job's query (correlated subqueries
+# instead of laterals, count(distinct) instead of array_agg). The baseline runs twice: with
+# the server's defaults, and with JIT off as status runs it (JIT costs this query about half
+# a second); the ratio is to the faster of the two.
+#
+#   scripts/bench-status.sh                 # 10,000 registers, 5,000,000 load log rows
+#   REGISTERS=2000 ROWS=1000000 REPEAT=5 scripts/bench-status.sh
+#   KEEP=1 scripts/bench-status.sh          # keep the database; a second run reuses it
+#
+# Data, made by SQL on the server: 500 shops (most with working hours, some past midnight,
+# some around the clock), REGISTERS registers, ROWS load_log rows spread over 30 days (one in
+# 1,000 an error, one in 2,000 broken, some made good; one register in 500 with a second
+# sender in the last day), 86,400 job runs, error messages, staged rows; FILES files in the
+# queue. Then VACUUM ANALYZE.
+# Targets (issue "Monitoring I"): status <= 1.5 x the SQL and under 2 s; peak RSS < 100 MB.
+# The server: CSJOBS_BENCH_DATABASE_URL, else the local one on 127.0.0.1:5432, else a
+# throwaway cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/pg.sh
+
+export PGOPTIONS="-c client_min_messages=warning"
+REPEAT=${REPEAT:-3}
+REGISTERS=${REGISTERS:-10000}
+ROWS=${ROWS:-5000000}
+FILES=${FILES:-2000}
+DB=csjobs_bench_status
+
+cargo build --release --locked --quiet --bin csjobs
+CSJOBS=$PWD/target/release/csjobs
+
+pg_bench_server
+work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench.XXXXXX")
+KEEP=${KEEP:-0}
+cleanup() {
+    [ "$KEEP" = 1 ] || psql "$ADMIN" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+    pg_stop_throwaway 2>/dev/null || true
+}
+trap cleanup EXIT
+
+export CSJOBS_CASHSERVER_DATABASE_URL="$SERVER/$DB"
+built=$(psql "$ADMIN" -Atc "select 1 from pg_database where datname = '$DB'")
+if [ "$KEEP" = 1 ] && [ "$built" = 1 ]; then
+    echo "== reusing the database $DB (KEEP=1)" >&2
+else
+echo "== building the database: $REGISTERS registers, $ROWS load log rows" >&2
+psql "$ADMIN" -qc "drop database if exists $DB with (force)" -c "create database $DB" >/dev/null
+"$CSJOBS" -q migrate --cashserver >/dev/null
+t0=$(date +%s)
+psql "$SERVER/$DB" -q -v ON_ERROR_STOP=1 -v registers="$REGISTERS" -v rows="$ROWS" >/dev/null <<'SQL'
+set synchronous_commit = off;
+insert into shop (shopcode, name, city, address)
+select s, 'Магазин №' || s, 'Город ' || (s % 50), 'ул. Центральная, ' || s from generate_series(1, 500) s;
+insert into cash (cashcode, shopcode, name)
+select c, (c - 1) % 500 + 1, 'Касса ' || c from generate_series(1, :registers) c;
+-- Working hours: 08:00-22:00 every day; every 10th shop 20:00-02:00 (past midnight); every 7th none.
+insert into shop_hours (shopcode, weekday, opens, closes)
+select s, d, case when s % 10 = 0 then '20:00' else '08:00' end::time,
+             case when s % 10 = 0 then '02:00' else '22:00' end::time
+from generate_series(1, 500) s, generate_series(1, 7) d where s % 7 <> 0;
+-- The load log: rows in time order over 30 days, every register in turn.
+insert into load_log (file_name, file_size, file_mtime, content_sha256, shopcode, cashcode, shiftnum,
+                      source_host, source_ip, source_software, disposition, reason, documents, items,
+                      last_sale_at, started_at, finished_at, disposed_at, moved_to)
+select c || '-' || i || '.json', 4096, t, md5(i::text), (c - 1) % 500 + 1, c, i / :registers,
+       'pos-' || c, '10.' || (c / 256 % 256) || '.' || (c % 256) || '.1', '4.6.120',
+       case when i % 1000 = 7 then 'error' when i % 2000 = 11 then 'broken' else 'processed' end,
+       case when i % 1000 = 7 then 'cash unknown' when i % 2000 = 11 then 'broken (rule 6)' end,
+       20, 100, (t at time zone 'UTC') - interval '1 minute', t - interval '50 ms', t, t, 'processed'
+from (select i, i % :registers + 1 as c,
+             now() - interval '30 days' * (1 - i::float8 / :rows) as t
+        from generate_series(1, :rows) i) g;
+-- Some errors made good by a later file of the same content (a retry).
+insert into load_log (file_name, file_size, content_sha256, shopcode, cashcode, source_host, source_ip,
+                      disposition, started_at, finished_at, disposed_at)
+select file_name, file_size, content_sha256, shopcode, cashcode, source_host, source_ip, 'processed',
+       finished_at + interval '5 minutes', finished_at + interval '5 minutes', finished_at + interval '5 minutes'
+from load_log where disposition = 'error' and load_id % 3 = 0;
+-- One register in 500 copied onto a second PC in the last day.
+insert into load_log (file_name, file_size, content_sha256, shopcode, cashcode, source_host, source_ip,
+                      disposition, started_at, finished_at, disposed_at)
+select 'dup-' || c || '.json', 4096, md5('dup' || c), (c - 1) % 500 + 1, c, 'copy-of-' || c, '10.99.0.1',
+       'processed', now() - interval '3 hours', now() - interval '3 hours', now() - interval '3 hours'
+from generate_series(500, :registers, 500) c;
+-- A load-sales run every 30 s for 30 days, the other jobs now and then.
+insert into job_run (job, host, pid, started_at, finished_at, outcome, exit_code, counters)
+select 'load-sales', 'cs1', 1000 + i % 30000, now() - interval '30 seconds' * i,
+       now() - interval '30 seconds' * i + interval '2 seconds', 'done', 0, '{"processed": 12}'
+from generate_series(1, 86400) i;
+insert into job_run (job, host, pid, started_at, finished_at, outcome, exit_code)
+select j, 'cs1', 1, now() - interval '15 minutes' * i, now() - interval '15 minutes' * i + interval '1 second', 'done', 0
+from unnest(array['transfer', 'export-astu', 'trim-db', 'trim-dicts']) j, generate_series(1, 2880) i;
+insert into error_message (created_at, job, subject, message)
+select now() - interval '1 minute' * i, 'load-sales', i || '.json', 'error: cash unknown' from generate_series(1, 500) i;
+insert into changeaccountbalancetemp (accountnumber, amount, created_at)
+select 'A' || i, 10, now() - interval '1 second' * i from generate_series(1, 1000) i;
+SQL
+psql "$SERVER/$DB" -qc "vacuum analyze" >/dev/null
+echo "   built in $(( $(date +%s) - t0 )) s" >&2
+fi
+mkdir -p "$work"/{queue,processed,error,broken,backup,astu}
+python3 - "$work/queue" "$FILES" <<'PY'
+import sys, os
+d, n = sys.argv[1], int(sys.argv[2])
+for i in range(n):
+    with open(os.path.join(d, f"file-{i:05}.json"), "w") as f:
+        f.write('{"format": "csjobs-sales/1"}' + " " * 2000)
+PY
+export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed CSJOBS_ERROR_DIR=$work/error \
+    CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup CSJOBS_ASTU_OUTBOX=$work/astu
+
+# The baseline: the register table's columns in one query, as a DBA would write it.
+cat > "$work/baseline.sql" <<'SQL'
+select s.city, s.address, c.shopcode, c.cashcode, c.name,
+       (select max(l.finished_at) from load_log l where l.cashcode = c.cashcode) as last_contact,
+       (select l.source_ip from load_log l where l.cashcode = c.cashcode
+         order by l.finished_at desc limit 1) as ip,
+       (select max(l.last_sale_at) from load_log l
+         where l.cashcode = c.cashcode and l.disposition = 'processed') as last_sale,
+       coalesce(w.files, 0) as files, coalesce(w.errors, 0) as errors, coalesce(w.broken, 0) as broken,
+       coalesce(w.senders, 0) as senders, coalesce(w.unresolved, false) as unresolved
+from cash c
+join shop s on s.shopcode = c.shopcode
+left join (
+    select l.cashcode,
+           count(*) filter (where l.disposition = 'processed') as files,
+           count(*) filter (where l.disposition = 'error') as errors,
+           count(*) filter (where l.disposition = 'broken') as broken,
+           count(distinct coalesce(nullif(l.source_host, ''), l.source_ip)) as senders,
+           bool_or(l.disposition <> 'processed' and not exists (
+               select 1 from load_log g
+                where g.cashcode = l.cashcode and g.finished_at > l.finished_at
+                  and g.content_sha256 = l.content_sha256 and g.disposition = 'processed')) as unresolved
+      from load_log l
+     where l.finished_at >= now() - interval '1 day'
+     group by l.cashcode) w on w.cashcode = c.cashcode
+order by s.city, s.address, c.cashcode;
+SQL
+{ echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
+
+# Elapsed seconds and peak RSS (KB) of a whole process; status exits 3 on this data (it has
+# problems by design), which GNU time reports on a line of its own before the figures.
+secs_and_rss() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2>/dev/null || true; tail -n 1 "$work/time"; }
+sql_run() { psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql"; }
+status_run() { "$CSJOBS" -q status "$@"; }
+
+# Warm-up, and the same registers on both sides.
+sql_run > "$work/sql.out"
+sql_regs=$(($(wc -l < "$work/sql.out") - 2))
+status_run --format json > "$work/status.json" || true
+job_regs=$(python3 -c "import json; print(len(json.load(open('$work/status.json'))['registers']))")
+if [ "$sql_regs" != "$job_regs" ]; then echo "MISMATCH: SQL $sql_regs registers, status $job_regs" >&2; exit 1; fi
+sql_dup=$(awk -F'|' 'NR > 1 && $12 >= 2' "$work/sql.out" | wc -l)
+job_dup=$(python3 -c "import json; print(sum(1 for r in json.load(open('$work/status.json'))['registers'] if r['state'] == 'duplicate'))")
+if [ "$sql_dup" != "$job_dup" ]; then echo "MISMATCH: SQL $sql_dup registers with 2+ senders, status $job_dup duplicate" >&2; exit 1; fi
+
+sql_t=() nojit_t=() json_t=() prom_t=() json_rss=() prom_rss=()
+for r in $(seq "$REPEAT"); do
+    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql"); sql_t+=("$t")
+    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline-nojit.sql"); nojit_t+=("$t")
+    read -r t m < <(secs_and_rss "$CSJOBS" -q status --format json); json_t+=("$t"); json_rss+=("$m")
+    read -r t m < <(secs_and_rss "$CSJOBS" -q status --format prometheus --output "$work/csjobs.prom"); prom_t+=("$t"); prom_rss+=("$m")
+    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, status json ${json_t[-1]} s (${json_rss[-1]} KB), prometheus ${prom_t[-1]} s (${prom_rss[-1]} KB)" >&2
+done
+median() { python3 -c "import statistics; print(statistics.median(float(x) for x in '$*'.split()))"; }
+s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); j=$(median "${json_t[*]}"); p=$(median "${prom_t[*]}")
+b=$(python3 -c "print(min($s, $n))")
+mj=$(python3 -c "print(max(int(x) for x in '${json_rss[*]}'.split()) // 1024)")
+mp=$(python3 -c "print(max(int(x) for x in '${prom_rss[*]}'.split()) // 1024)")
+lines=$(wc -l < "$work/csjobs.prom")
+echo
+echo "csjobs status beside one hand-written SQL query of the register table (median of $REPEAT; PostgreSQL $(psql "$ADMIN" -Atc 'show server_version'), $(nproc) cores)"
+echo "$job_regs registers in 500 shops, $(psql "$SERVER/$DB" -Atc 'select count(*) from load_log') load log rows over 30 days, $FILES queued files; $job_dup duplicate senders found by both"
+printf '%-34s %9s %8s %12s\n' "" seconds "x SQL" "peak RSS MB"
+printf '%-34s %9.3f %8.2f %12s\n' "psql, the register table" "$s" "$(python3 -c "print($s / $b)")" -
+printf '%-34s %9.3f %8.2f %12s\n' "psql, the same with JIT off" "$n" "$(python3 -c "print($n / $b)")" -
+printf '%-34s %9.3f %8.2f %12s\n' "csjobs status --format json" "$j" "$(python3 -c "print($j / $b)")" "$mj"
+printf '%-34s %9.3f %8.2f %12s\n' "csjobs status --format prometheus" "$p" "$(python3 -c "print($p / $b)")" "$mp"
+echo "targets: <= 1.5 x the faster SQL, under 2 s, peak RSS < 100 MB; the textfile has $lines lines"
