@@ -9,6 +9,7 @@ pub mod astu;
 pub mod core;
 pub mod dicts;
 pub mod reconcile;
+pub mod report;
 pub mod sales;
 pub mod status;
 pub mod transfer;

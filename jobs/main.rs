@@ -20,6 +20,7 @@ use csjobs::{
         job::{self as reconcile, ReconcileOptions},
         write::OutputFormat,
     },
+    report::job::{self as report, ReportOptions},
     sales::{
         job::{self as load_sales, LoadOptions},
         replay::{self, ReplayOptions},
@@ -197,6 +198,20 @@ enum Command {
     /// it. Exit codes: 0 no open alert; 3 open alerts; 1 a database or a delivery failed; 2 no
     /// delivery configured, or a bad setting; 4 another run holds the lock.
     RevenueWatch(WatchOptions),
+    /// One self-contained HTML page of it all: health, alerts, revenue charts, registers
+    ///
+    /// Overall health and its problems; the open alerts; per shop, today's revenue against
+    /// its profile as a chart (cumulative by hour: today, the profile, and the alert line at
+    /// 1 − watch.threshold of the profile) with the deviation and the shop's registers
+    /// coloured by state; connections, queues, jobs and error messages, as `status` sees them.
+    /// No script, style sheet, font or image from anywhere: it works opened from disk and
+    /// behind any web server. Written whole (a temporary name, then renamed). Writes to no
+    /// database and takes no lock: meant for a timer every few minutes.
+    ///
+    /// Exit codes: 0 all well; 3 problems or open alerts (the page shows them); 1 the cash
+    /// server DB cannot be read (the page is written with what needs no database); 2 a bad
+    /// option or setting.
+    Report(ReportOptions),
     /// The effective configuration, each key with where its value came from
     ///
     /// Every key of the config file with its value and origin: default, file (which one),
@@ -543,6 +558,7 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
         }
         Command::Status(opts) => status::run(&cfg, &opts).await,
         Command::RevenueWatch(opts) => revenue_watch::run(&cfg, &opts).await,
+        Command::Report(opts) => report::run(&cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
         Command::TrimDicts(a) => trim_dicts::run(&cfg, &TrimDictsOptions { dry_run: a.dry_run }).await,
         Command::Transfer(args) => {

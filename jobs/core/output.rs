@@ -26,3 +26,18 @@ pub fn product(bytes: &[u8]) -> std::io::Result<()> {
 pub fn line(text: &str) {
     say(&format!("{text}\n"));
 }
+
+/// Writes a run's product whole: to `path` through a temporary name beside it (per process,
+/// so two runs writing one file do not mix), fsynced, renamed into place and the rename made
+/// durable, so a reader (a web server, the textfile collector) never sees half of it; or to
+/// stdout when there is no path.
+pub fn product_to(path: Option<&std::path::Path>, bytes: &[u8]) -> std::io::Result<()> {
+    use crate::core::queue::{fsync_dir, replace_file};
+    match path {
+        None => product(bytes),
+        Some(path) => {
+            replace_file(path, bytes, &std::process::id().to_string())?;
+            fsync_dir(path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(".".as_ref()))
+        }
+    }
+}

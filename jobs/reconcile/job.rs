@@ -16,7 +16,7 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database},
-    output, queue, JobError, Outcome,
+    output, JobError, Outcome,
 };
 
 /// The options of `csjobs reconcile`.
@@ -113,15 +113,12 @@ pub async fn run(cfg: &Config, opts: &ReconcileOptions) -> Result<Outcome, JobEr
         OutputFormat::Xlsx => write::xlsx(&report).map_err(anyhow::Error::new),
     }
     .context("cannot write the report")?;
-    match &opts.output {
-        Some(path) => {
-            // Through a temporary name (per process: two reports to one file do not mix), so a
-            // reader never sees half a report.
-            queue::replace_file(path, &bytes, &std::process::id().to_string())
-                .with_context(|| format!("cannot write the report to {}", path.display()))?;
-            tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
-        }
-        None => output::product(&bytes).context("cannot write the report to stdout")?,
+    output::product_to(opts.output.as_deref(), &bytes).with_context(|| match &opts.output {
+        Some(path) => format!("cannot write the report to {}", path.display()),
+        None => "cannot write the report to stdout".into(),
+    })?;
+    if let Some(path) = &opts.output {
+        tracing::info!(file = %path.display(), rows = report.frame.height(), "report written");
     }
     Ok(Outcome::default())
 }

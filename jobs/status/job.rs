@@ -16,7 +16,7 @@ use super::{
     render::{self, StatusFormat},
     LinkState, Queues, Status, FORMAT_TAG,
 };
-use crate::core::{config::Config, db::Database, duration::Span, output, queue, JobError, Outcome};
+use crate::core::{config::Config, db::Database, duration::Span, output, JobError, Outcome};
 
 /// The options of `csjobs status`.
 #[derive(Debug, Clone, clap::Args)]
@@ -60,11 +60,19 @@ fn output_format(o: &StatusOptions) -> Result<StatusFormat, JobError> {
     Ok(f)
 }
 
-/// Runs `csjobs status`.
-pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError> {
-    let format = output_format(opts)?;
+/// What `status` found: the judged [`Status`], and why the cash server DB could not be read
+/// when it answered but a query failed.
+pub struct Gathered {
+    pub status: Status,
+    pub unreadable: Option<anyhow::Error>,
+}
+
+/// The read and judge stages of `status`, shared with `report`: the directories, both links,
+/// what the cash server DB says (registers over `since`, only `shops` when given), every
+/// register judged and the problems listed. An unknown `--shop` is a usage error.
+pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered, JobError> {
     let now = cfg.now;
-    let window_start = now - opts.since.as_duration();
+    let window_start = now - since.as_duration();
 
     // What needs no database.
     let directories = collect::directories(cfg);
@@ -79,7 +87,7 @@ pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError
         collect::probe(cfg.cashserver_url.as_ref(), Database::CashServer),
         collect::probe(cfg.bonus_url.as_ref(), Database::Bonus)
     );
-    let shops = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
+    let shops = (!shops.is_empty()).then_some(shops);
     let mut unreadable: Option<anyhow::Error> = None;
     let facts: Option<CashServerFacts> = match &cash {
         None => None,
@@ -125,7 +133,7 @@ pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError
         errors_3d: None,
         latest_errors: Vec::new(),
         registers: Vec::new(),
-        window: opts.since.to_string(),
+        window: since.to_string(),
         window_start,
     };
     if let Some(f) = facts {
@@ -146,19 +154,56 @@ pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError
         status.problems.insert(0, format!("the cash server DB cannot be read: {e:#}"));
     }
     status.healthy = status.problems.is_empty();
+    Ok(Gathered { status, unreadable })
+}
+
+/// The exit of a run that wrote its output with what `gather` found: exit 2 when the cash
+/// server DB is not configured, 1 when it cannot be used or read, else `problems` (exit 3
+/// when any, 0 when none).
+pub fn outcome(g: Gathered, what: &str) -> Result<Outcome, JobError> {
+    let status = g.status;
+    let cash_state = status.cashserver().state;
+    if cash_state == LinkState::NotConfigured {
+        return Err(JobError::usage(format!(
+            "the cash server DB is not configured: set cashserver.database_url in the config file or \
+             CSJOBS_CASHSERVER_DATABASE_URL ({what} was written with what needs no database)"
+        )));
+    }
+    if cash_state == LinkState::Unreachable {
+        let why = status.cashserver().error.clone().unwrap_or_default();
+        return Err(JobError::Failed(anyhow::anyhow!(
+            "the cash server DB cannot be used ({why}); {what} was written with what needs no database"
+        )));
+    }
+    if let Some(e) = g.unreadable {
+        return Err(JobError::Failed(e.context(format!(
+            "the cash server DB cannot be read; {what} was written with what needs no database"
+        ))));
+    }
+    Ok(Outcome { rejected: 0, problems: status.problems.len() as u64 })
+}
+
+/// Runs `csjobs status`.
+pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError> {
+    let format = output_format(opts)?;
+    let mut g = gather(cfg, &opts.shops, opts.since).await?;
+    let status = &mut g.status;
     if opts.problems {
         status.registers.retain(|r| r.state != super::RegisterState::Ok);
     }
 
     let bytes = match format {
-        StatusFormat::Table => render::table(&status, opts.output.is_none() && colour_ok()).into_bytes(),
-        StatusFormat::Json => render::json(&status),
-        StatusFormat::Prometheus => prometheus::render(&status).into_bytes(),
-        StatusFormat::Csv => render::csv(&status),
-        StatusFormat::Xlsx => render::xlsx(&status).context("cannot build the workbook")?,
-        StatusFormat::Html => render::html(&status),
+        StatusFormat::Table => render::table(status, opts.output.is_none() && colour_ok()).into_bytes(),
+        StatusFormat::Json => render::json(status),
+        StatusFormat::Prometheus => prometheus::render(status).into_bytes(),
+        StatusFormat::Csv => render::csv(status),
+        StatusFormat::Xlsx => render::xlsx(status).context("cannot build the workbook")?,
+        StatusFormat::Html => render::html(status),
     };
-    write(opts.output.as_ref(), &bytes)?;
+    output::product_to(opts.output.as_deref(), &bytes).with_context(|| match &opts.output {
+        Some(path) => format!("cannot write the status to {}", path.display()),
+        None => "cannot write the status to stdout".into(),
+    })?;
     tracing::info!(
         healthy = status.healthy,
         problems = status.problems.len(),
@@ -166,44 +211,10 @@ pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError
         "status checked"
     );
 
-    let cash_state = status.cashserver().state;
-    if cash_state == LinkState::NotConfigured {
-        return Err(JobError::usage(
-            "the cash server DB is not configured: set cashserver.database_url in the config file or \
-             CSJOBS_CASHSERVER_DATABASE_URL (the output was written with what needs no database)",
-        ));
-    }
-    if cash_state == LinkState::Unreachable {
-        let why = status.cashserver().error.clone().unwrap_or_default();
-        return Err(JobError::Failed(anyhow::anyhow!(
-            "the cash server DB cannot be used ({why}); the output was written with what needs no database"
-        )));
-    }
-    if let Some(e) = unreadable {
-        return Err(JobError::Failed(e.context(
-            "the cash server DB cannot be read; the output was written with what needs no database",
-        )));
-    }
-    Ok(Outcome { rejected: 0, problems: status.problems.len() as u64 })
+    outcome(g, "the output")
 }
 
 /// ANSI colours only on a terminal.
 fn colour_ok() -> bool {
     std::io::stdout().is_terminal()
-}
-
-fn write(path: Option<&PathBuf>, bytes: &[u8]) -> Result<(), JobError> {
-    match path {
-        None => output::product(bytes).context("cannot write the status to stdout")?,
-        Some(path) => {
-            queue::replace_file(path, bytes, &std::process::id().to_string())
-                .and_then(|()| {
-                    queue::fsync_dir(
-                        path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(".".as_ref()),
-                    )
-                })
-                .with_context(|| format!("cannot write the status to {}", path.display()))?;
-        }
-    }
-    Ok(())
 }

@@ -183,6 +183,31 @@ tr.state-duplicate { background: #ff9a9a; font-weight: bold; }
 tr.state-never { background: #e6e6e6; color: #555; }
 ";
 
+/// The register checklist as an HTML table, each row of class `state-<state>` (coloured by
+/// [`STATE_CSS`]), in the order given.
+pub fn register_table_html<'a>(registers: impl IntoIterator<Item = &'a Register>) -> String {
+    let mut out = String::from("<table class=\"registers\">\n<thead><tr>");
+    for c in CHECKLIST {
+        let _ = write!(out, "<th>{c}</th>");
+    }
+    out.push_str("</tr></thead>\n<tbody>\n");
+    for r in registers {
+        let _ = write!(out, "<tr class=\"state-{}\" data-cash=\"{}\">", r.state.name(), r.cash);
+        for (name, value) in CHECKLIST.iter().zip(checklist_row(r)) {
+            let class = match *name {
+                "shop" | "cash" => " class=\"num\"",
+                "state" => " class=\"state\"",
+                "last_contact" | "last_sale" => " class=\"time\"",
+                _ => "",
+            };
+            let _ = write!(out, "<td{class}>{}</td>", html_escape(&value));
+        }
+        out.push_str("</tr>\n");
+    }
+    out.push_str("</tbody>\n</table>\n");
+    out
+}
+
 /// The checklist as one self-contained page: no script, style sheet, font or image from
 /// anywhere; rows coloured by state; a count per state above the table.
 pub fn html(s: &Status) -> Vec<u8> {
@@ -214,25 +239,9 @@ pub fn html(s: &Status) -> Vec<u8> {
     for (st, n) in RegisterState::ALL.iter().zip(counts) {
         let _ = write!(out, "<span class=\"count-{0}\">{0}: {n}</span>", st.name());
     }
-    out.push_str("</p>\n<table>\n<thead><tr>");
-    for c in CHECKLIST {
-        let _ = write!(out, "<th>{c}</th>");
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for r in &s.registers {
-        let _ = write!(out, "<tr class=\"state-{}\">", r.state.name());
-        for (name, value) in CHECKLIST.iter().zip(checklist_row(r)) {
-            let class = match *name {
-                "shop" | "cash" => " class=\"num\"",
-                "state" => " class=\"state\"",
-                "last_contact" | "last_sale" => " class=\"time\"",
-                _ => "",
-            };
-            let _ = write!(out, "<td{class}>{}</td>", html_escape(&value));
-        }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody>\n</table>\n</body>\n</html>\n");
+    out.push_str("</p>\n");
+    out.push_str(&register_table_html(&s.registers));
+    out.push_str("</body>\n</html>\n");
     out.into_bytes()
 }
 
@@ -297,25 +306,21 @@ fn or_dash(v: Option<String>) -> String {
     v.filter(|s| !s.is_empty()).unwrap_or_else(|| "-".into())
 }
 
-/// Everything, for a person: the verdict and the problems first, then links, queues, jobs,
-/// error messages and the registers (problems first). `colour`: ANSI colours for a terminal.
-pub fn table(s: &Status, colour: bool) -> String {
-    let now = s.checked_at;
-    let mut out = String::new();
-    let verdict = if s.healthy {
-        "healthy".to_string()
-    } else {
-        format!("UNHEALTHY: {} problem{}", s.problems.len(), if s.problems.len() == 1 { "" } else { "s" })
-    };
-    let _ = writeln!(out, "csjobs status {} · checked {} · {verdict}", s.csjobs_version, time_text(&now));
-    if !s.problems.is_empty() {
-        out.push_str("\nPROBLEMS\n");
-        for p in &s.problems {
-            let _ = writeln!(out, "  - {p}");
-        }
-    }
+// ---- sections shared by the table and the report page --------------------------------
 
-    out.push_str("\nCONNECTIONS\n");
+/// One section of the status for people: a title, a table, rows to mark as bad, and notes.
+pub struct Section {
+    pub title: &'static str,
+    pub headers: &'static [&'static str],
+    pub rows: Vec<Vec<String>>,
+    /// Per row: shown in red (a failed job).
+    pub bad: Vec<bool>,
+    /// Lines under the table (directories that are missing).
+    pub notes: Vec<String>,
+}
+
+/// Both database links.
+pub fn connections(s: &Status) -> Section {
     let rows: Vec<Vec<String>> = s
         .connections
         .iter()
@@ -330,13 +335,18 @@ pub fn table(s: &Status, colour: bool) -> String {
             ]
         })
         .collect();
-    out.push_str(&aligned(
-        &["DATABASE", "STATE", "VERSION", "MIGRATION", "ROUND TRIP", "ERROR"],
-        &rows,
-        |_| None,
-    ));
+    let bad = s.connections.iter().map(|c| c.state == super::LinkState::Unreachable).collect();
+    Section {
+        title: "connections",
+        headers: &["database", "state", "version", "migration", "round trip", "error"],
+        rows,
+        bad,
+        notes: Vec::new(),
+    }
+}
 
-    out.push_str("\nQUEUES\n");
+/// The file queues, staged rows, ASTU-due shifts and the dictionary directory.
+pub fn queues(s: &Status) -> Section {
     let q = &s.queues;
     let mut rows: Vec<Vec<String>> = [&q.queue, &q.error, &q.broken]
         .iter()
@@ -386,12 +396,18 @@ pub fn table(s: &Status, colour: bool) -> String {
             d.path.as_ref().map_or("(setting not set)".into(), |p| p.display().to_string()),
         ]);
     }
-    out.push_str(&aligned(&["QUEUE", "WAITING", "SIZE", "AGE", "WHERE"], &rows, |_| None));
-    for d in q.directories.iter().filter(|d| d.error.is_some()) {
-        let _ = writeln!(out, "  ! {} {}: {}", d.setting, d.path.display(), d.error.as_deref().unwrap_or(""));
-    }
+    let notes = q
+        .directories
+        .iter()
+        .filter(|d| d.error.is_some())
+        .map(|d| format!("{} {}: {}", d.setting, d.path.display(), d.error.as_deref().unwrap_or("")))
+        .collect();
+    let bad = vec![false; rows.len()];
+    Section { title: "queues", headers: &["queue", "waiting", "size", "age", "where"], rows, bad, notes }
+}
 
-    out.push_str("\nJOBS\n");
+/// Each job's last run, last success and unfinished run.
+pub fn jobs(s: &Status) -> Section {
     let rows: Vec<Vec<String>> = s
         .jobs
         .iter()
@@ -410,11 +426,42 @@ pub fn table(s: &Status, colour: bool) -> String {
         })
         .collect();
     let bad: Vec<bool> = s.jobs.iter().map(|j| j.last_run.as_ref().is_some_and(|r| r.is_bad())).collect();
-    out.push_str(&aligned(
-        &["JOB", "LAST RUN", "OUTCOME", "EXIT", "LAST SUCCESS", "UNFINISHED"],
-        &rows,
-        |i| (colour && bad[i]).then_some("\x1b[31m"),
-    ));
+    Section {
+        title: "jobs",
+        headers: &["job", "last run", "outcome", "exit", "last success", "unfinished"],
+        rows,
+        bad,
+        notes: Vec::new(),
+    }
+}
+
+/// Everything, for a person: the verdict and the problems first, then links, queues, jobs,
+/// error messages and the registers (problems first). `colour`: ANSI colours for a terminal.
+pub fn table(s: &Status, colour: bool) -> String {
+    let now = s.checked_at;
+    let mut out = String::new();
+    let verdict = if s.healthy {
+        "healthy".to_string()
+    } else {
+        format!("UNHEALTHY: {} problem{}", s.problems.len(), if s.problems.len() == 1 { "" } else { "s" })
+    };
+    let _ = writeln!(out, "csjobs status {} · checked {} · {verdict}", s.csjobs_version, time_text(&now));
+    if !s.problems.is_empty() {
+        out.push_str("\nPROBLEMS\n");
+        for p in &s.problems {
+            let _ = writeln!(out, "  - {p}");
+        }
+    }
+
+    for section in [connections(s), queues(s), jobs(s)] {
+        let _ = writeln!(out, "\n{}", section.title.to_uppercase());
+        let headers: Vec<String> = section.headers.iter().map(|h| h.to_uppercase()).collect();
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        out.push_str(&aligned(&headers, &section.rows, |i| (colour && section.bad[i]).then_some("\x1b[31m")));
+        for note in &section.notes {
+            let _ = writeln!(out, "  ! {note}");
+        }
+    }
 
     match s.errors_3d {
         Some(n) => {

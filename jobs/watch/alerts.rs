@@ -178,6 +178,24 @@ fn fingerprint(a: &AlertRow) -> String {
     hex::encode(&Sha256::digest(key.as_bytes())[..8])
 }
 
+/// One alert in a sentence: what is wrong, with its figures.
+pub fn describe(a: &AlertRow) -> String {
+    match (a.kind.as_str(), a.cash) {
+        ("revenue_low", _) => format!(
+            "revenue low: today {} against a usual {} by this time, {} below",
+            money(&a.details["today"]),
+            money(&a.details["profile"]),
+            a.details["deviation_percent"].as_str().unwrap_or("?")
+        ),
+        (_, Some(cash)) => format!(
+            "register {cash} \"{}\" silent: last file {}",
+            a.details["cash_name"].as_str().unwrap_or(""),
+            a.details["last_contact"].as_str().unwrap_or("never")
+        ),
+        (kind, None) => kind.to_string(),
+    }
+}
+
 /// The message of `due` items, grouped by shop: for each, what fired, held or cleared, the
 /// revenue against its profile, every register with its last contact and state, and the
 /// command to look closer.
@@ -208,20 +226,7 @@ pub fn message(due: &[(Due, AlertRow)], now: DateTime<FixedOffset>, host: &str) 
         for (due, a) in &items {
             let opened =
                 a.opened_at.with_timezone(now.offset()).to_rfc3339_opts(chrono::SecondsFormat::Secs, false);
-            let what = match (a.kind.as_str(), a.cash) {
-                ("revenue_low", _) => format!(
-                    "revenue low: today {} against a usual {} by this time, {} below",
-                    money(&a.details["today"]),
-                    money(&a.details["profile"]),
-                    a.details["deviation_percent"].as_str().unwrap_or("?")
-                ),
-                (_, Some(cash)) => format!(
-                    "register {cash} \"{}\" silent: last file {}",
-                    a.details["cash_name"].as_str().unwrap_or(""),
-                    a.details["last_contact"].as_str().unwrap_or("never")
-                ),
-                (kind, None) => kind.to_string(),
-            };
+            let what = describe(a);
             text.push_str(&format!("  [{}] {what} (since {opened})\n", due.name().to_uppercase()));
         }
         if let Some(regs) = d["registers"].as_array() {

@@ -5,15 +5,18 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use chrono::TimeDelta;
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, TimeDelta};
 use rust_decimal::Decimal;
 use serde_json::json;
+use tokio_postgres::Client;
 
 use super::{
     alerts::{self, Condition, Due},
     deliver::Delivery,
     judge,
-    read::{self, AlertRow},
+    read::{self, AlertRow, HourlyRevenue},
     DayRevenue, ShopVerdict, Verdict,
 };
 use crate::{
@@ -48,6 +51,10 @@ pub struct WatchOptions {
     /// Format of the verdicts on stdout [default: table on a terminal, json otherwise]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<WatchFormat>,
+}
+
+fn read_err(what: &str) -> String {
+    format!("cannot read {what} (cash server DB)")
 }
 
 /// A ratio to 4 places, always written with 4 (0.5 → 0.5000).
@@ -98,21 +105,84 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     }
 
     let now = cfg.now;
-    let wall = now.naive_local();
-    let today = wall.date();
-    let w = &cfg.watch;
-    let read_err = |what: &str| format!("cannot read {what} (cash server DB)");
-    let shops = read::shops(&client, only).await.with_context(|| read_err("the shops"))?;
-    let hours = collect::shop_hours(&client, only).await.with_context(|| read_err("the working hours"))?;
-    let revenue = read::revenue(&client, today, wall.time(), w.weeks, only)
-        .await
-        .with_context(|| read_err("the revenue"))?;
     let mut registers = collect::registers(&client, now, now - TimeDelta::days(1), only)
         .await
-        .with_context(|| read_err("the registers"))?;
+        .context("cannot read the registers (cash server DB)")?;
     for r in &mut registers {
         r.state = status::judge(r, now, cfg.status.stale_after.as_duration());
     }
+    let Assessment { verdicts, conditions, .. } = assess(&client, cfg, only, &registers).await?;
+    print_verdicts(&verdicts, &conditions, opts.format);
+
+    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let plan = alerts::plan(&conditions, &live);
+    let repeat_after = cfg.alerts.repeat_after.as_duration();
+    let Some(delivery) = delivery else {
+        // --dry-run: what would be due if the plan were applied, and its message.
+        let after = simulate(&live, &plan, now);
+        let due = alerts::due(&after, now, repeat_after);
+        if due.is_empty() {
+            output::line("nothing to send");
+        } else {
+            let m = alerts::message(&due, now, &host_name());
+            output::say(&format!("--- the message that would be sent\nSubject: {}\n\n{}", m.subject, m.text));
+        }
+        return Ok(Outcome { rejected: 0, problems: conditions.len() as u64 });
+    };
+
+    alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
+    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
+    let due = alerts::due(&live, now, repeat_after);
+    if !due.is_empty() {
+        let m = alerts::message(&due, now, &host_name());
+        let failed = delivery.send(&m);
+        if !failed.is_empty() {
+            return Err(JobError::Failed(anyhow::anyhow!(
+                "the alert message could not be delivered ({}); {} alert notices stay owed and the next run \
+                 sends them",
+                failed.join("; "),
+                due.len()
+            )));
+        }
+        alerts::mark_sent(&client, &due, now).await.context("cannot mark the alerts sent (table alert)")?;
+        let counts = |d: Due| due.iter().filter(|(x, _)| *x == d).count();
+        tracing::info!(
+            new = counts(Due::New),
+            repeated = counts(Due::Repeat),
+            resolved = counts(Due::Resolved),
+            "alert message sent"
+        );
+    }
+    Ok(Outcome { rejected: 0, problems: open })
+}
+
+/// What revenue-watch finds: every shop judged, the alert conditions that hold now, and the
+/// revenue read (by shop, day and hour: `report` draws its charts from it).
+pub struct Assessment {
+    pub verdicts: Vec<ShopVerdict>,
+    pub conditions: Vec<Condition>,
+    pub revenue: HashMap<(i32, NaiveDate), HourlyRevenue>,
+}
+
+/// The read and judge stages of revenue-watch, shared with `report`: reads the shops (only
+/// `only` when given), their working hours and revenue, and judges each against its profile
+/// and each of its `registers` (already judged by `status`) for silence. Writes nothing.
+pub async fn assess(
+    client: &Client,
+    cfg: &Config,
+    only: Option<&[i32]>,
+    registers: &[Register],
+) -> Result<Assessment, JobError> {
+    let now = cfg.now;
+    let wall = now.naive_local();
+    let today = wall.date();
+    let w = &cfg.watch;
+    let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
+    let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
+    let revenue = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
+        .await
+        .with_context(|| read_err("the revenue"))?;
 
     let mut verdicts = Vec::new();
     let mut conditions = Vec::new();
@@ -120,11 +190,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         let opening = hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
         // A day the query found nothing for had no revenue.
         let day = |date| {
-            revenue.get(&(s.shop, date)).cloned().unwrap_or(DayRevenue {
-                date,
-                upto: Decimal::ZERO,
-                whole_day: Decimal::ZERO,
-            })
+            revenue.get(&(s.shop, date)).map_or_else(|| HourlyRevenue::default().day(date), |h| h.day(date))
         };
         let past: Vec<DayRevenue> =
             (1..=i64::from(w.weeks)).map(|k| day(today - TimeDelta::days(7 * k))).collect();
@@ -180,49 +246,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
             days: past.iter().filter(|d| !d.whole_day.is_zero()).map(|d| (d.date, d.upto)).collect(),
         });
     }
-    print_verdicts(&verdicts, &conditions, opts.format);
-
-    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
-    let plan = alerts::plan(&conditions, &live);
-    let repeat_after = cfg.alerts.repeat_after.as_duration();
-    let Some(delivery) = delivery else {
-        // --dry-run: what would be due if the plan were applied, and its message.
-        let after = simulate(&live, &plan, now);
-        let due = alerts::due(&after, now, repeat_after);
-        if due.is_empty() {
-            output::line("nothing to send");
-        } else {
-            let m = alerts::message(&due, now, &host_name());
-            output::say(&format!("--- the message that would be sent\nSubject: {}\n\n{}", m.subject, m.text));
-        }
-        return Ok(Outcome { rejected: 0, problems: conditions.len() as u64 });
-    };
-
-    alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
-    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
-    let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
-    let due = alerts::due(&live, now, repeat_after);
-    if !due.is_empty() {
-        let m = alerts::message(&due, now, &host_name());
-        let failed = delivery.send(&m);
-        if !failed.is_empty() {
-            return Err(JobError::Failed(anyhow::anyhow!(
-                "the alert message could not be delivered ({}); {} alert notices stay owed and the next run \
-                 sends them",
-                failed.join("; "),
-                due.len()
-            )));
-        }
-        alerts::mark_sent(&client, &due, now).await.context("cannot mark the alerts sent (table alert)")?;
-        let counts = |d: Due| due.iter().filter(|(x, _)| *x == d).count();
-        tracing::info!(
-            new = counts(Due::New),
-            repeated = counts(Due::Repeat),
-            resolved = counts(Due::Resolved),
-            "alert message sent"
-        );
-    }
-    Ok(Outcome { rejected: 0, problems: open })
+    Ok(Assessment { verdicts, conditions, revenue })
 }
 
 /// The live alerts as they would be once `plan` is applied (for --dry-run).

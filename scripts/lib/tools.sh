@@ -2,7 +2,9 @@
 #
 #   tools_ensure    installs with apt-get what is missing: promtool (package prometheus) and
 #                   prometheus-node-exporter for the status textfile, python3 for parsing pages,
-#                   lintian, systemd-analyze (systemd) and man (man-db) for the package test.
+#                   lintian, systemd-analyze (systemd) and man (man-db) for the package test,
+#                   chromium (headless) for the report page, and python3-aiosmtpd (an SMTP
+#                   server for Debian's /usr/bin/python3) for the alert e-mails.
 #
 # Nothing is started or enabled: the packages' services are not needed (and on a machine
 # without systemd they are not started at all).
@@ -17,6 +19,8 @@ tools_ensure() {
         pkg=${pair#*:}
         command -v "$cmd" >/dev/null 2>&1 || missing+=("$pkg")
     done
+    command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+    /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
     [ ${#missing[@]} -eq 0 ] && return 0
     if [ "$(id -u)" != 0 ]; then
         tools_log "missing: ${missing[*]}; install these Debian packages (needs root)"

@@ -1,0 +1,119 @@
+//! Entry point of `csjobs report`: gather what `status` sees → assess revenue as
+//! `revenue-watch` does (without touching its alerts) → chart series → the page → written
+//! whole to `--output` (a temporary name, fsync, rename: a web server never serves half a
+//! page). Takes no lock and writes to no database.
+//!
+//! When the cash server DB cannot be read the page is still written with what needs no
+//! database, and the run exits 1, as `status` does.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use chrono::{NaiveDate, TimeDelta};
+
+use super::{
+    page::{self, Page, ShopPanel},
+    series,
+};
+use crate::{
+    core::{
+        config::Config,
+        db::{self, Database},
+        duration::Span,
+        output,
+        runlog::host_name,
+        JobError, Outcome,
+    },
+    status::{self, LinkState, Register},
+    watch::{
+        self,
+        job::{assess, Assessment},
+        read::{AlertRow, HourlyRevenue},
+    },
+};
+
+/// The options of `csjobs report`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportOptions {
+    /// Write the page to this file, whole (a temporary name beside it, then renamed into place)
+    #[arg(long, value_name = "FILE.html")]
+    pub output: PathBuf,
+    /// Only this shop (shopcode; repeatable) [default: every shop]
+    #[arg(long = "shop", value_name = "N")]
+    pub shops: Vec<i32>,
+}
+
+/// Runs `csjobs report`. Exit codes as `status`: 0 all well, 3 problems or open alerts (shown
+/// on the page), 1 the cash server DB cannot be read (the page is written with the rest), 2 a
+/// bad option or setting.
+pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError> {
+    let gathered = status::job::gather(cfg, &opts.shops, Span::days(1)).await?;
+    let st = &gathered.status;
+    let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
+    let readable =
+        matches!(st.cashserver().state, LinkState::Ok | LinkState::ReadOnly) && gathered.unreadable.is_none();
+    let (assessment, alerts, failure) = if readable {
+        match read_revenue(cfg, only, &st.registers).await {
+            Ok((a, alerts)) => (Ok(a), alerts, None),
+            Err(e) => (Err(format!("{e}")), Vec::new(), Some(e)),
+        }
+    } else {
+        (Err("the cash server DB cannot be read (see the problems above)".to_string()), Vec::new(), None)
+    };
+    let open_alerts = alerts.len() as u64;
+    let shops = assessment.as_ref().map(|a| panels(cfg, a, &st.registers)).map_err(Clone::clone);
+    let page = Page { status: st, shops, alerts, threshold: cfg.watch.threshold, host: host_name() };
+    let html = page::html(&page);
+    output::product_to(Some(&opts.output), html.as_bytes())
+        .with_context(|| format!("cannot write the page to {}", opts.output.display()))?;
+    tracing::info!(file = %opts.output.display(), bytes = html.len(), "report written");
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let mut outcome = status::job::outcome(gathered, "the page")?;
+    outcome.problems += open_alerts;
+    Ok(outcome)
+}
+
+/// Revenue as revenue-watch judges it, and the open alerts (only of `only`'s shops).
+async fn read_revenue(
+    cfg: &Config,
+    only: Option<&[i32]>,
+    registers: &[Register],
+) -> Result<(Assessment, Vec<AlertRow>), JobError> {
+    let url = cfg.cashserver_url()?;
+    let client = db::connect(url, Database::CashServer, "csjobs report").await?;
+    client.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    let a = assess(&client, cfg, only, registers).await?;
+    let live = watch::read::live_alerts(&client)
+        .await
+        .context("cannot read the alerts (table alert, cash server DB)")?;
+    let open = live
+        .into_iter()
+        .filter(|x| x.resolved_at.is_none() && only.is_none_or(|s| s.contains(&x.shop)))
+        .collect();
+    Ok((a, open))
+}
+
+/// Each shop's chart series and registers, in the order of the verdicts.
+fn panels<'a>(cfg: &Config, a: &'a Assessment, registers: &'a [Register]) -> Vec<ShopPanel<'a>> {
+    let w = &cfg.watch;
+    let wall = cfg.now.naive_local();
+    let today = wall.date();
+    a.verdicts
+        .iter()
+        .map(|v| {
+            let past: Vec<(NaiveDate, &HourlyRevenue)> = (1..=i64::from(w.weeks))
+                .filter_map(|k| {
+                    let date = today - TimeDelta::days(7 * k);
+                    a.revenue.get(&(v.shop, date)).map(|h| (date, h))
+                })
+                .collect();
+            ShopPanel {
+                verdict: v,
+                series: series(a.revenue.get(&(v.shop, today)), &past, wall.time(), w.min_weeks, w.threshold),
+                registers: registers.iter().filter(|r| r.shop == v.shop).collect(),
+            }
+        })
+        .collect()
+}

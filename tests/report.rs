@@ -1,0 +1,319 @@
+//! `csjobs report` through the binary against real PostgreSQL, opened in a real browser
+//! (Debian's headless Chromium): every shop, register and chart is in the rendered DOM, the
+//! page loads with no request to anywhere, and a screenshot is kept
+//! (`target/test-artifacts/report.png`). Also: the page when the cash server DB is down,
+//! `--shop`, and outputs that cannot be written.
+
+mod common;
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+};
+
+use common::*;
+use serde_json::Value;
+
+/// Tuesday noon, Moscow time.
+const NOW: &str = "2026-11-24T12:00:00+03:00";
+
+/// Shop 8 sold 1,000 an hour from 9:00 to 21:00 on the four Tuesdays before, today only at
+/// 9:00 (low: 1,000 against 4,000 by noon). Shop 9 sold 800 an hour on those days and today
+/// (as usual). Registers: 17 heard from 10 minutes ago (ok), 18 three hours ago (stale, and
+/// silent for revenue-watch), 21 five minutes ago (ok), 22 never.
+async fn fixture() -> (TestDb, Dirs) {
+    let db = TestDb::cashserver().await;
+    let dirs = Dirs::new();
+    db.client
+        .batch_execute(
+            "insert into cash (cashcode, shopcode, name) values (22, 9, 'Касса 22');
+             insert into workshift (cashcode, shopcode, shiftnum, time_beg, loaded_at)
+             select c.cash, c.shop, row_number() over (), d, now()
+               from (values (17, 8), (21, 9)) c(cash, shop),
+                    generate_series(timestamp '2026-10-27', timestamp '2026-11-24', interval '7 days') d;
+             insert into document (workshiftid, docnum, doctype, time_beg, time_end, total)
+             select w.workshiftid, h, 'sale', w.time_beg + h * interval '1 hour', w.time_beg + h * interval '1 hour',
+                    case w.shopcode when 8 then 1000 else 800 end
+               from workshift w, generate_series(9, 21) h
+              where w.time_beg < date '2026-11-24'
+                 or (w.shopcode = 8 and h = 9)
+                 or (w.shopcode = 9 and h <= 12);",
+        )
+        .await
+        .unwrap();
+    for (cash, minutes_ago) in [(17, 10), (18, 180), (21, 5)] {
+        let at = (chrono::DateTime::parse_from_rfc3339(NOW).unwrap()
+            - chrono::TimeDelta::minutes(minutes_ago))
+        .to_rfc3339();
+        db.client
+            .execute(
+                "insert into load_log (file_name, file_size, content_sha256, shopcode, cashcode, source_host,
+                                       disposition, started_at, finished_at, disposed_at)
+                 select 'f-' || $1::int || '.json', 1, md5($2::text), shopcode, cashcode, 'pos-' || $1::int,
+                        'processed', $2::text::timestamptz, $2::text::timestamptz, $2::text::timestamptz
+                   from cash where cashcode = $1",
+                &[&cash, &at],
+            )
+            .await
+            .unwrap();
+    }
+    (db, dirs)
+}
+
+fn report(db_url: &str, dirs: &Dirs, out: &Path, args: &[&str]) -> Run {
+    let mut c = csjobs(db_url, dirs);
+    c.args(["--now", NOW, "report", "--output"]).arg(out).args(args);
+    run(c)
+}
+
+fn artifacts() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Headless Chromium as this machine can run it (root, no GPU, nothing fetched in the
+/// background), with a profile of its own.
+fn chromium(profile: &Path) -> Command {
+    let mut c = Command::new("chromium");
+    c.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    ])
+    .arg(format!("--user-data-dir={}", profile.display()));
+    c
+}
+
+/// What the rendered DOM holds, read by Python's html.parser: per shop article, its charts'
+/// curves (class → number of points) and its register rows (cash → class); the alert rows;
+/// every URL the page refers to (src, href other than #anchors, url(…), @import).
+const DOM_SUMMARY: &str = r##"
+import json, re, sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(s):
+        super().__init__(); s.shops = {}; s.shop = None; s.alerts = []; s.urls = []; s.in_style = False
+        s.health = None; s.text = []
+    def handle_starttag(s, tag, attrs):
+        a = dict(attrs)
+        for k in ("src", "href", "xlink:href", "action", "poster", "data"):
+            v = a.get(k)
+            if v is not None and not v.startswith("#") and not (k == "data" and tag != "object"):
+                s.urls.append(v)
+        if tag == "article" and "shop" in a.get("class", ""):
+            s.shop = a["data-shop"]; s.shops[s.shop] = {"class": a["class"], "curves": {}, "registers": {}, "charts": 0}
+        if tag == "svg" and s.shop: s.shops[s.shop]["charts"] += 1
+        if tag == "polyline" and s.shop:
+            s.shops[s.shop]["curves"][a["class"]] = len(a["points"].split())
+        if tag == "tr" and s.shop and "data-cash" in a:
+            s.shops[s.shop]["registers"][a["data-cash"]] = a["class"]
+        if tag == "tr" and a.get("class") == "alert":
+            s.alerts.append([a["data-kind"], a["data-shop"]])
+        if tag == "span" and a.get("id") == "health": s.health = a["class"]
+        if tag == "style": s.in_style = True
+    def handle_endtag(s, tag):
+        if tag == "article": s.shop = None
+        if tag == "style": s.in_style = False
+    def handle_data(s, d):
+        if s.in_style: s.urls += re.findall(r"url\(([^)]*)\)|@import\s+(\S+)", d)
+        else: s.text.append(d)
+p = P(); p.feed(sys.stdin.read())
+print(json.dumps({"shops": p.shops, "alerts": p.alerts, "urls": p.urls, "health": p.health, "text": " ".join(p.text)}))
+"##;
+
+fn dom_summary(dom: &str) -> Value {
+    use std::io::Write;
+    let mut py = Command::new("python3")
+        .args(["-c", DOM_SUMMARY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 (scripts/test.sh installs it)");
+    py.stdin.take().unwrap().write_all(dom.as_bytes()).unwrap();
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// The URLs the page itself asked for while Chromium loaded it, from Chromium's network log:
+/// the requests started on behalf of a `file://` page (the browser's own background requests
+/// belong to no page and are left out). The log may end unclosed when Chromium exits.
+const PAGE_REQUESTS: &str = r##"
+import json, sys
+t = open(sys.argv[1]).read().rstrip()
+try:
+    d = json.loads(t)
+except ValueError:
+    d = json.loads(t.rstrip(",") + "]}")
+names = {v: k for k, v in d["constants"]["logEventTypes"].items()}
+urls = []
+for e in d["events"]:
+    p = e.get("params", {})
+    if names[e["type"]] == "URL_REQUEST_START_JOB" and "file://" in p.get("network_isolation_key", "") \
+            and not p["url"].startswith(("file:", "data:")):
+        urls.append(p["url"])
+print(json.dumps(urls))
+"##;
+
+/// Loads `url` in headless Chromium with the network log on; returns the requests the page
+/// made (see [`PAGE_REQUESTS`]) and the DOM as rendered.
+fn load(profile: &Path, url: &str) -> (Vec<String>, String) {
+    let netlog = profile.join("netlog.json");
+    let _ = std::fs::remove_file(&netlog);
+    let dom = chromium(profile)
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .args(["--dump-dom", url])
+        .output()
+        .expect("chromium (scripts/test.sh installs it)");
+    assert!(dom.status.success(), "{}", String::from_utf8_lossy(&dom.stderr));
+    let out = Command::new("python3").args(["-c", PAGE_REQUESTS]).arg(&netlog).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).unwrap(), String::from_utf8(dom.stdout).unwrap())
+}
+
+#[tokio::test]
+async fn the_page_in_a_real_browser_shows_every_shop_register_and_chart() {
+    let (db, dirs) = fixture().await;
+    // revenue-watch opens the alerts the page lists.
+    let hook = HttpReceiver::start(200);
+    let mut w = csjobs(&db.url, &dirs);
+    w.env("CSJOBS_ALERTS_WEBHOOK_URL", hook.url("/hook")).args([
+        "--now",
+        NOW,
+        "revenue-watch",
+        "--format",
+        "json",
+    ]);
+    let w = run(w);
+    assert_eq!(w.code, 3, "{}", w.stderr);
+
+    let page = dirs.tmp.path().join("report.html");
+    let r = report(&db.url, &dirs, &page, &[]);
+    assert_eq!(r.code, 3, "open alerts and a stale register: exit 3\n{}", r.stderr);
+    assert!(r.stdout.is_empty(), "the page goes to the file only");
+    // Written whole: no temporary file left beside it.
+    assert_eq!(Dirs::names(dirs.tmp.path()).iter().filter(|n| n.contains("csjobs-tmp")).count(), 0);
+
+    // Load it in Chromium, with the network log on: the DOM as rendered, and what it fetched.
+    // The log does see a page's requests: a page with one external image shows it.
+    let profile = tempfile::tempdir().unwrap();
+    let bait = HttpReceiver::start(404);
+    let control = dirs.tmp.path().join("control.html");
+    std::fs::write(&control, format!("<html><body><img src=\"{}\"></body></html>", bait.url("/x.png")))
+        .unwrap();
+    let (made, _) = load(profile.path(), &format!("file://{}", control.display()));
+    assert_eq!(made, [bait.url("/x.png")]);
+
+    let url = format!("file://{}", page.display());
+    let (made, dom) = load(profile.path(), &url);
+    assert_eq!(made, Vec::<String>::new(), "the page must fetch nothing");
+    let v = dom_summary(&dom);
+    assert_eq!(v["urls"], serde_json::json!([]), "no external resource of any kind");
+    assert_eq!(v["health"], "health unhealthy");
+
+    let shops = v["shops"].as_object().unwrap();
+    assert_eq!(shops.keys().collect::<Vec<_>>(), ["8", "9"]);
+    let s8 = &shops["8"];
+    let s9 = &shops["9"];
+    assert_eq!(s8["class"], "shop verdict-low");
+    assert_eq!(s9["class"], "shop verdict-ok");
+    for s in [s8, s9] {
+        assert_eq!(s["charts"], 1);
+        // Today: 0:00 … 12:00 on the hour (13 points); the profile and its alert line through
+        // the day (25 points).
+        assert_eq!(s["curves"], serde_json::json!({"today": 13, "profile": 25, "alert-line": 25}));
+    }
+    assert_eq!(s8["registers"], serde_json::json!({"17": "state-ok", "18": "state-stale"}));
+    assert_eq!(s9["registers"], serde_json::json!({"21": "state-ok", "22": "state-never"}));
+    let mut alerts: Vec<(String, String)> = v["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a[0].as_str().unwrap().into(), a[1].as_str().unwrap().into()))
+        .collect();
+    alerts.sort();
+    assert_eq!(alerts, [("register_silent".into(), "8".into()), ("revenue_low".into(), "8".into())]);
+    let text = v["text"].as_str().unwrap();
+    for want in [
+        "Shop 8 — Магазин №8 · Казань, ул. Баумана, 1",
+        "1\u{202f}000.00",
+        "4\u{202f}000.00",
+        "75.0%",
+        "Касса 22",
+    ] {
+        assert!(text.contains(want), "{want:?} not on the page");
+    }
+
+    // The screenshot, kept for people to look at.
+    let shot = artifacts().join("report.png");
+    let _ = std::fs::remove_file(&shot);
+    let s = chromium(profile.path())
+        .arg("--window-size=1280,2200")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    let png = std::fs::read(&shot).expect("the screenshot");
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert!(png.len() > 20_000, "a blank page would be a few kB: {} bytes", png.len());
+    std::fs::copy(&page, artifacts().join("report.html")).unwrap();
+    drop(db);
+}
+
+#[tokio::test]
+async fn only_the_shops_asked_for_and_an_unknown_shop_is_a_usage_error() {
+    let (db, dirs) = fixture().await;
+    let page = dirs.tmp.path().join("nine.html");
+    let r = report(&db.url, &dirs, &page, &["--shop", "9"]);
+    // Shop 9 alone: no problem there but register 22 never heard from → exit 3 (status
+    // counts registers never heard from as a problem only when... ) – judged as status does.
+    let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
+    assert!(html.contains("id=\"shop-9\"") && !html.contains("id=\"shop-8\""));
+    assert!(!html.contains("Касса 17"));
+    let r = report(&db.url, &dirs, &dirs.tmp.path().join("x.html"), &["--shop", "99"]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("--shop 99: no such shop"), "{}", r.stderr);
+    assert!(!dirs.tmp.path().join("x.html").exists());
+}
+
+#[tokio::test]
+async fn with_the_database_down_the_page_says_so_and_the_run_fails() {
+    let dirs = Dirs::new();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let url = format!("postgres://csjobs@127.0.0.1:{port}/cashserver?connect_timeout=2");
+    let page = dirs.tmp.path().join("down.html");
+    let r = report(&url, &dirs, &page, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    let html = std::fs::read_to_string(&page).expect("the page is written all the same");
+    assert!(html.contains("revenue could not be read"), "{html}");
+    assert!(html.contains("class=\"health unhealthy\""));
+    assert!(html.contains("cashserver"));
+}
+
+#[tokio::test]
+async fn a_page_that_cannot_be_written_is_exit_1_and_leaves_nothing() {
+    let (db, dirs) = fixture().await;
+    let missing = dirs.tmp.path().join("no-such-dir").join("report.html");
+    let r = report(&db.url, &dirs, &missing, &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot write the page to") && r.stderr.contains("no-such-dir"),
+        "{}",
+        r.stderr
+    );
+    // --output is required.
+    let mut c = csjobs(&db.url, &dirs);
+    c.args(["report"]);
+    let r = run(c);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+}
