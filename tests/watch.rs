@@ -242,3 +242,210 @@ async fn delivery_settings_are_checked_first() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(db.scalar_i64("select count(*) from alert where last_sent_at is null").await, 2);
 }
+
+// ---- e-mail through a real SMTP server (Debian's python3-aiosmtpd) ------------------------
+
+/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), in `dir`: (ca, cert,
+/// key). csjobs trusts the CA through SSL_CERT_FILE, as an admin's private CA would be.
+fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    let p = |n: &str| dir.join(n);
+    let script = format!(
+        "set -e; cd '{}'
+         openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key -out ca.pem \
+           -days 3 -subj /CN=csjobs-test-ca 2>/dev/null
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
+           -subj /CN=127.0.0.1 2>/dev/null
+         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+         openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 3 \
+           -extfile ext 2>/dev/null",
+        dir.display()
+    );
+    let s = std::process::Command::new("sh").args(["-c", &script]).status().expect("openssl");
+    assert!(s.success(), "openssl could not make the test certificates");
+    (p("ca.pem"), p("srv.pem"), p("srv.key"))
+}
+
+/// tests/support/smtp_server.py on a loopback port, killed on drop.
+struct SmtpServer {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl SmtpServer {
+    fn start(mode: &str, tls: Option<(&std::path::Path, &std::path::Path)>) -> SmtpServer {
+        use std::io::BufRead;
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let dir = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/smtp_server.py");
+        // Debian's interpreter: python3-aiosmtpd is installed for it, whatever python3 is on PATH.
+        let mut c = std::process::Command::new("/usr/bin/python3");
+        c.arg(script).arg(port.to_string()).arg(dir.path()).arg(mode);
+        if let Some((cert, key)) = tls {
+            c.arg(cert).arg(key);
+        }
+        let mut child = c
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("/usr/bin/python3 with python3-aiosmtpd (scripts/test.sh installs it)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        assert_eq!(line.trim(), "ready", "the SMTP server did not start");
+        SmtpServer { child, port, dir }
+    }
+
+    /// The messages received since the last look, parsed by Python's email package.
+    fn take(&self) -> Vec<Value> {
+        let mut names: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        names.sort();
+        names
+            .iter()
+            .map(|p| {
+                let v = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                std::fs::rename(p, p.with_extension("seen")).unwrap();
+                v
+            })
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn watch_smtp(db: &TestDb, dirs: &Dirs, now: &str, smtp_url: &str, ca: Option<&std::path::Path>) -> Run {
+    let mut c = csjobs(&db.url, dirs);
+    c.env("CSJOBS_ALERTS_SMTP_URL", smtp_url)
+        .env("CSJOBS_ALERTS_FROM", "csjobs@cs1.example.org")
+        .env("CSJOBS_ALERTS_TO", "support@example.org, duty@example.org");
+    if let Some(ca) = ca {
+        c.env("SSL_CERT_FILE", ca);
+    }
+    c.args(["--now", now, "revenue-watch", "--format", "json"]);
+    run(c)
+}
+
+#[tokio::test]
+async fn e_mail_over_starttls_with_a_login_says_what_it_must() {
+    let (db, dirs) = fixture().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path());
+    let server = SmtpServer::start("starttls", Some((&cert, &key)));
+    // The password has URL-reserved characters, percent-encoded as an admin must.
+    let url = format!("smtp://alerts:p%40ss%2Fw%3Ard@127.0.0.1:{}", server.port);
+    let r = watch_smtp(&db, &dirs, NOW, &url, Some(&ca));
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert!(
+        !r.stderr.contains("p@ss") && !r.stderr.contains("p%40ss"),
+        "a password in the log: {}",
+        r.stderr
+    );
+    let got = server.take();
+    assert_eq!(got.len(), 1, "one message per run");
+    let m = &got[0];
+    assert_eq!((m["tls"].as_bool(), m["authenticated"].as_bool()), (Some(true), Some(true)), "{m}");
+    assert_eq!(m["login"], "alerts");
+    assert_eq!(m["mail_from"], "csjobs@cs1.example.org");
+    assert_eq!(m["rcpt_tos"], serde_json::json!(["support@example.org", "duty@example.org"]));
+    assert_eq!(m["content_type"], "text/plain");
+    let subject = m["subject"].as_str().unwrap();
+    assert!(subject.contains("2 alerts") && subject.contains("1 shop"), "{subject}");
+    let text = m["text"].as_str().unwrap();
+    // Kept for people to read, as received.
+    let artifacts = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/test-artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    std::fs::write(artifacts.join("alert-email.txt"), format!("Subject: {subject}\n\n{text}")).unwrap();
+    for want in [
+        "Казань, ул. Баумана, 1",
+        "today 5000.00 against a usual 10000.00",
+        "50.0% below",
+        "Касса 18",
+        "Касса 17",
+        "csjobs status --shop 8",
+    ] {
+        assert!(text.contains(want), "{want:?} not in the e-mail:\n{text}");
+    }
+
+    // Nothing new an hour later (repeat_after is 4h); a certificate it cannot trust fails
+    // the delivery, and the message stays owed rather than going out in the clear.
+    assert_eq!(watch_smtp(&db, &dirs, &at(1), &url, Some(&ca)).code, 3);
+    assert!(server.take().is_empty());
+    db.client.batch_execute("update alert set last_sent_at = null").await.unwrap();
+    let r = watch_smtp(&db, &dirs, &at(1), &url, Some(&cert_of_another_ca(certs.path())));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(server.take().is_empty());
+    assert_eq!(watch_smtp(&db, &dirs, &at(1), &url, Some(&ca)).code, 3);
+    assert_eq!(server.take().len(), 1, "the owed message, once");
+}
+
+/// A CA that signed nothing the server has.
+fn cert_of_another_ca(dir: &std::path::Path) -> std::path::PathBuf {
+    let other = dir.join("other");
+    std::fs::create_dir_all(&other).unwrap();
+    certificates(&other).0
+}
+
+#[tokio::test]
+async fn e_mail_over_smtps_and_a_refusing_or_missing_server_leaves_it_owed() {
+    let (db, dirs) = fixture().await;
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path());
+
+    // Down: nothing listens.
+    let down = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let r = watch_smtp(&db, &dirs, NOW, &format!("smtp://127.0.0.1:{down}"), None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("stay owed"), "{}", r.stderr);
+    // Refusing: 554 to the message.
+    let refusing = SmtpServer::start("refuse", None);
+    let r = watch_smtp(&db, &dirs, NOW, &format!("smtp://127.0.0.1:{}", refusing.port), None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("554"), "the server's answer is in the error: {}", r.stderr);
+    assert_eq!(db.scalar_i64("select count(*) from alert where last_sent_at is null").await, 2);
+
+    // smtps:// (TLS from the first byte): the owed message goes out, exactly once.
+    let server = SmtpServer::start("smtps", Some((&cert, &key)));
+    let url = format!("smtps://alerts:p%40ss%2Fw%3Ard@127.0.0.1:{}", server.port);
+    assert_eq!(watch_smtp(&db, &dirs, &at(1), &url, Some(&ca)).code, 3);
+    let got = server.take();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["tls"], true);
+    assert!(got[0]["text"].as_str().unwrap().contains("csjobs status --shop 8"));
+    assert_eq!(watch_smtp(&db, &dirs, &at(2), &url, Some(&ca)).code, 3);
+    assert!(server.take().is_empty(), "sent exactly once after the failures");
+
+    // Plain SMTP without TLS or login (a relay on the LAN) works too; the resolved notice
+    // goes there once the revenue is back.
+    let plain = SmtpServer::start("plain", None);
+    sale_at(&db, "2026-11-24T13:00:00", "20000.00").await;
+    contact(&db, 18, &at(2)).await;
+    let r = watch_smtp(&db, &dirs, &at(2), &format!("smtp://127.0.0.1:{}", plain.port), None);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let got = plain.take();
+    assert_eq!(got.len(), 1);
+    assert!(got[0]["subject"].as_str().unwrap().contains("2 resolved"), "{}", got[0]);
+}
+
+#[tokio::test]
+async fn a_webhook_that_never_answers_times_out_and_stays_owed() {
+    let (db, dirs) = fixture().await;
+    // Accepts the connection, reads nothing, answers nothing.
+    let silent = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://127.0.0.1:{}/alerts", silent.local_addr().unwrap().port());
+    let started = std::time::Instant::now();
+    let r = watch(&db, &dirs, NOW, Some(&url), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("stay owed") && r.stderr.to_lowercase().contains("timeout"), "{}", r.stderr);
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "it gave up");
+    drop(silent);
+    let good = HttpReceiver::start(200);
+    assert_eq!(watch(&db, &dirs, &at(1), Some(&good.url("/alerts")), &[]).code, 3);
+    assert_eq!(received(&good).len(), 1);
+}

@@ -18,7 +18,7 @@ use super::alerts::Message;
 use crate::core::config::{mask_password, AlertSettings};
 
 /// How long one delivery may take.
-const TIMEOUT: Duration = Duration::from_secs(20);
+const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SMTP side, checked.
 pub struct Smtp {
