@@ -449,3 +449,149 @@ async fn a_webhook_that_never_answers_times_out_and_stays_owed() {
     assert_eq!(watch(&db, &dirs, &at(1), Some(&good.url("/alerts")), &[]).code, 3);
     assert_eq!(received(&good).len(), 1);
 }
+
+// ---- crash safety of sending runs ---------------------------------------------------------
+
+/// Every notice a webhook body carried: (alertname, shop, cash, startsAt, status).
+type Notice = (String, String, Option<String>, String, String);
+
+fn notices(bodies: &[Value]) -> Vec<Notice> {
+    bodies
+        .iter()
+        .flat_map(|b| b["alerts"].as_array().unwrap().clone())
+        .map(|a| {
+            (
+                a["labels"]["alertname"].as_str().unwrap().to_string(),
+                a["labels"]["shop"].as_str().unwrap().to_string(),
+                a["labels"]["cash"].as_str().map(String::from),
+                a["startsAt"].as_str().unwrap().to_string(),
+                a["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice() {
+    use std::time::{Duration, Instant};
+    let (db, dirs) = fixture().await;
+    let hook = HttpReceiver::start(200);
+    let spawn = |now: &str| {
+        let mut c = csjobs(&db.url, &dirs);
+        c.env("CSJOBS_ALERTS_WEBHOOK_URL", hook.url("/alerts"))
+            .args(["--now", now, "revenue-watch", "--format", "json"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        c
+    };
+    let two_minutes = |k: i64| {
+        (chrono::DateTime::parse_from_rfc3339(NOW).unwrap() + chrono::TimeDelta::minutes(2 * k)).to_rfc3339()
+    };
+    // How long a whole run takes here (it fires both alerts): kills are spread over it.
+    let t = Instant::now();
+    assert_eq!(run(spawn(&two_minutes(0))).code, 3);
+    let whole = t.elapsed().as_millis() as u64;
+    let seed = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64;
+    eprintln!("kill moments from seed {seed}; a whole run takes {whole} ms");
+    let mut rng = csjobs::sales::synth::SplitMix(seed);
+    let owed = "select count(*) from alert where last_sent_at is null \
+                or (resolved_at is not null and resolved_sent_at is null)";
+    let mut killed_owing = 0;
+    // 2-minute steps: 100 runs span 3h20m, less than repeat_after (4h), so a notice that
+    // arrives twice was sent again after a kill, never repeated on purpose.
+    for k in 1..=100i64 {
+        // The conditions flip every other run: revenue back (a big sale) and register 18
+        // heard from, then both gone again.
+        if k % 4 < 2 {
+            doc_at(&db, "2026-11-24T10:30:00", "sale", "20000.00").await;
+            contact(&db, 18, &two_minutes(k)).await;
+        } else {
+            db.client.batch_execute("delete from document where total = 20000.00").await.unwrap();
+            db.client
+                .batch_execute(&format!(
+                    "delete from load_log where cashcode = 18 and finished_at > '{}'",
+                    at(-1)
+                ))
+                .await
+                .unwrap();
+        }
+        let mut child = spawn(&two_minutes(k)).spawn().unwrap();
+        let wait = Duration::from_millis(rng.range(1, whole * 5 / 4 + 2));
+        let spawned = Instant::now();
+        let mut finished = false;
+        while spawned.elapsed() < wait {
+            if child.try_wait().unwrap().is_some() {
+                finished = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if !finished {
+            child.kill().unwrap(); // SIGKILL
+            child.wait().unwrap();
+            if db.scalar_i64(owed).await > 0 {
+                killed_owing += 1;
+            }
+        }
+        // Let the server notice the dead session and drop its lock.
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // One last run, not interrupted (a lock not yet released: again).
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let r = run(spawn(&two_minutes(101)));
+        if r.code != 4 || Instant::now() > deadline {
+            assert!(r.code == 0 || r.code == 3, "final run: {}", r.code);
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(killed_owing >= 1, "kills must land between recording and marking sent: {killed_owing}");
+
+    let got = notices(&received(&hook));
+    let rows = db
+        .client
+        .query(
+            "select kind, shopcode, cashcode, opened_at, last_sent_at is not null, resolved_at is not null,
+                    resolved_sent_at is not null from alert order by alert_id",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert!(rows.len() >= 6, "the alerts opened and resolved several times: {}", rows.len());
+    for r in &rows {
+        let key = (
+            r.get::<_, String>(0),
+            r.get::<_, i32>(1).to_string(),
+            r.get::<_, Option<i32>>(2).map(|c| c.to_string()),
+            r.get::<_, chrono::DateTime<chrono::Utc>>(3).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        );
+        let delivered = |status: &str| {
+            got.iter().any(|n| (&n.0, &n.1, &n.2, &n.3) == (&key.0, &key.1, &key.2, &key.3) && n.4 == status)
+        };
+        assert!(r.get::<_, bool>(4), "{key:?} still owed after an uninterrupted run");
+        if r.get::<_, bool>(5) {
+            // Resolved: the notice went out (and it tells of the alert even when the run that
+            // should have announced it died before sending, and it cleared before the next).
+            assert!(r.get::<_, bool>(6) && delivered("resolved"), "{key:?} resolved but never said so");
+        } else {
+            assert!(delivered("firing"), "{key:?} never delivered");
+        }
+    }
+    let twice = db
+        .scalar_i64(
+            "select count(*) from (select 1 from alert where resolved_at is null
+              group by kind, shopcode, cashcode having count(*) > 1) x",
+        )
+        .await;
+    assert_eq!(twice, 0, "an alert open twice");
+    let mut seen = got.clone();
+    seen.sort();
+    seen.dedup();
+    eprintln!(
+        "{} alerts, {} notices delivered, {} of them again after a kill",
+        rows.len(),
+        got.len(),
+        got.len() - seen.len()
+    );
+}

@@ -147,7 +147,13 @@ pub async fn mark_sent(
         .execute("update alert set last_sent_at = $2 where alert_id = any($1)", &[&ids(&firing), &now])
         .await?;
     client
-        .execute("update alert set resolved_sent_at = $2 where alert_id = any($1)", &[&ids(&resolved), &now])
+        .execute(
+            // A resolved notice also tells of an alert whose first notice never went out (its
+            // run died before sending, and it cleared before the next): it is not owed twice.
+            "update alert set resolved_sent_at = $2, last_sent_at = coalesce(last_sent_at, $2) \
+             where alert_id = any($1)",
+            &[&ids(&resolved), &now],
+        )
         .await?;
     Ok(())
 }

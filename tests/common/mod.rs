@@ -409,11 +409,23 @@ impl HttpReceiver {
                 }
                 let mut len = 0usize;
                 let mut line = String::new();
-                while r.read_line(&mut line).is_ok_and(|n| n > 2) {
+                let mut headers_ended = false;
+                while let Ok(n) = r.read_line(&mut line) {
+                    if n == 0 {
+                        break;
+                    }
+                    if line == "\r\n" || line == "\n" {
+                        headers_ended = true;
+                        break;
+                    }
                     if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
                         len = v.trim().parse().unwrap_or(0);
                     }
                     line.clear();
+                }
+                // A request cut off (its sender killed) is not a request.
+                if !headers_ended {
+                    continue;
                 }
                 let mut body = vec![0; len];
                 if r.read_exact(&mut body).is_err() {
