@@ -33,7 +33,7 @@ fn text(out: &Output) -> String {
 }
 
 /// The timers and their schedules, as shared/spec/operations.md gives them.
-const SCHEDULES: [(&str, &[&str]); 8] = [
+const SCHEDULES: [(&str, &[&str]); 9] = [
     ("load-sales", &["OnActiveSec=30s", "OnUnitInactiveSec=30s"]),
     ("transfer", &["OnActiveSec=30s", "OnUnitInactiveSec=30s"]),
     ("export-astu", &["OnCalendar=*:0/15"]),
@@ -42,6 +42,7 @@ const SCHEDULES: [(&str, &[&str]); 8] = [
     ("trim-db", &["OnCalendar=*-*-* 04:30:00", "Persistent=true", "RandomizedDelaySec=10min"]),
     ("status", &["OnCalendar=minutely"]),
     ("revenue-watch", &["OnCalendar=*:0/15"]),
+    ("report", &["OnCalendar=*:0/5"]),
 ];
 
 #[test]
@@ -90,6 +91,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         "-reconcile",
         "-status",
         "-revenue-watch",
+        "-report",
         "-config",
     ] {
         want.insert(format!("/usr/share/man/man1/csjobs{page}.1.gz"), "-rw-r--r--".into());
@@ -163,6 +165,9 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         let status = fs::read_to_string("/lib/systemd/system/csjobs-status.service").unwrap();
         assert!(status.contains("--output /var/lib/prometheus/node-exporter/csjobs.prom"));
         assert!(status.contains("ReadWritePaths=-/var/lib/prometheus/node-exporter\n"), "status writes only its textfile");
+        let report = fs::read_to_string("/lib/systemd/system/csjobs-report.service").unwrap();
+        assert!(report.contains("ExecStart=/usr/bin/csjobs report --output /var/lib/csjobs/report.html\n"));
+        assert!(report.contains("StateDirectory=csjobs\n"), "systemd makes /var/lib/csjobs for it");
 
         // Man pages render; completions load in bash.
         for page in ["csjobs", "csjobs-status", "csjobs-load-sales"] {
@@ -194,10 +199,14 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         assert!(sales.exists(), "remove keeps the data");
     })
     .pipe_catch();
-    // Purge: the config goes; the sales files and the system user stay.
+    // Purge: the config and the report page go; the sales files and the system user stay.
+    let state_was_there = Path::new("/var/lib/csjobs").exists();
+    fs::create_dir_all("/var/lib/csjobs").unwrap();
+    fs::write("/var/lib/csjobs/report.html", b"<!DOCTYPE html>").unwrap();
     sh(Command::new("dpkg").args(["--purge", "csjobs"]));
     let purged = (|| {
         assert!(!Path::new("/etc/csjobs").exists(), "purge removes the config");
+        assert!(state_was_there || !Path::new("/var/lib/csjobs").exists(), "purge removes the report page");
         assert!(sales.exists(), "purge never removes sales files");
         sh(Command::new("getent").args(["passwd", "csjobs"]));
         let overrides = text(&sh(Command::new("dpkg-statoverride").arg("--list")));
