@@ -528,10 +528,10 @@ async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice
         }
         if !finished {
             child.kill().unwrap(); // SIGKILL
-            child.wait().unwrap();
-            if db.scalar_i64(owed).await > 0 {
-                killed_owing += 1;
-            }
+        }
+        child.wait().unwrap();
+        if !finished && db.scalar_i64(owed).await > 0 {
+            killed_owing += 1;
         }
         // Let the server notice the dead session and drop its lock.
         std::thread::sleep(Duration::from_millis(20));

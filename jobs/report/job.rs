@@ -27,7 +27,7 @@ use crate::{
     status::{self, LinkState, Register},
     watch::{
         self,
-        job::{assess, Assessment},
+        job::{assess, read_facts, Assessment, RevenueFacts},
         read::{AlertRow, HourlyRevenue},
     },
 };
@@ -47,21 +47,24 @@ pub struct ReportOptions {
 /// on the page), 1 the cash server DB cannot be read (the page is written with the rest), 2 a
 /// bad option or setting.
 pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError> {
-    let gathered = status::job::gather(cfg, &opts.shops, Span::days(1)).await?;
-    let st = &gathered.status;
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
+    // What status sees and the revenue are read at once, on connections of their own.
+    let (gathered, revenue) =
+        tokio::join!(status::job::gather(cfg, &opts.shops, Span::days(1)), read_revenue(cfg, only));
+    let gathered = gathered?;
+    let st = &gathered.status;
     let readable =
         matches!(st.cashserver().state, LinkState::Ok | LinkState::ReadOnly) && gathered.unreadable.is_none();
-    let (assessment, alerts, failure) = if readable {
-        match read_revenue(cfg, only, &st.registers).await {
-            Ok((a, alerts)) => (Ok(a), alerts, None),
-            Err(e) => (Err(format!("{e}")), Vec::new(), Some(e)),
+    let (facts, alerts, failure) = match (readable, revenue) {
+        (true, Ok((facts, alerts))) => (Ok(facts), alerts, None),
+        (true, Err(e)) => (Err(format!("{e}")), Vec::new(), Some(e)),
+        (false, _) => {
+            (Err("the cash server DB cannot be read (see the problems above)".to_string()), Vec::new(), None)
         }
-    } else {
-        (Err("the cash server DB cannot be read (see the problems above)".to_string()), Vec::new(), None)
     };
     let open_alerts = alerts.len() as u64;
-    let shops = assessment.as_ref().map(|a| panels(cfg, a, &st.registers)).map_err(Clone::clone);
+    let assessment = facts.as_ref().map(|f| (f, assess(cfg, f, &st.registers)));
+    let shops = assessment.as_ref().map(|(f, a)| panels(cfg, f, a, &st.registers)).map_err(|e| (*e).clone());
     let page = Page { status: st, shops, alerts, threshold: cfg.watch.threshold, host: host_name() };
     let html = page::html(&page);
     output::product_to(Some(&opts.output), html.as_bytes())
@@ -75,16 +78,13 @@ pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError
     Ok(outcome)
 }
 
-/// Revenue as revenue-watch judges it, and the open alerts (only of `only`'s shops).
-async fn read_revenue(
-    cfg: &Config,
-    only: Option<&[i32]>,
-    registers: &[Register],
-) -> Result<(Assessment, Vec<AlertRow>), JobError> {
+/// The revenue by hour as revenue-watch reads it, and the open alerts (only of `only`'s
+/// shops).
+async fn read_revenue(cfg: &Config, only: Option<&[i32]>) -> Result<(RevenueFacts, Vec<AlertRow>), JobError> {
     let url = cfg.cashserver_url()?;
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
     client.batch_execute("set jit = off").await.context("cannot set up the session")?;
-    let a = assess(&client, cfg, only, registers).await?;
+    let facts = read_facts(&client, cfg, only, true).await?;
     let live = watch::read::live_alerts(&client)
         .await
         .context("cannot read the alerts (table alert, cash server DB)")?;
@@ -92,26 +92,33 @@ async fn read_revenue(
         .into_iter()
         .filter(|x| x.resolved_at.is_none() && only.is_none_or(|s| s.contains(&x.shop)))
         .collect();
-    Ok((a, open))
+    Ok((facts, open))
 }
 
 /// Each shop's chart series and registers, in the order of the verdicts.
-fn panels<'a>(cfg: &Config, a: &'a Assessment, registers: &'a [Register]) -> Vec<ShopPanel<'a>> {
+fn panels<'a>(
+    cfg: &Config,
+    facts: &'a RevenueFacts,
+    a: &'a Assessment,
+    registers: &'a [Register],
+) -> Vec<ShopPanel<'a>> {
     let w = &cfg.watch;
     let wall = cfg.now.naive_local();
     let today = wall.date();
+    let empty = std::collections::HashMap::new();
+    let hourly = facts.hourly.as_ref().unwrap_or(&empty);
     a.verdicts
         .iter()
         .map(|v| {
             let past: Vec<(NaiveDate, &HourlyRevenue)> = (1..=i64::from(w.weeks))
                 .filter_map(|k| {
                     let date = today - TimeDelta::days(7 * k);
-                    a.revenue.get(&(v.shop, date)).map(|h| (date, h))
+                    hourly.get(&(v.shop, date)).map(|h| (date, h))
                 })
                 .collect();
             ShopPanel {
                 verdict: v,
-                series: series(a.revenue.get(&(v.shop, today)), &past, wall.time(), w.min_weeks, w.threshold),
+                series: series(hourly.get(&(v.shop, today)), &past, wall.time(), w.min_weeks, w.threshold),
                 registers: registers.iter().filter(|r| r.shop == v.shop).collect(),
             }
         })

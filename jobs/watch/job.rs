@@ -105,13 +105,24 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     }
 
     let now = cfg.now;
-    let mut registers = collect::registers(&client, now, now - TimeDelta::days(1), only)
-        .await
-        .context("cannot read the registers (cash server DB)")?;
+    // The registers and the revenue are read at once, on two connections.
+    let second = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
+    second.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    let (registers, facts) = tokio::try_join!(
+        async {
+            collect::registers(&client, now, now - TimeDelta::days(1), only)
+                .await
+                .context("cannot read the registers (cash server DB)")
+                .map_err(JobError::Failed)
+        },
+        read_facts(&second, cfg, only, false)
+    )?;
+    drop(second);
+    let mut registers = registers;
     for r in &mut registers {
         r.state = status::judge(r, now, cfg.status.stale_after.as_duration());
     }
-    let Assessment { verdicts, conditions, .. } = assess(&client, cfg, only, &registers).await?;
+    let Assessment { verdicts, conditions } = assess(cfg, &facts, &registers);
     print_verdicts(&verdicts, &conditions, opts.format);
 
     let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
@@ -157,40 +168,69 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     Ok(Outcome { rejected: 0, problems: open })
 }
 
-/// What revenue-watch finds: every shop judged, the alert conditions that hold now, and the
-/// revenue read (by shop, day and hour: `report` draws its charts from it).
+/// What revenue-watch reads: the shops (only those asked for), their working hours, their
+/// revenue by day and, when asked for, by hour (`report` draws its charts from it).
+pub struct RevenueFacts {
+    pub shops: Vec<read::Shop>,
+    pub hours: HashMap<i32, status::hours::ShopHours>,
+    pub days: HashMap<(i32, NaiveDate), DayRevenue>,
+    pub hourly: Option<HashMap<(i32, NaiveDate), HourlyRevenue>>,
+}
+
+/// What revenue-watch finds: every shop judged, and the alert conditions that hold now.
 pub struct Assessment {
     pub verdicts: Vec<ShopVerdict>,
     pub conditions: Vec<Condition>,
-    pub revenue: HashMap<(i32, NaiveDate), HourlyRevenue>,
 }
 
-/// The read and judge stages of revenue-watch, shared with `report`: reads the shops (only
-/// `only` when given), their working hours and revenue, and judges each against its profile
-/// and each of its `registers` (already judged by `status`) for silence. Writes nothing.
-pub async fn assess(
+/// The read stage of revenue-watch, shared with `report` (`by_hour`: the revenue by hour
+/// too, the same figures from a dearer query). Runs on a connection of its own beside the
+/// registers' read.
+pub async fn read_facts(
     client: &Client,
     cfg: &Config,
     only: Option<&[i32]>,
-    registers: &[Register],
-) -> Result<Assessment, JobError> {
+    by_hour: bool,
+) -> Result<RevenueFacts, JobError> {
+    let wall = cfg.now.naive_local();
+    let (today, w) = (wall.date(), &cfg.watch);
+    let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
+    let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
+    let (days, hourly) = if by_hour {
+        let hourly = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
+            .await
+            .with_context(|| read_err("the revenue"))?;
+        let days = hourly.iter().map(|(&(shop, date), h)| ((shop, date), h.day(date))).collect();
+        (days, Some(hourly))
+    } else {
+        let days = read::revenue(client, today, wall.time(), w.weeks, only)
+            .await
+            .with_context(|| read_err("the revenue"))?;
+        (days, None)
+    };
+    Ok(RevenueFacts { shops, hours, days, hourly })
+}
+
+/// The judge stage of revenue-watch, shared with `report`: each shop against its profile,
+/// each of its `registers` (already judged by `status`) for silence. Pure: what was read,
+/// the settings and `--now`.
+pub fn assess(cfg: &Config, facts: &RevenueFacts, registers: &[Register]) -> Assessment {
     let now = cfg.now;
     let wall = now.naive_local();
     let today = wall.date();
     let w = &cfg.watch;
-    let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
-    let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
-    let revenue = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
-        .await
-        .with_context(|| read_err("the revenue"))?;
-
+    let (shops, hours, revenue) = (&facts.shops, &facts.hours, &facts.days);
     let mut verdicts = Vec::new();
     let mut conditions = Vec::new();
-    for s in &shops {
+    for s in shops {
         let opening = hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
         // A day the query found nothing for had no revenue.
         let day = |date| {
-            revenue.get(&(s.shop, date)).map_or_else(|| HourlyRevenue::default().day(date), |h| h.day(date))
+            revenue.get(&(s.shop, date)).cloned().unwrap_or(DayRevenue {
+                date,
+                upto: Decimal::ZERO,
+                whole_day: Decimal::ZERO,
+            })
         };
         let past: Vec<DayRevenue> =
             (1..=i64::from(w.weeks)).map(|k| day(today - TimeDelta::days(7 * k))).collect();
@@ -246,7 +286,7 @@ pub async fn assess(
             days: past.iter().filter(|d| !d.whole_day.is_zero()).map(|d| (d.date, d.upto)).collect(),
         });
     }
-    Ok(Assessment { verdicts, conditions, revenue })
+    Assessment { verdicts, conditions }
 }
 
 /// The live alerts as they would be once `plan` is applied (for --dry-run).

@@ -34,21 +34,87 @@ pub async fn shops(client: &Client, only: Option<&[i32]>) -> Result<Vec<Shop>, t
         .collect())
 }
 
-/// Revenue (Σ sale − Σ return of the documents closed in it) per shop, day and hour, for
-/// `today` and the `weeks` same weekdays before it; the hour that holds now's time of day is
-/// split in two (up to it, and after), so the same rows give the revenue up to now's time of
-/// day, the whole day and the chart by hour. One scan of the covering index
-/// `document_revenue_idx` over those days only.
-const REVENUE_BY_HOUR: &str = "
-select w.shopcode, days.d, extract(hour from d.time_end)::int,
-       d.time_end <= days.d + $2::time,
-       sum(case d.doctype when 'sale' then d.total else -d.total end)
-  from (select $1::date - 7 * k as d from generate_series(0, $3::int) k) days
-  join document d on d.time_end >= days.d and d.time_end < days.d + 1
-                 and d.doctype in ('sale', 'return')
-  join workshift w on w.workshiftid = d.workshiftid
- where $4::int[] is null or w.shopcode = any($4)
- group by 1, 2, 3, 4";
+/// The days revenue is read for: `today` and the `weeks` same weekdays before it.
+fn days_of(today: NaiveDate, weeks: u32) -> Vec<NaiveDate> {
+    (0..=i64::from(weeks)).map(|k| today - chrono::TimeDelta::days(7 * k)).collect()
+}
+
+/// The revenue query over `days.len()` days, `$3…` the days, `$1` now's time of day, `$2`
+/// only these shops or null. One pass over `document`: one `time_end` range per day, OR-ed,
+/// read through `document_time_end_idx` (a bitmap per day); per group and day two filtered
+/// sums, up to now's time of day and the whole day, so that the groups stay few and are
+/// hashed (grouping by day made PostgreSQL sort every document read).
+///
+/// `by_hour`: grouped by shop and hour of the day (the report's charts), the hour written as
+/// `document_hour_stats` knows it so that the planner sees 24 hours, not one group per
+/// document; else by shop alone.
+fn revenue_sql(days: usize, by_hour: bool) -> String {
+    let v = "case d.doctype when 'sale' then d.total else -d.total end";
+    let mut sums = Vec::new();
+    let mut ranges = Vec::new();
+    for p in 3..days + 3 {
+        let range = format!("d.time_end >= ${p}::date and d.time_end < ${p}::date + 1");
+        sums.push(format!(
+            "coalesce(sum({v}) filter (where {range} and d.time_end <= ${p}::date + $1::time), 0)"
+        ));
+        sums.push(format!("coalesce(sum({v}) filter (where {range}), 0)"));
+        ranges.push(format!("({range})"));
+    }
+    let (key, group) = if by_hour {
+        ("w.shopcode, extract(hour from d.time_end)", "1, 2")
+    } else {
+        ("w.shopcode, null::numeric", "1")
+    };
+    format!(
+        "select {key}, {} \
+           from document d \
+           join workshift w on w.workshiftid = d.workshiftid \
+          where d.doctype in ('sale', 'return') and ({}) \
+            and ($2::int[] is null or w.shopcode = any($2)) \
+          group by {group}",
+        sums.join(", "),
+        ranges.join(" or ")
+    )
+}
+
+async fn query_revenue(
+    client: &Client,
+    today: NaiveDate,
+    time_of_day: NaiveTime,
+    weeks: u32,
+    only: Option<&[i32]>,
+    by_hour: bool,
+) -> Result<(Vec<NaiveDate>, Vec<tokio_postgres::Row>), tokio_postgres::Error> {
+    let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
+    let days = days_of(today, weeks);
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&time_of_day, &only];
+    params.extend(days.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
+    let rows = client.query(&revenue_sql(days.len(), by_hour), &params).await?;
+    Ok((days, rows))
+}
+
+/// Revenue (Σ sale − Σ return of the documents closed that day) per shop and day, for
+/// `today` and the `weeks` same weekdays before it: up to `time_of_day`, and the whole day.
+/// A day a shop sold nothing on is absent.
+pub async fn revenue(
+    client: &Client,
+    today: NaiveDate,
+    time_of_day: NaiveTime,
+    weeks: u32,
+    only: Option<&[i32]>,
+) -> Result<HashMap<(i32, NaiveDate), DayRevenue>, tokio_postgres::Error> {
+    let (days, rows) = query_revenue(client, today, time_of_day, weeks, only, false).await?;
+    let mut out = HashMap::new();
+    for r in &rows {
+        for (i, &date) in days.iter().enumerate() {
+            let (upto, whole_day): (Decimal, Decimal) = (r.get(2 + 2 * i), r.get(3 + 2 * i));
+            if !whole_day.is_zero() || !upto.is_zero() {
+                out.insert((r.get(0), date), DayRevenue { date, upto, whole_day });
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// The revenue of one shop on one day, by hour of the day (0‥23) and split at now's time of
 /// day.
@@ -73,6 +139,7 @@ impl HourlyRevenue {
     }
 }
 
+/// [`revenue`] by hour of the day, for the report's charts (the same figures summed).
 pub async fn revenue_by_hour(
     client: &Client,
     today: NaiveDate,
@@ -80,18 +147,19 @@ pub async fn revenue_by_hour(
     weeks: u32,
     only: Option<&[i32]>,
 ) -> Result<HashMap<(i32, NaiveDate), HourlyRevenue>, tokio_postgres::Error> {
-    let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
-    let rows = client.query(REVENUE_BY_HOUR, &[&today, &time_of_day, &(weeks as i32), &only]).await?;
+    let (days, rows) = query_revenue(client, today, time_of_day, weeks, only, true).await?;
     let mut out: HashMap<(i32, NaiveDate), HourlyRevenue> = HashMap::new();
     for r in &rows {
-        let hour = r.get::<_, i32>(2).clamp(0, 23) as usize;
-        let before_now: bool = r.get(3);
-        let amount: Decimal = r.get(4);
-        let e = out.entry((r.get(0), r.get(1))).or_default();
-        if before_now {
-            e.upto[hour] += amount;
-        } else {
-            e.after[hour] += amount;
+        let hour: Decimal = r.get(1);
+        let hour = hour.try_into().map_or(0usize, |h: u32| h.min(23) as usize);
+        for (i, &date) in days.iter().enumerate() {
+            let (upto, whole_day): (Decimal, Decimal) = (r.get(2 + 2 * i), r.get(3 + 2 * i));
+            if whole_day.is_zero() && upto.is_zero() {
+                continue;
+            }
+            let e = out.entry((r.get(0), date)).or_default();
+            e.upto[hour] += upto;
+            e.after[hour] += whole_day - upto;
         }
     }
     Ok(out)

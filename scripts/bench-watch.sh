@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# Benchmark of `csjobs revenue-watch --dry-run` and `csjobs report` on a chain-size cash
+# server, beside a baseline measured in the same run on the same database: one hand-written
+# SQL query, run by psql as a whole process (connect, query, output), computing per shop
+# today's revenue up to now's time of day and, for each of the four same weekdays before,
+# the revenue up to that time and over the whole day (what the profile needs to leave closed
+# days out). It is written independently of the job's query (filtered aggregates over OR-ed
+# ranges instead of a join on generated days). The baseline runs with the server's defaults
+# and with JIT off (as csjobs runs); the ratio is to the faster of the two.
+#
+#   scripts/bench-watch.sh                 # 500 shops, 1,000 registers, ~10,000,000 documents
+#   DOCS_PER_SHIFT=60 REPEAT=5 scripts/bench-watch.sh     # a smaller chain
+#   KEEP=1 scripts/bench-watch.sh          # keep the database; a second run reuses it
+#
+# Data, made by SQL on the server: 500 shops with two registers each, one shift per register
+# and day over five weeks and today up to now (2026-11-24 15:00, a Tuesday), DOCS_PER_SHIFT
+# documents a shift from 08:00 to 22:00 (one in 20 a return); every 10th shop closed on
+# Sundays; every 25th shop sold nothing today after 11:00 (its revenue is low). A day of load
+# log. Then VACUUM ANALYZE. Both sides' figures are compared shop by shop before timing.
+# Targets (issue "Monitoring II"): <= 1.5 x the SQL and under 5 s; peak RSS < 200 MB.
+# The server: CSJOBS_BENCH_DATABASE_URL, else the local one on 127.0.0.1:5432, else a
+# throwaway cluster.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/pg.sh
+
+export PGOPTIONS="-c client_min_messages=warning"
+REPEAT=${REPEAT:-3}
+DOCS_PER_SHIFT=${DOCS_PER_SHIFT:-286}
+DB=csjobs_bench_watch_$DOCS_PER_SHIFT
+NOW=2026-11-24T15:00:00+03:00
+
+cargo build --release --locked --quiet --bin csjobs
+CSJOBS=$PWD/target/release/csjobs
+
+pg_bench_server
+work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench.XXXXXX")
+KEEP=${KEEP:-0}
+cleanup() {
+    [ "$KEEP" = 1 ] || psql "$ADMIN" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
+    rm -rf "$work"
+    pg_stop_throwaway 2>/dev/null || true
+}
+trap cleanup EXIT
+
+export CSJOBS_CASHSERVER_DATABASE_URL="$SERVER/$DB"
+built=$(psql "$ADMIN" -Atc "select 1 from pg_database where datname = '$DB'")
+if [ "$KEEP" = 1 ] && [ "$built" = 1 ]; then
+    echo "== reusing the database $DB (KEEP=1)" >&2
+else
+echo "== building the database: 500 shops, $DOCS_PER_SHIFT documents a shift over 5 weeks" >&2
+psql "$ADMIN" -qc "drop database if exists $DB with (force)" -c "create database $DB" >/dev/null
+"$CSJOBS" -q migrate --cashserver >/dev/null
+t0=$(date +%s)
+psql "$SERVER/$DB" -q -v ON_ERROR_STOP=1 -v docs="$DOCS_PER_SHIFT" >/dev/null <<'SQL'
+set synchronous_commit = off;
+set maintenance_work_mem = '256MB';
+insert into shop (shopcode, name, city, address)
+select s, 'Магазин №' || s, 'Город ' || (s % 50), 'ул. Центральная, ' || s from generate_series(1, 500) s;
+insert into cash (cashcode, shopcode, name)
+select c, (c - 1) % 500 + 1, 'Касса ' || c from generate_series(1, 1000) c;
+insert into shop_hours (shopcode, weekday, opens, closes)
+select s, d, '08:00', '22:00' from generate_series(1, 500) s, generate_series(1, 7) d
+ where not (s % 10 = 0 and d = 7);
+-- One shift per register and day, 2026-10-20 (a Tuesday, five weeks back) to today.
+insert into workshift (workshiftid, cashcode, shopcode, shiftnum, time_beg, time_end, loaded_at)
+select row_number() over (order by day, c), c, (c - 1) % 500 + 1, k + 1,
+       day + time '08:00', case when day < date '2026-11-24' then day + time '22:00' end, now()
+  from generate_series(1, 1000) c, generate_series(0, 35) k, lateral (select date '2026-10-20' + k as day) g
+ where not (((c - 1) % 500 + 1) % 10 = 0 and extract(isodow from day) = 7);
+select setval(pg_get_serial_sequence('workshift', 'workshiftid'), (select max(workshiftid) from workshift));
+-- The documents without the revenue index, which is built once afterwards.
+drop index document_revenue_idx;
+insert into document (workshiftid, docnum, doctype, time_beg, time_end, total)
+select w.workshiftid, k, case when k % 20 = 0 then 'return' else 'sale' end, t - interval '2 minutes', t,
+       (50 + (k * 37 + w.shopcode * 11) % 900 + w.shopcode % 7 * 10)::numeric(15,2)
+  from workshift w, generate_series(1, :docs) k,
+       lateral (select w.time_beg + (k - 1) * interval '14 hours' / :docs as t) x
+ where x.t <= timestamp '2026-11-24 15:00'
+   and not (w.shopcode % 25 = 0 and x.t > timestamp '2026-11-24 11:00');
+create index document_revenue_idx on document (time_end) include (workshiftid, doctype, total)
+    where doctype in ('sale', 'return') and time_end is not null;
+-- A day of load log: every register every 10 minutes.
+insert into load_log (file_name, file_size, content_sha256, shopcode, cashcode, source_host, disposition,
+                      last_sale_at, started_at, finished_at, disposed_at)
+select c || '-' || m || '.json', 4096, md5(c || '-' || m), (c - 1) % 500 + 1, c, 'pos-' || c, 'processed',
+       t at time zone '+03', t, t, t
+  from generate_series(1, 1000) c, generate_series(0, 143) m,
+       lateral (select timestamptz '2026-11-24 15:00+03' - m * interval '10 minutes' as t) x;
+SQL
+psql "$SERVER/$DB" -qc "vacuum analyze" >/dev/null
+echo "   built in $(( $(date +%s) - t0 )) s" >&2
+fi
+docs=$(psql "$SERVER/$DB" -Atc "select count(*) from document")
+mkdir -p "$work"/{queue,processed,error,broken,backup,astu}
+export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed CSJOBS_ERROR_DIR=$work/error \
+    CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup CSJOBS_ASTU_OUTBOX=$work/astu
+
+# The baseline: per shop, today up to 15:00, and up to 15:00 and whole-day on each of the
+# four Tuesdays before.
+cat > "$work/baseline.sql" <<'SQL'
+select w.shopcode,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-24' and d.time_end <= '2026-11-24 15:00'), 0) as today,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-17' and d.time_end <= '2026-11-17 15:00'), 0) as w1,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-10' and d.time_end <= '2026-11-10 15:00'), 0) as w2,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-03' and d.time_end <= '2026-11-03 15:00'), 0) as w3,
+       coalesce(sum(v) filter (where d.time_end >= '2026-10-27' and d.time_end <= '2026-10-27 15:00'), 0) as w4,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-17' and d.time_end < '2026-11-18'), 0) as day1,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-10' and d.time_end < '2026-11-11'), 0) as day2,
+       coalesce(sum(v) filter (where d.time_end >= '2026-11-03' and d.time_end < '2026-11-04'), 0) as day3,
+       coalesce(sum(v) filter (where d.time_end >= '2026-10-27' and d.time_end < '2026-10-28'), 0) as day4
+  from document d
+  join workshift w on w.workshiftid = d.workshiftid
+  cross join lateral (select case d.doctype when 'sale' then d.total else -d.total end as v) x
+ where d.doctype in ('sale', 'return')
+   and (   (d.time_end >= '2026-11-24' and d.time_end < '2026-11-25')
+        or (d.time_end >= '2026-11-17' and d.time_end < '2026-11-18')
+        or (d.time_end >= '2026-11-10' and d.time_end < '2026-11-11')
+        or (d.time_end >= '2026-11-03' and d.time_end < '2026-11-04')
+        or (d.time_end >= '2026-10-27' and d.time_end < '2026-10-28'))
+ group by w.shopcode
+ order by w.shopcode;
+SQL
+{ echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
+
+secs_and_rss() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2>/dev/null || true; tail -n 1 "$work/time"; }
+sql() { psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$1"; }
+
+# Warm-up, and the same figures on both sides: today and the profile (the median of the
+# days with revenue, up to 15:00) of every shop.
+sql "$work/baseline.sql" > "$work/sql.out"
+"$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json > "$work/watch.out" || true
+python3 - "$work/sql.out" "$work/watch.out" <<'PY'
+import json, statistics, sys
+from decimal import Decimal
+rows = [l.split(",") for l in open(sys.argv[1]).read().splitlines()[1:] if "," in l]
+sql = {}
+for r in rows:
+    shop, today, *v = r
+    upto, whole = [Decimal(x) for x in v[:4]], [Decimal(x) for x in v[4:]]
+    days = [u for u, w in zip(upto, whole) if w != 0]
+    sql[int(shop)] = (Decimal(today), statistics.median(days).quantize(Decimal("0.01")) if len(days) >= 2 else None)
+text = open(sys.argv[2]).read()
+doc = json.loads(text[: text.index("\n--- ")] if "\n--- " in text else text.split("\nnothing to send")[0])
+job = {s["shop"]: (Decimal(s["today"]), Decimal(s["profile"]) if s["profile"] else None) for s in doc["shops"]}
+if sql != job:
+    diff = [(k, sql.get(k), job.get(k)) for k in sorted(set(sql) | set(job)) if sql.get(k) != job.get(k)]
+    sys.exit(f"MISMATCH between the SQL and revenue-watch: {diff[:5]}")
+low = sum(1 for s in doc["shops"] if s["verdict"] == "low")
+print(f"   the SQL and revenue-watch agree on {len(job)} shops; {low} with low revenue", file=sys.stderr)
+PY
+"$CSJOBS" -q --now "$NOW" report --output "$work/report.html" || true
+grep -c '<article class="shop' "$work/report.html" | xargs -I{} echo "   the report shows {} shops, $(wc -c < "$work/report.html") bytes" >&2
+
+sql_t=() nojit_t=() watch_t=() report_t=() watch_rss=() report_rss=()
+for r in $(seq "$REPEAT"); do
+    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$work/baseline.sql"); sql_t+=("$t")
+    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$work/baseline-nojit.sql"); nojit_t+=("$t")
+    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json); watch_t+=("$t"); watch_rss+=("$m")
+    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" report --output "$work/report.html"); report_t+=("$t"); report_rss+=("$m")
+    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, revenue-watch ${watch_t[-1]} s (${watch_rss[-1]} KB), report ${report_t[-1]} s (${report_rss[-1]} KB)" >&2
+done
+median() { python3 -c "import statistics; print(statistics.median(float(x) for x in '$*'.split()))"; }
+s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); w=$(median "${watch_t[*]}"); p=$(median "${report_t[*]}")
+b=$(python3 -c "print(min($s, $n))")
+mw=$(python3 -c "print(max(int(x) for x in '${watch_rss[*]}'.split()) // 1024)")
+mp=$(python3 -c "print(max(int(x) for x in '${report_rss[*]}'.split()) // 1024)")
+echo
+echo "csjobs revenue-watch and report beside one hand-written SQL query of the revenue (median of $REPEAT; PostgreSQL $(psql "$ADMIN" -Atc 'show server_version'), $(nproc) cores)"
+echo "500 shops, 1,000 registers, $docs documents over 5 weeks; now $NOW"
+printf '%-38s %9s %8s %12s\n' "" seconds "x SQL" "peak RSS MB"
+printf '%-38s %9.3f %8.2f %12s\n' "psql, the revenue query" "$s" "$(python3 -c "print($s / $b)")" -
+printf '%-38s %9.3f %8.2f %12s\n' "psql, the same with JIT off" "$n" "$(python3 -c "print($n / $b)")" -
+printf '%-38s %9.3f %8.2f %12s\n' "csjobs revenue-watch --dry-run" "$w" "$(python3 -c "print($w / $b)")" "$mw"
+printf '%-38s %9.3f %8.2f %12s\n' "csjobs report" "$p" "$(python3 -c "print($p / $b)")" "$mp"
+echo "targets: <= 1.5 x the faster SQL, under 5 s, peak RSS < 200 MB"
