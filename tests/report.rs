@@ -37,7 +37,8 @@ async fn fixture() -> (TestDb, Dirs) {
                from workshift w, generate_series(9, 21) h
               where w.time_beg < date '2026-11-24'
                  or (w.shopcode = 8 and h = 9)
-                 or (w.shopcode = 9 and h <= 12);",
+                 or (w.shopcode = 9 and h <= 12);
+             select revenue_hour_rebuild();",
         )
         .await
         .unwrap();

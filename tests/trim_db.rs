@@ -22,7 +22,8 @@ async fn add_shift(
     docs: i32,
     items: i32,
 ) -> i64 {
-    db.client
+    let id = db
+        .client
         .query_one(
             "with w as (
                 insert into workshift (cashcode, shopcode, shiftnum, time_beg, time_end, astu_exported_at, loaded_at)
@@ -41,7 +42,9 @@ async fn add_shift(
         )
         .await
         .unwrap()
-        .get(0)
+        .get(0);
+    db.rebuild_revenue_hour().await;
+    id
 }
 
 async fn shift_ids(db: &TestDb) -> Vec<i64> {
@@ -103,6 +106,15 @@ async fn which_shifts_go_and_which_stay_at_the_boundary() {
     assert_eq!(db.scalar_i64("select count(*) from document").await, 6, "documents went with their shifts");
     assert_eq!(db.scalar_i64("select count(*) from goodsitem").await, 6 + 6 + 1 + 1, "items of b, c, e, f");
     assert_eq!(db.scalar_i64("select count(*) from payment").await, 6);
+    db.assert_revenue_hour_agrees().await;
+    assert_eq!(
+        db.scalar_i64(
+            "select count(*) from revenue_hour where workshiftid not in (select workshiftid from workshift)"
+        )
+        .await,
+        0,
+        "the sums of deleted shifts went with them"
+    );
     let _ = (a, d);
 
     let r = trim(&db, &dirs, &["--keep-days", "30", "--include-unexported"]);
@@ -269,4 +281,5 @@ async fn loading_goes_on_while_a_large_trim_runs_and_loses_nothing() {
         60
     );
     assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum between 1000 and 4999").await, 0);
+    db.assert_revenue_hour_agrees().await;
 }

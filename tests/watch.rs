@@ -35,6 +35,7 @@ async fn doc_at(db: &TestDb, time_end: &str, doctype: &str, total: &str) {
         )
         .await
         .unwrap();
+    db.rebuild_revenue_hour().await;
 }
 
 /// The JSON bodies a receiver got since the last look.
@@ -507,6 +508,7 @@ async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice
             contact(&db, 18, &two_minutes(k)).await;
         } else {
             db.client.batch_execute("delete from document where total = 20000.00").await.unwrap();
+            db.rebuild_revenue_hour().await;
             db.client
                 .batch_execute(&format!(
                     "delete from load_log where cashcode = 18 and finished_at > '{}'",

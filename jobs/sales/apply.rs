@@ -288,10 +288,18 @@ async fn write_sales(
     }
     if !w.deletes.is_empty() {
         let (ws, ns): (Vec<i64>, Vec<i32>) = w.deletes.iter().copied().unzip();
-        // Items and payments go with their document (on delete cascade).
+        // Items and payments go with their document (on delete cascade); its revenue leaves
+        // revenue_hour in the same statement.
         tx.execute(
-            "delete from document d using unnest($1::bigint[], $2::int[]) as k(w, n) \
-             where d.workshiftid = k.w and d.docnum = k.n",
+            "with gone as (delete from document d using unnest($1::bigint[], $2::int[]) as k(w, n) \
+                            where d.workshiftid = k.w and d.docnum = k.n \
+                            returning d.workshiftid, d.doctype, d.time_end, d.total) \
+             update revenue_hour r set amount = r.amount - g.amount \
+               from (select workshiftid, time_end::date as day, extract(hour from time_end)::smallint as hour, \
+                            sum(case doctype when 'sale' then total else -total end) as amount \
+                       from gone where doctype in ('sale', 'return') and time_end is not null \
+                      group by 1, 2, 3) g \
+              where r.workshiftid = g.workshiftid and r.day = g.day and r.hour = g.hour",
             &[&ws, &ns],
         )
         .await?;
@@ -328,6 +336,7 @@ async fn write_sales(
         writer.as_mut().write(&row).await?;
     }
     writer.finish().await?;
+    add_revenue(tx, w.documents.iter().map(|r| (shift_id(r.shift), doc_of(r)))).await?;
 
     let sink = tx
         .copy_in(
@@ -381,6 +390,50 @@ async fn write_sales(
 /// its files close, are marked `astu_export_due`. Marking every closed shift the batch
 /// changes, not only the ones a file closes, makes the end state the same however the queue
 /// was cut into batches or runs: the last export of a shift always follows its last change.
+/// Adds the revenue of the documents just written to `revenue_hour` (migration 0007): Σ sale
+/// − Σ return of the closed ones, per shift, day and hour of their close time, summed here
+/// and upserted in one statement.
+async fn add_revenue<'a>(
+    tx: &Transaction<'_>,
+    docs: impl Iterator<Item = (i64, &'a super::format::Document)>,
+) -> Result<(), tokio_postgres::Error> {
+    use super::format::DocType;
+    use chrono::Timelike;
+    let mut sums: HashMap<(i64, chrono::NaiveDate, i16), Decimal> = HashMap::new();
+    for (shift, d) in docs {
+        let (Some(closed), sign) = (
+            d.closed_at,
+            match d.doctype {
+                DocType::Sale => Decimal::ONE,
+                DocType::Return => Decimal::NEGATIVE_ONE,
+                DocType::CashIn | DocType::CashOut => continue,
+            },
+        ) else {
+            continue;
+        };
+        *sums.entry((shift, closed.date(), closed.hour() as i16)).or_default() += sign * d.total;
+    }
+    if sums.is_empty() {
+        return Ok(());
+    }
+    let mut shifts = Vec::with_capacity(sums.len());
+    let (mut days, mut hours, mut amounts) = (Vec::new(), Vec::new(), Vec::new());
+    for ((shift, day, hour), amount) in sums {
+        shifts.push(shift);
+        days.push(day);
+        hours.push(hour);
+        amounts.push(amount);
+    }
+    tx.execute(
+        "insert into revenue_hour as r (workshiftid, day, hour, amount) \
+         select * from unnest($1::bigint[], $2::date[], $3::smallint[], $4::numeric[]) \
+         on conflict (workshiftid, day, hour) do update set amount = r.amount + excluded.amount",
+        &[&shifts, &days, &hours, &amounts],
+    )
+    .await?;
+    Ok(())
+}
+
 async fn mark_astu(
     tx: &Transaction<'_>,
     astu: AstuMarking,

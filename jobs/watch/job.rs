@@ -183,9 +183,8 @@ pub struct Assessment {
     pub conditions: Vec<Condition>,
 }
 
-/// The read stage of revenue-watch, shared with `report` (`by_hour`: the revenue by hour
-/// too, the same figures from a dearer query). Runs on a connection of its own beside the
-/// registers' read.
+/// The read stage of revenue-watch, shared with `report` (`by_hour`: keep the revenue by
+/// hour for the charts). Runs on a connection of its own beside the registers' read.
 pub async fn read_facts(
     client: &Client,
     cfg: &Config,
@@ -196,18 +195,11 @@ pub async fn read_facts(
     let (today, w) = (wall.date(), &cfg.watch);
     let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
     let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
-    let (days, hourly) = if by_hour {
-        let hourly = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
-            .await
-            .with_context(|| read_err("the revenue"))?;
-        let days = hourly.iter().map(|(&(shop, date), h)| ((shop, date), h.day(date))).collect();
-        (days, Some(hourly))
-    } else {
-        let days = read::revenue(client, today, wall.time(), w.weeks, only)
-            .await
-            .with_context(|| read_err("the revenue"))?;
-        (days, None)
-    };
+    let hourly = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
+        .await
+        .with_context(|| read_err("the revenue (tables revenue_hour, document)"))?;
+    let days = hourly.iter().map(|(&(shop, date), h)| ((shop, date), h.day(date))).collect();
+    let hourly = by_hour.then_some(hourly);
     Ok(RevenueFacts { shops, hours, days, hourly })
 }
 

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, NaiveTime, Utc};
+use chrono::{DateTime, NaiveDate, NaiveTime, Timelike, Utc};
 use rust_decimal::Decimal;
 use tokio_postgres::Client;
 
@@ -39,81 +39,32 @@ fn days_of(today: NaiveDate, weeks: u32) -> Vec<NaiveDate> {
     (0..=i64::from(weeks)).map(|k| today - chrono::TimeDelta::days(7 * k)).collect()
 }
 
-/// The revenue query over `days.len()` days, `$3…` the days, `$1` now's time of day, `$2`
-/// only these shops or null. One pass over `document`: one `time_end` range per day, OR-ed,
-/// read through `document_time_end_idx` (a bitmap per day); per group and day two filtered
-/// sums, up to now's time of day and the whole day, so that the groups stay few and are
-/// hashed (grouping by day made PostgreSQL sort every document read).
-///
-/// `by_hour`: grouped by shop and hour of the day (the report's charts), the hour written as
-/// `document_hour_stats` knows it so that the planner sees 24 hours, not one group per
-/// document; else by shop alone.
-fn revenue_sql(days: usize, by_hour: bool) -> String {
-    let v = "case d.doctype when 'sale' then d.total else -d.total end";
-    let mut sums = Vec::new();
-    let mut ranges = Vec::new();
-    for p in 3..days + 3 {
-        let range = format!("d.time_end >= ${p}::date and d.time_end < ${p}::date + 1");
-        sums.push(format!(
-            "coalesce(sum({v}) filter (where {range} and d.time_end <= ${p}::date + $1::time), 0)"
-        ));
-        sums.push(format!("coalesce(sum({v}) filter (where {range}), 0)"));
-        ranges.push(format!("({range})"));
-    }
-    let (key, group) = if by_hour {
-        ("w.shopcode, extract(hour from d.time_end)", "1, 2")
-    } else {
-        ("w.shopcode, null::numeric", "1")
-    };
+/// Whole hours, from the sums the database keeps (`revenue_hour`, migration 0007): per shop,
+/// day and hour. `$1` the days, `$2` only these shops or null.
+const WHOLE_HOURS: &str = "
+select w.shopcode, r.day, r.hour, sum(r.amount)
+  from revenue_hour r
+  join workshift w on w.workshiftid = r.workshiftid
+ where r.day = any($1::date[]) and ($2::int[] is null or w.shopcode = any($2))
+ group by 1, 2, 3";
+
+/// The hour that holds now's time of day, up to it, read from the documents: one short
+/// `time_end` range per day (`$3…`), OR-ed, through `document_time_end_idx`. `$1` the hour's
+/// start, `$2` now's time of day, `$3…` the days; the last parameter: only these shops, or null.
+fn current_hour_sql(days: usize) -> String {
+    let ranges: Vec<String> = (3..days + 3)
+        .map(|p| format!("(d.time_end >= ${p}::date + $1::time and d.time_end <= ${p}::date + $2::time)"))
+        .collect();
+    let only = days + 3;
     format!(
-        "select {key}, {} \
+        "select w.shopcode, d.time_end::date, sum(case d.doctype when 'sale' then d.total else -d.total end) \
            from document d \
            join workshift w on w.workshiftid = d.workshiftid \
           where d.doctype in ('sale', 'return') and ({}) \
-            and ($2::int[] is null or w.shopcode = any($2)) \
-          group by {group}",
-        sums.join(", "),
+            and (${only}::int[] is null or w.shopcode = any(${only})) \
+          group by 1, 2",
         ranges.join(" or ")
     )
-}
-
-async fn query_revenue(
-    client: &Client,
-    today: NaiveDate,
-    time_of_day: NaiveTime,
-    weeks: u32,
-    only: Option<&[i32]>,
-    by_hour: bool,
-) -> Result<(Vec<NaiveDate>, Vec<tokio_postgres::Row>), tokio_postgres::Error> {
-    let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
-    let days = days_of(today, weeks);
-    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = vec![&time_of_day, &only];
-    params.extend(days.iter().map(|d| d as &(dyn tokio_postgres::types::ToSql + Sync)));
-    let rows = client.query(&revenue_sql(days.len(), by_hour), &params).await?;
-    Ok((days, rows))
-}
-
-/// Revenue (Σ sale − Σ return of the documents closed that day) per shop and day, for
-/// `today` and the `weeks` same weekdays before it: up to `time_of_day`, and the whole day.
-/// A day a shop sold nothing on is absent.
-pub async fn revenue(
-    client: &Client,
-    today: NaiveDate,
-    time_of_day: NaiveTime,
-    weeks: u32,
-    only: Option<&[i32]>,
-) -> Result<HashMap<(i32, NaiveDate), DayRevenue>, tokio_postgres::Error> {
-    let (days, rows) = query_revenue(client, today, time_of_day, weeks, only, false).await?;
-    let mut out = HashMap::new();
-    for r in &rows {
-        for (i, &date) in days.iter().enumerate() {
-            let (upto, whole_day): (Decimal, Decimal) = (r.get(2 + 2 * i), r.get(3 + 2 * i));
-            if !whole_day.is_zero() || !upto.is_zero() {
-                out.insert((r.get(0), date), DayRevenue { date, upto, whole_day });
-            }
-        }
-    }
-    Ok(out)
 }
 
 /// The revenue of one shop on one day, by hour of the day (0‥23) and split at now's time of
@@ -139,7 +90,10 @@ impl HourlyRevenue {
     }
 }
 
-/// [`revenue`] by hour of the day, for the report's charts (the same figures summed).
+/// Revenue (Σ sale − Σ return of the documents closed in it) per shop, day and hour of the
+/// day, for `today` and the `weeks` same weekdays before it: whole hours from `revenue_hour`,
+/// and the hour of now split at now's time of day from the documents (both queries at once).
+/// A day a shop sold nothing on is absent.
 pub async fn revenue_by_hour(
     client: &Client,
     today: NaiveDate,
@@ -147,21 +101,37 @@ pub async fn revenue_by_hour(
     weeks: u32,
     only: Option<&[i32]>,
 ) -> Result<HashMap<(i32, NaiveDate), HourlyRevenue>, tokio_postgres::Error> {
-    let (days, rows) = query_revenue(client, today, time_of_day, weeks, only, true).await?;
+    use tokio_postgres::types::ToSql;
+    let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
+    let days = days_of(today, weeks);
+    let hour = time_of_day.hour() as usize;
+    let hour_start = NaiveTime::from_hms_opt(time_of_day.hour(), 0, 0).expect("an hour");
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&hour_start, &time_of_day];
+    params.extend(days.iter().map(|d| d as &(dyn ToSql + Sync)));
+    params.push(&only);
+    let current_sql = current_hour_sql(days.len());
+    let whole_params: [&(dyn ToSql + Sync); 2] = [&days, &only];
+    let (whole, current) =
+        tokio::try_join!(client.query(WHOLE_HOURS, &whole_params), client.query(&current_sql, &params))?;
     let mut out: HashMap<(i32, NaiveDate), HourlyRevenue> = HashMap::new();
-    for r in &rows {
-        let hour: Decimal = r.get(1);
-        let hour = hour.try_into().map_or(0usize, |h: u32| h.min(23) as usize);
-        for (i, &date) in days.iter().enumerate() {
-            let (upto, whole_day): (Decimal, Decimal) = (r.get(2 + 2 * i), r.get(3 + 2 * i));
-            if whole_day.is_zero() && upto.is_zero() {
-                continue;
-            }
-            let e = out.entry((r.get(0), date)).or_default();
-            e.upto[hour] += upto;
-            e.after[hour] += whole_day - upto;
+    for r in &whole {
+        let h = r.get::<_, i16>(2).clamp(0, 23) as usize;
+        let amount: Decimal = r.get(3);
+        let e = out.entry((r.get(0), r.get(1))).or_default();
+        if h < hour {
+            e.upto[h] += amount;
+        } else {
+            e.after[h] += amount;
         }
     }
+    // The hour of now: what was sold up to now moves from "after" to "up to".
+    for r in &current {
+        let amount: Decimal = r.get(2);
+        let e = out.entry((r.get(0), r.get(1))).or_default();
+        e.upto[hour] += amount;
+        e.after[hour] -= amount;
+    }
+    out.retain(|_, h| h.upto.iter().chain(&h.after).any(|a| !a.is_zero()));
     Ok(out)
 }
 
