@@ -23,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/pg.sh
+. scripts/lib/bench.sh
 
 export PGOPTIONS="-c client_min_messages=warning"
 REPEAT=${REPEAT:-3}
@@ -31,22 +32,8 @@ ROWS=${ROWS:-5000000}
 FILES=${FILES:-2000}
 DB=csjobs_bench_status
 
-cargo build --release --locked --quiet --bin csjobs
-CSJOBS=$PWD/target/release/csjobs
-
-pg_bench_server
-work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench.XXXXXX")
-KEEP=${KEEP:-0}
-cleanup() {
-    [ "$KEEP" = 1 ] || psql "$ADMIN" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
-    rm -rf "$work"
-    pg_stop_throwaway 2>/dev/null || true
-}
-trap cleanup EXIT
-
-export CSJOBS_CASHSERVER_DATABASE_URL="$SERVER/$DB"
-built=$(psql "$ADMIN" -Atc "select 1 from pg_database where datname = '$DB'")
-if [ "$KEEP" = 1 ] && [ "$built" = 1 ]; then
+bench_begin "$DB"
+if bench_reuse; then
     echo "== reusing the database $DB (KEEP=1)" >&2
 else
 echo "== building the database: $REGISTERS registers, $ROWS load log rows" >&2
@@ -144,9 +131,6 @@ order by s.city, s.address, c.cashcode;
 SQL
 { echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
 
-# Elapsed seconds and peak RSS (KB) of a whole process; status exits 3 on this data (it has
-# problems by design), which GNU time reports on a line of its own before the figures.
-secs_and_rss() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2>/dev/null || true; tail -n 1 "$work/time"; }
 sql_run() { psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql"; }
 status_run() { "$CSJOBS" -q status "$@"; }
 
@@ -168,7 +152,6 @@ for r in $(seq "$REPEAT"); do
     read -r t m < <(secs_and_rss "$CSJOBS" -q status --format prometheus --output "$work/csjobs.prom"); prom_t+=("$t"); prom_rss+=("$m")
     echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, status json ${json_t[-1]} s (${json_rss[-1]} KB), prometheus ${prom_t[-1]} s (${prom_rss[-1]} KB)" >&2
 done
-median() { python3 -c "import statistics; print(statistics.median(float(x) for x in '$*'.split()))"; }
 s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); j=$(median "${json_t[*]}"); p=$(median "${prom_t[*]}")
 b=$(python3 -c "print(min($s, $n))")
 mj=$(python3 -c "print(max(int(x) for x in '${json_rss[*]}'.split()) // 1024)")

@@ -23,6 +23,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/pg.sh
+. scripts/lib/bench.sh
 
 export PGOPTIONS="-c client_min_messages=warning"
 REPEAT=${REPEAT:-3}
@@ -30,22 +31,8 @@ DOCS_PER_SHIFT=${DOCS_PER_SHIFT:-286}
 DB=csjobs_bench_watch_$DOCS_PER_SHIFT
 NOW=2026-11-24T15:00:00+03:00
 
-cargo build --release --locked --quiet --bin csjobs
-CSJOBS=$PWD/target/release/csjobs
-
-pg_bench_server
-work=$(mktemp -d "${TMPDIR:-/tmp}/csjobs-bench.XXXXXX")
-KEEP=${KEEP:-0}
-cleanup() {
-    [ "$KEEP" = 1 ] || psql "$ADMIN" -qc "drop database if exists $DB with (force)" >/dev/null 2>&1 || true
-    rm -rf "$work"
-    pg_stop_throwaway 2>/dev/null || true
-}
-trap cleanup EXIT
-
-export CSJOBS_CASHSERVER_DATABASE_URL="$SERVER/$DB"
-built=$(psql "$ADMIN" -Atc "select 1 from pg_database where datname = '$DB'")
-if [ "$KEEP" = 1 ] && [ "$built" = 1 ]; then
+bench_begin "$DB"
+if bench_reuse; then
     echo "== reusing the database $DB (KEEP=1)" >&2
 else
 echo "== building the database: 500 shops, $DOCS_PER_SHIFT documents a shift over 5 weeks" >&2
@@ -125,7 +112,6 @@ select w.shopcode,
 SQL
 { echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
 
-secs_and_rss() { /usr/bin/time -f "%e %M" -o "$work/time" "$@" > "$work/out" 2>/dev/null || true; tail -n 1 "$work/time"; }
 sql() { psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$1"; }
 
 # Warm-up, and the same figures on both sides: today and the profile (the median of the
@@ -162,7 +148,6 @@ for r in $(seq "$REPEAT"); do
     read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" report --output "$work/report.html"); report_t+=("$t"); report_rss+=("$m")
     echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, revenue-watch ${watch_t[-1]} s (${watch_rss[-1]} KB), report ${report_t[-1]} s (${report_rss[-1]} KB)" >&2
 done
-median() { python3 -c "import statistics; print(statistics.median(float(x) for x in '$*'.split()))"; }
 s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); w=$(median "${watch_t[*]}"); p=$(median "${report_t[*]}")
 b=$(python3 -c "print(min($s, $n))")
 mw=$(python3 -c "print(max(int(x) for x in '${watch_rss[*]}'.split()) // 1024)")

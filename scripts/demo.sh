@@ -97,6 +97,13 @@ echo "($(wc -l < "$work/csjobs.prom") lines in all)"
 echo; echo "== csjobs status --format csv (the register checklist; also xlsx and html)"
 "$CSJOBS" -q status --format csv || true
 
+echo; echo "== csjobs revenue-watch --dry-run: each shop's revenue today against its usual day"
+"$CSJOBS" -q revenue-watch --dry-run --format table || true
+echo; echo "== csjobs report: the whole picture as one HTML page"
+mkdir -p target
+"$CSJOBS" -q report --output target/demo-report.html || true
+echo "(written: target/demo-report.html, $(stat -c %s target/demo-report.html) bytes; open it in a browser)"
+
 rm -rf "$work"
 if [ "$code" = 3 ]; then exit 0; fi
 exit "$code"

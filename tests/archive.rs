@@ -377,13 +377,9 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
     let mut mid_archive = 0;
     while kills < 12 {
         let mut child = spawn();
-        let delay = Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000));
-        std::thread::sleep(delay);
-        if child.try_wait().unwrap().is_none() {
-            child.kill().unwrap(); // SIGKILL
+        if !kill_after(&mut child, Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000))) {
             mid_run += 1;
         }
-        child.wait().unwrap();
         kills += 1;
 
         // Every file is in its directory, intact, or in an archive, intact (or both).

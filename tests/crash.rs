@@ -117,20 +117,7 @@ async fn sigkill_at_random_moments_then_rerun_equals_an_uninterrupted_load() {
         }
         let mut child = loader(&db, &dirs).spawn().unwrap();
         // From process start-up to a third of a whole run: many runs, each cut short.
-        let wait = Duration::from_millis(rng.range(1, (full_run_ms / 3).max(15)));
-        let spawned = Instant::now();
-        let mut finished = false;
-        while spawned.elapsed() < wait {
-            if child.try_wait().unwrap().is_some() {
-                finished = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        }
-        if !finished {
-            child.kill().unwrap(); // SIGKILL
-        }
-        child.wait().unwrap();
+        let finished = kill_after(&mut child, Duration::from_millis(rng.range(1, (full_run_ms / 3).max(15))));
         if !finished {
             let left = Dirs::names(&dirs.queue).len();
             if left > 0 && left < files.len() {

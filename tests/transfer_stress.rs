@@ -112,23 +112,11 @@ async fn concurrent_writers_and_random_kills_transfer_every_row_exactly_once() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            let wait = Duration::from_millis(rng.range(5, 120));
-            let t = Instant::now();
-            let mut done = false;
-            while t.elapsed() < wait {
-                if child.try_wait().unwrap().is_some() {
-                    done = true;
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            if !done {
-                child.kill().unwrap(); // SIGKILL
-                kills += 1;
-            } else {
+            if kill_after(&mut child, Duration::from_millis(rng.range(5, 120))) {
                 completed += 1;
+            } else {
+                kills += 1;
             }
-            child.wait().unwrap();
             std::thread::sleep(Duration::from_millis(rng.range(0, 30)));
         }
         (kills, completed)

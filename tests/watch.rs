@@ -518,20 +518,7 @@ async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice
                 .unwrap();
         }
         let mut child = spawn(&two_minutes(k)).spawn().unwrap();
-        let wait = Duration::from_millis(rng.range(1, whole * 5 / 4 + 2));
-        let spawned = Instant::now();
-        let mut finished = false;
-        while spawned.elapsed() < wait {
-            if child.try_wait().unwrap().is_some() {
-                finished = true;
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        if !finished {
-            child.kill().unwrap(); // SIGKILL
-        }
-        child.wait().unwrap();
+        let finished = kill_after(&mut child, Duration::from_millis(rng.range(1, whole * 5 / 4 + 2)));
         if !finished && db.scalar_i64(owed).await > 0 {
             killed_owing += 1;
         }

@@ -10,6 +10,8 @@
 #
 # Nothing here changes the machine's own PostgreSQL.
 
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
+
 pg_log() { echo "[pg] $*" >&2; }
 
 pg_bindir() {
@@ -26,10 +28,7 @@ pg_install() {
         pg_log "PostgreSQL (initdb) is missing and this is not root: install the 'postgresql' package, or set the URL"
         return 1
     fi
-    pg_log "installing PostgreSQL with apt-get"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    apt-get install -y -qq postgresql postgresql-client >&2
+    apt_install postgresql postgresql-client
 }
 
 pg_local_url() {

@@ -6,10 +6,10 @@
 #                   chromium (headless) for the report page, and python3-aiosmtpd (an SMTP
 #                   server for Debian's /usr/bin/python3) for the alert e-mails.
 #
-# Nothing is started or enabled: the packages' services are not needed (and on a machine
-# without systemd they are not started at all).
+# Nothing is started or enabled: the packages' services are not needed (apt_install keeps
+# them stopped).
 
-tools_log() { echo "[tools] $*" >&2; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 tools_ensure() {
     local missing=() cmd pkg
@@ -22,21 +22,5 @@ tools_ensure() {
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
     [ ${#missing[@]} -eq 0 ] && return 0
-    if [ "$(id -u)" != 0 ]; then
-        tools_log "missing: ${missing[*]}; install these Debian packages (needs root)"
-        return 1
-    fi
-    tools_log "installing with apt-get: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >&2
-    # policy-rc.d 101: a package's service is not started on install (node_exporter would
-    # otherwise take port 9100 on a machine with an init system).
-    local policy=/usr/sbin/policy-rc.d created=0
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created=1
-    fi
-    local rc=0
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2 || rc=$?
-    [ "$created" = 1 ] && rm -f "$policy"
-    return $rc
+    apt_install "${missing[@]}"
 }

@@ -355,6 +355,25 @@ pub fn with_small_disk(dir: &Path, size: &str, c: &Command) -> Command {
     through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount], c)
 }
 
+/// Lets `child` run for at most `wait`, SIGKILLs it if it has not ended by then, and reaps
+/// it. True when it ended on its own: the crash tests' one way of killing at a moment.
+pub fn kill_after(child: &mut std::process::Child, wait: std::time::Duration) -> bool {
+    let started = std::time::Instant::now();
+    let mut finished = false;
+    while started.elapsed() < wait {
+        if child.try_wait().unwrap().is_some() {
+            finished = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    if !finished {
+        child.kill().unwrap(); // SIGKILL
+    }
+    child.wait().unwrap();
+    finished
+}
+
 pub struct Run {
     pub code: i32,
     pub stdout: String,
