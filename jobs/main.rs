@@ -428,6 +428,11 @@ fn main() -> ExitCode {
         journal: logging::stderr_is_journal(std::env::var("JOURNAL_STREAM").ok().as_deref()),
     };
     logging::init(stream, verbosity);
+    // A panic (a bug) is logged like every other error: one JSON line under --log-format json.
+    std::panic::set_hook(Box::new(|info| {
+        let thread = std::thread::current();
+        tracing::error!(thread = thread.name().unwrap_or("main"), "internal error: {info}");
+    }));
 
     if let Command::Generate(g) = &cli.command {
         return ExitCode::from(generate(&g.what));

@@ -713,3 +713,36 @@ async fn bonus_migrations_create_the_bonus_tables() {
         ["(\"account,asset,card,cardaccounting,csjobs_schema_migrations,pincode,transfer_claim,transfer_source\")"]
     );
 }
+
+/// A reader thread that dies (an injected panic, debug builds only) is a failure, exit 1, with
+/// what was committed kept and the rest left in the queue; never a run that passes for a
+/// short queue. Before the fix the run exited 0 with two files still queued.
+#[tokio::test]
+async fn a_reader_that_dies_fails_the_run_and_loses_nothing() {
+    let db = TestDb::cashserver().await;
+    let dirs = Dirs::new();
+    put_sale(&dirs, "a.json", (17, 501, Some("2026-11-20T08:00:00")), (1, "10.00"), 1);
+    put_sale(&dirs, "b.json", (17, 502, Some("2026-11-20T08:00:00")), (1, "20.00"), 2);
+    put_sale(&dirs, "c.json", (17, 503, Some("2026-11-20T08:00:00")), (1, "30.00"), 3);
+    for args in [&[][..], &["--dry-run"][..]] {
+        let mut c = csjobs(&db.url, &dirs);
+        c.env("CSJOBS_TEST_READER_PANIC_AT", "b.json").arg("load-sales").args(args);
+        let r = run(c);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        let errors: Vec<serde_json::Value> = r
+            .stderr
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("a JSON line ({e}): {l}")))
+            .filter(|v: &serde_json::Value| v["level"] == "ERROR")
+            .collect();
+        let text: Vec<&str> = errors.iter().filter_map(|v| v["message"].as_str()).collect();
+        assert!(text.iter().any(|m| m.contains("injected fault")), "the panic is logged: {text:?}");
+        assert!(text.iter().any(|m| m.contains("the reader thread stopped")), "{text:?}");
+    }
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json"], "what was read before is committed");
+    assert_eq!(Dirs::names(&dirs.queue), ["b.json", "c.json"]);
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json", "b.json", "c.json"]);
+    assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum between 501 and 503").await, 3);
+}

@@ -118,7 +118,15 @@ pub(super) enum Read {
     /// A source that could not be read at all (replay: a corrupt archive); the run goes on
     /// and fails at its end.
     Failed(String),
+    /// Everything was read: the reader's last message. A channel that closes without it
+    /// means the reader died (a panic): the run fails instead of passing for a short queue.
+    End,
 }
+
+/// What the loading side says when the reader stopped without [`Read::End`].
+const READER_DIED: &str = "the reader thread stopped before the end of the files (an internal error; \
+                           its message is in the log): what was committed stays, the files not read \
+                           stay where they are; run again";
 
 /// What happens to a file once its transaction committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,6 +146,11 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
         .name("sales-reader".into())
         .spawn(move || {
             for entry in files {
+                // A fault for the tests of this very path (debug builds only).
+                #[cfg(debug_assertions)]
+                if std::env::var_os("CSJOBS_TEST_READER_PANIC_AT").is_some_and(|v| v == entry.name.as_str()) {
+                    panic!("injected fault: the reader panics at {}", entry.name);
+                }
                 let started_at = Utc::now();
                 let read = format::read_file(&entry.path, max_bytes);
                 let item = match validate(entry, read, started_at) {
@@ -149,6 +162,7 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
                     return; // the run stopped
                 }
             }
+            let _ = tx.blocking_send(Read::End);
         })
         .expect("spawn the reader thread");
     rx
@@ -313,7 +327,13 @@ pub(super) async fn consume(
                 }
             };
             match next {
+                Some(Read::End) => {
+                    done = true;
+                    break;
+                }
                 None => {
+                    tracing::error!("{READER_DIED}");
+                    failures.push(READER_DIED.to_string());
                     done = true;
                     break;
                 }
@@ -594,9 +614,10 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     let mut summary = Summary::default();
     let mut batch = Vec::new();
     let mut out = std::io::stdout().lock();
+    let mut reader_died = false;
     loop {
         let next = rx.recv().await;
-        let end = next.is_none();
+        let end = matches!(next, None | Some(Read::End));
         match next {
             Some(Read::File(f)) => batch.push(*f),
             Some(Read::Unreadable(entry, e)) => {
@@ -608,7 +629,8 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
                 use std::io::Write;
                 let _ = writeln!(out, "failed\t{msg}");
             }
-            None => {}
+            Some(Read::End) => {}
+            None => reader_died = true,
         }
         if batch.len() >= cfg.sales.batch_files || (end && !batch.is_empty()) {
             let results = apply::plan_only(client, &mut planner, &batch)
@@ -633,5 +655,8 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     summary.left = total;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     output::say(&summary.render(true));
+    if reader_died {
+        return Err(anyhow!("{READER_DIED}").into());
+    }
     Ok(Outcome::rejected(summary.rejected()))
 }

@@ -184,6 +184,7 @@ fn spawn_reader(
                     }
                 }
             }
+            let _ = tx.blocking_send(Read::End);
             skipped
         })
         .expect("spawn the replay reader");
