@@ -282,4 +282,13 @@ async fn loading_goes_on_while_a_large_trim_runs_and_loses_nothing() {
     );
     assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum between 1000 and 4999").await, 0);
     db.assert_revenue_hour_agrees().await;
+    // They did run at the same time: the two runs' logged intervals overlap.
+    let overlapped = db
+        .scalar_i64(
+            "select count(*) from job_run t, job_run l
+              where t.job = 'trim-db' and l.job = 'load-sales'
+                and t.started_at < l.finished_at and l.started_at < t.finished_at",
+        )
+        .await;
+    assert_eq!(overlapped, 1, "the load must run while the trim runs, or this test proves nothing");
 }
