@@ -24,7 +24,6 @@ use std::{
 
 use anyhow::{anyhow, Context};
 use chrono::NaiveDate;
-use sha2::{Digest, Sha256};
 
 use super::{
     expired,
@@ -520,9 +519,7 @@ fn recover(dir: &Path, archive_dir: &Path) -> anyhow::Result<usize> {
 
 fn hash_file(path: &Path) -> anyhow::Result<[u8; 32]> {
     let mut f = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut h = Sha256::new();
-    io::copy(&mut f, &mut h).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(h.finalize().into())
+    crate::core::hash::sha256_of(&mut f).with_context(|| format!("cannot read {}", path.display()))
 }
 
 fn remove_if_exists(path: &Path) -> anyhow::Result<()> {

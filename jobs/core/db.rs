@@ -105,11 +105,6 @@ pub fn classify(e: &tokio_postgres::Error) -> ErrorClass {
     }
 }
 
-/// Finds the tokio-postgres error in an anyhow chain.
-pub fn pg_error(e: &anyhow::Error) -> Option<&tokio_postgres::Error> {
-    e.chain().find_map(|c| c.downcast_ref::<tokio_postgres::Error>())
-}
-
 /// The server's own message of a database error (`db_error.message`, detail), for reasons
 /// written to the load log.
 pub fn describe(e: &tokio_postgres::Error) -> String {

@@ -6,6 +6,7 @@ pub mod config;
 pub mod db;
 pub mod duration;
 pub mod error;
+pub mod hash;
 pub mod lock;
 pub mod logging;
 pub mod output;

@@ -7,7 +7,6 @@
 use std::collections::{BTreeSet, HashMap};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
-use futures_util::pin_mut;
 use rust_decimal::Decimal;
 use tokio_postgres::{
     binary_copy::BinaryCopyInWriter,
@@ -327,7 +326,7 @@ async fn write_sales(
         sink,
         &[Type::INT8, Type::INT8, Type::INT4, Type::TEXT, Type::TIMESTAMP, Type::TIMESTAMP, Type::NUMERIC],
     );
-    pin_mut!(writer);
+    let mut writer = std::pin::pin!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         let d = doc_of(r);
         let wid = shift_id(r.shift);
@@ -358,7 +357,7 @@ async fn write_sales(
             Type::NUMERIC,
         ],
     );
-    pin_mut!(writer);
+    let mut writer = std::pin::pin!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         for it in &doc_of(r).items {
             let row: [&(dyn ToSql + Sync); 9] =
@@ -373,7 +372,7 @@ async fn write_sales(
         .await?;
     let writer =
         BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT4, Type::TEXT, Type::NUMERIC, Type::NUMERIC]);
-    pin_mut!(writer);
+    let mut writer = std::pin::pin!(writer);
     for (r, id) in w.documents.iter().zip(&doc_ids) {
         for (n, p) in doc_of(r).payments.iter().enumerate() {
             let paynum = n as i32 + 1;
@@ -529,7 +528,7 @@ async fn write_load_log(
             Type::TIMESTAMPTZ,
         ],
     );
-    pin_mut!(writer);
+    let mut writer = std::pin::pin!(writer);
     let mut messages: Vec<(String, String)> = Vec::new();
     for ((f, r), id) in files.iter().zip(results.iter_mut()).zip(&ids) {
         r.load_id = Some(*id);
@@ -661,9 +660,4 @@ pub fn describe_shift(r: &FileResult, file: &SalesFile) -> String {
         }
         None => String::new(),
     }
-}
-
-#[allow(dead_code)]
-fn _assert_decimal_is_sql(d: &Decimal) -> &(dyn ToSql + Sync) {
-    d
 }

@@ -190,11 +190,10 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
     let size = f.metadata().map_err(ReadError::Io)?.len();
     if size > max_bytes {
         // Hashed anyway (streamed, not kept), so the load log identifies the file.
-        let mut hasher = Sha256::new();
-        std::io::copy(&mut f, &mut hasher).map_err(ReadError::Io)?;
+        let digest = crate::core::hash::sha256_of(&mut f).map_err(ReadError::Io)?;
         return Err(ReadError::Broken {
             size,
-            sha256: hex::encode(hasher.finalize()),
+            sha256: hex::encode(digest),
             broken: broken(
                 9,
                 ".",
