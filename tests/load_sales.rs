@@ -746,3 +746,39 @@ async fn a_reader_that_dies_fails_the_run_and_loses_nothing() {
     assert_eq!(Dirs::names(&dirs.processed), ["a.json", "b.json", "c.json"]);
     assert_eq!(db.scalar_i64("select count(*) from workshift where shiftnum between 501 and 503").await, 3);
 }
+
+/// A file load-sales cannot read stays in the queue and fails the run (exit 1), and its dry
+/// run says the same instead of passing (the tests run as root, who reads everything: the
+/// runs are made as nobody).
+#[tokio::test]
+async fn an_unreadable_file_fails_the_run_and_its_dry_run_alike() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::cashserver().await;
+    let dirs = Dirs::new();
+    for d in [dirs.tmp.path(), &dirs.queue, &dirs.processed, &dirs.error, &dirs.broken, &dirs.astu] {
+        fs::create_dir_all(d).unwrap();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    put_sale(&dirs, "a.json", (17, 601, Some("2026-11-20T08:00:00")), (1, "10.00"), 1);
+    put_sale(&dirs, "secret.json", (17, 602, Some("2026-11-20T08:00:00")), (1, "20.00"), 2);
+    fs::set_permissions(dirs.queue.join("secret.json"), fs::Permissions::from_mode(0o000)).unwrap();
+    let as_nobody = |args: &[&str]| {
+        let mut c = csjobs(&db.url, &dirs);
+        c.arg("load-sales").args(args);
+        if rustix::process::geteuid().is_root() {
+            run(through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c))
+        } else {
+            run(c)
+        }
+    };
+    let dry = as_nobody(&["--dry-run"]);
+    assert_eq!(dry.code, 1, "{}{}", dry.stdout, dry.stderr);
+    assert!(dry.stdout.contains("secret.json\tunreadable"), "{}", dry.stdout);
+    assert!(dry.stderr.contains("1 files cannot be read"), "{}", dry.stderr);
+    assert_eq!(Dirs::names(&dirs.queue), ["a.json", "secret.json"], "a dry run moves nothing");
+    let r = as_nobody(&[]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("secret.json"), "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
+    assert_eq!(Dirs::names(&dirs.queue), ["secret.json"]);
+}

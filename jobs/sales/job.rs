@@ -658,5 +658,14 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     if reader_died {
         return Err(anyhow!("{READER_DIED}").into());
     }
+    // A real run fails on a file it cannot read (it stays in the queue): so does its dry run.
+    if summary.unreadable > 0 {
+        return Err(anyhow!(
+            "{} files cannot be read (listed above as unreadable): a run would leave them in the queue and \
+             exit 1; check their permissions",
+            summary.unreadable
+        )
+        .into());
+    }
     Ok(Outcome::rejected(summary.rejected()))
 }

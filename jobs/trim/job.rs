@@ -72,12 +72,16 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
     };
     let before_tz = cfg.now - TimeDelta::days(keep_days as i64);
     let cs = db::connect(url, Database::CashServer, "csjobs trim-db").await?;
-    let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
     if opts.dry_run {
+        let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
         output::say(&render(&plan, keep_days, cutoff, true, None));
         return Ok(Outcome::default());
     }
     let _lock = lock::acquire(url, JOB).await?;
+    // Planned under the lock, just before deleting: no other trim changes it meanwhile (a
+    // plan made before the lock could be another run's), and the total printed is what
+    // the batches really deleted.
+    let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
     let run = RunLog::start(&cs, JOB).await?;
     let stop = stop::install();
     let mut deleted = 0u64;
