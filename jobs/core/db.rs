@@ -52,6 +52,14 @@ impl Database {
     }
 }
 
+/// Turns JIT compilation off for this session. For the monitoring reads (status, report,
+/// revenue-watch): short queries run every minute, whose cost at chain size passes
+/// `jit_above_cost`, so compiling takes longer than it saves (about half a second of a
+/// second, scripts/bench-status.sh).
+pub async fn jit_off(client: &Client) -> anyhow::Result<()> {
+    client.batch_execute("set jit = off").await.context("cannot set up the session (jit = off)")
+}
+
 /// Connects and drives the connection on the current runtime. `application_name` shows
 /// the job in `pg_stat_activity`.
 pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Result<Client> {

@@ -83,8 +83,8 @@ pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError
 async fn read_revenue(cfg: &Config, only: Option<&[i32]>) -> Result<(RevenueFacts, Vec<AlertRow>), JobError> {
     let url = cfg.cashserver_url()?;
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
-    client.batch_execute("set jit = off").await.context("cannot set up the session")?;
-    let facts = read_facts(&client, cfg, only, true).await?;
+    db::jit_off(&client).await?;
+    let facts = read_facts(&client, cfg, only).await?;
     let live = watch::read::live_alerts(&client)
         .await
         .context("cannot read the alerts (table alert, cash server DB)")?;
@@ -105,8 +105,7 @@ fn panels<'a>(
     let w = &cfg.watch;
     let wall = cfg.now.naive_local();
     let today = wall.date();
-    let empty = std::collections::HashMap::new();
-    let hourly = facts.hourly.as_ref().unwrap_or(&empty);
+    let hourly = &facts.revenue;
     a.verdicts
         .iter()
         .map(|v| {

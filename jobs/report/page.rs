@@ -14,7 +14,7 @@ use crate::{
         render::{self, html_escape, Section, STATE_CSS},
         time_text, Register, RegisterState, Status,
     },
-    watch::{alerts::describe, read::AlertRow, ShopVerdict, Verdict},
+    watch::{alerts::describe, job::percent, read::AlertRow, ShopVerdict, Verdict},
 };
 
 /// One shop's part of the page.
@@ -69,14 +69,6 @@ fn money(d: Decimal) -> String {
         grouped.push(c);
     }
     format!("{sign}{grouped}.{frac}")
-}
-
-fn percent(d: Decimal) -> String {
-    format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(1))
-}
-
-fn place(v: &ShopVerdict) -> String {
-    [v.city.as_deref(), v.address.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ")
 }
 
 fn section_table(out: &mut String, s: &Section) {
@@ -201,7 +193,7 @@ pub fn html(p: &Page) -> String {
                     v.shop,
                     v.shop,
                     html_escape(&v.name),
-                    html_escape(&place(v)),
+                    html_escape(&v.place()),
                     money(v.today),
                     v.profile.map_or("-".into(), money),
                     v.deviation.map_or("-".into(), percent),
@@ -215,7 +207,7 @@ pub fn html(p: &Page) -> String {
             for sp in shops {
                 let v = sp.verdict;
                 let heading = format!("Shop {} — {}{}", v.shop, v.name, {
-                    let pl = place(v);
+                    let pl = v.place();
                     if pl.is_empty() {
                         String::new()
                     } else {

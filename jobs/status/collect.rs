@@ -235,8 +235,22 @@ pub struct CashServerFacts {
     pub latest_errors: Vec<ErrorMessage>,
 }
 
+/// `--shop N…` checked against table `shop`: a shop the cash server DB does not know is a
+/// mistyped option (exit 2 naming them), not an empty answer.
+pub async fn check_shops(client: &Client, shops: &[i32]) -> Result<(), crate::core::JobError> {
+    let unknown = unknown_shops(client, shops).await?;
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    let list: Vec<String> = unknown.iter().map(i32::to_string).collect();
+    Err(crate::core::JobError::usage(format!(
+        "--shop {}: no such shop in the cash server DB (table shop)",
+        list.join(", ")
+    )))
+}
+
 /// The shops of `--shop` that the cash server DB does not know.
-pub async fn unknown_shops(client: &Client, shops: &[i32]) -> anyhow::Result<Vec<i32>> {
+async fn unknown_shops(client: &Client, shops: &[i32]) -> anyhow::Result<Vec<i32>> {
     let rows = client
         .query(
             "select s from unnest($1::int[]) s where not exists (select 1 from shop where shopcode = s) order by 1",
@@ -253,10 +267,7 @@ pub async fn cashserver(
     window_start: Moment,
     shops: Option<&[i32]>,
 ) -> anyhow::Result<CashServerFacts> {
-    // These are short reads run every minute: JIT compilation (on by default above a cost
-    // that 10,000 registers' index probes reach) costs more than it saves, about half a
-    // second of a second at chain size (scripts/bench-status.sh).
-    client.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    crate::core::db::jit_off(client).await?;
     let registers = registers(client, now, window_start, shops).await.context("cannot read the registers")?;
     let staged = staged(client, now, window_start).await.context("cannot read the staging tables")?;
     let astu = astu_due(client, now).await.context("cannot read the shifts owed an ASTU file")?;

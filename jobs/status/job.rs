@@ -93,14 +93,7 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
         None => None,
         Some(client) => {
             if let Some(shops) = shops {
-                let unknown = collect::unknown_shops(client, shops).await?;
-                if !unknown.is_empty() {
-                    let list: Vec<String> = unknown.iter().map(i32::to_string).collect();
-                    return Err(JobError::usage(format!(
-                        "--shop {}: no such shop in the cash server DB (table shop)",
-                        list.join(", ")
-                    )));
-                }
+                collect::check_shops(client, shops).await?;
             }
             match collect::cashserver(client, now, window_start, shops).await {
                 Ok(f) => Some(f),

@@ -64,7 +64,8 @@ fn ratio(d: Decimal) -> Decimal {
     x
 }
 
-fn percent(d: Decimal) -> String {
+/// A ratio as people read it: 0.4567 → `45.7%`.
+pub fn percent(d: Decimal) -> String {
     format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(1))
 }
 
@@ -91,23 +92,16 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         false => Some(lock::acquire(url, JOB).await?),
     };
     let mut client = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
-    client.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    db::jit_off(&client).await?;
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
     if let Some(shops) = only {
-        let unknown = collect::unknown_shops(&client, shops).await?;
-        if !unknown.is_empty() {
-            let list: Vec<String> = unknown.iter().map(i32::to_string).collect();
-            return Err(JobError::usage(format!(
-                "--shop {}: no such shop in the cash server DB (table shop)",
-                list.join(", ")
-            )));
-        }
+        collect::check_shops(&client, shops).await?;
     }
 
     let now = cfg.now;
     // The registers and the revenue are read at once, on two connections.
     let second = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
-    second.batch_execute("set jit = off").await.context("cannot set up the session")?;
+    db::jit_off(&second).await?;
     let (registers, facts) = tokio::try_join!(
         async {
             collect::registers(&client, now, now - TimeDelta::days(1), only)
@@ -115,7 +109,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
                 .context("cannot read the registers (cash server DB)")
                 .map_err(JobError::Failed)
         },
-        read_facts(&second, cfg, only, false)
+        read_facts(&second, cfg, only)
     )?;
     drop(second);
     let mut registers = registers;
@@ -168,13 +162,19 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     Ok(Outcome { rejected: 0, problems: open })
 }
 
-/// What revenue-watch reads: the shops (only those asked for), their working hours, their
-/// revenue by day and, when asked for, by hour (`report` draws its charts from it).
+/// What revenue-watch reads: the shops (only those asked for), their working hours, and
+/// their revenue by day and hour (the verdict sums the hours; `report` draws them).
 pub struct RevenueFacts {
     pub shops: Vec<read::Shop>,
     pub hours: HashMap<i32, status::hours::ShopHours>,
-    pub days: HashMap<(i32, NaiveDate), DayRevenue>,
-    pub hourly: Option<HashMap<(i32, NaiveDate), HourlyRevenue>>,
+    pub revenue: HashMap<(i32, NaiveDate), HourlyRevenue>,
+}
+
+impl RevenueFacts {
+    /// A shop's revenue on a day (a day the query found nothing for had none).
+    pub fn day(&self, shop: i32, date: NaiveDate) -> DayRevenue {
+        self.revenue.get(&(shop, date)).map_or_else(|| HourlyRevenue::default().day(date), |h| h.day(date))
+    }
 }
 
 /// What revenue-watch finds: every shop judged, and the alert conditions that hold now.
@@ -183,24 +183,20 @@ pub struct Assessment {
     pub conditions: Vec<Condition>,
 }
 
-/// The read stage of revenue-watch, shared with `report` (`by_hour`: keep the revenue by
-/// hour for the charts). Runs on a connection of its own beside the registers' read.
+/// The read stage of revenue-watch, shared with `report`. Runs on a connection of its own
+/// beside the registers' read.
 pub async fn read_facts(
     client: &Client,
     cfg: &Config,
     only: Option<&[i32]>,
-    by_hour: bool,
 ) -> Result<RevenueFacts, JobError> {
     let wall = cfg.now.naive_local();
-    let (today, w) = (wall.date(), &cfg.watch);
     let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
     let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
-    let hourly = read::revenue_by_hour(client, today, wall.time(), w.weeks, only)
+    let revenue = read::revenue_by_hour(client, wall.date(), wall.time(), cfg.watch.weeks, only)
         .await
         .with_context(|| read_err("the revenue (tables revenue_hour, document)"))?;
-    let days = hourly.iter().map(|(&(shop, date), h)| ((shop, date), h.day(date))).collect();
-    let hourly = by_hour.then_some(hourly);
-    Ok(RevenueFacts { shops, hours, days, hourly })
+    Ok(RevenueFacts { shops, hours, revenue })
 }
 
 /// The judge stage of revenue-watch, shared with `report`: each shop against its profile,
@@ -211,19 +207,11 @@ pub fn assess(cfg: &Config, facts: &RevenueFacts, registers: &[Register]) -> Ass
     let wall = now.naive_local();
     let today = wall.date();
     let w = &cfg.watch;
-    let (shops, hours, revenue) = (&facts.shops, &facts.hours, &facts.days);
     let mut verdicts = Vec::new();
     let mut conditions = Vec::new();
-    for s in shops {
-        let opening = hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
-        // A day the query found nothing for had no revenue.
-        let day = |date| {
-            revenue.get(&(s.shop, date)).cloned().unwrap_or(DayRevenue {
-                date,
-                upto: Decimal::ZERO,
-                whole_day: Decimal::ZERO,
-            })
-        };
+    for s in &facts.shops {
+        let opening = facts.hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
+        let day = |date| facts.day(s.shop, date);
         let past: Vec<DayRevenue> =
             (1..=i64::from(w.weeks)).map(|k| day(today - TimeDelta::days(7 * k))).collect();
         let today_rev = day(today).upto;
@@ -338,12 +326,10 @@ fn print_verdicts(verdicts: &[ShopVerdict], conditions: &[Condition], format: Op
                 "SHOP", "PLACE", "TODAY", "PROFILE", "DEVIATION", "VERDICT"
             );
             for v in verdicts {
-                let place: Vec<&str> =
-                    [v.city.as_deref(), v.address.as_deref()].into_iter().flatten().collect();
                 out.push_str(&format!(
                     "{:>6}  {:<28}  {:>12}  {:>12}  {:>9}  {}\n",
                     v.shop,
-                    place.join(", ").chars().take(28).collect::<String>(),
+                    v.place().chars().take(28).collect::<String>(),
                     v.today.round_dp(2),
                     v.profile.map_or("-".into(), |p| p.to_string()),
                     v.deviation.map_or("-".into(), percent),

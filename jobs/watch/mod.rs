@@ -96,6 +96,13 @@ pub struct ShopVerdict {
     pub days: Vec<(NaiveDate, Decimal)>,
 }
 
+impl ShopVerdict {
+    /// Where the shop is, for people: `city, address` (either may be missing).
+    pub fn place(&self) -> String {
+        [self.city.as_deref(), self.address.as_deref()].into_iter().flatten().collect::<Vec<_>>().join(", ")
+    }
+}
+
 /// Whether the shop has been open longer than `span` today: open now (where it has working
 /// hours), and open since a moment at least `span` before now, counting from today's
 /// midnight at the earliest (revenue "today" starts then).
