@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use chrono::{NaiveDate, TimeDelta};
+use chrono::NaiveDate;
 
 use super::{
     page::{self, Page, ShopPanel},
@@ -29,6 +29,7 @@ use crate::{
         self,
         job::{assess, read_facts, Assessment, RevenueFacts},
         read::{AlertRow, HourlyRevenue},
+        same_weekdays_before,
     },
 };
 
@@ -109,11 +110,8 @@ fn panels<'a>(
     a.verdicts
         .iter()
         .map(|v| {
-            let past: Vec<(NaiveDate, &HourlyRevenue)> = (1..=i64::from(w.weeks))
-                .filter_map(|k| {
-                    let date = today - TimeDelta::days(7 * k);
-                    hourly.get(&(v.shop, date)).map(|h| (date, h))
-                })
+            let past: Vec<(NaiveDate, &HourlyRevenue)> = same_weekdays_before(today, w.weeks)
+                .filter_map(|date| hourly.get(&(v.shop, date)).map(|h| (date, h)))
                 .collect();
             ShopPanel {
                 verdict: v,

@@ -17,7 +17,7 @@ use super::{
     deliver::Delivery,
     judge,
     read::{self, AlertRow, HourlyRevenue},
-    DayRevenue, ShopVerdict, Verdict,
+    same_weekdays_before, DayRevenue, ShopVerdict, Verdict,
 };
 use crate::{
     core::{
@@ -212,8 +212,7 @@ pub fn assess(cfg: &Config, facts: &RevenueFacts, registers: &[Register]) -> Ass
     for s in &facts.shops {
         let opening = facts.hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
         let day = |date| facts.day(s.shop, date);
-        let past: Vec<DayRevenue> =
-            (1..=i64::from(w.weeks)).map(|k| day(today - TimeDelta::days(7 * k))).collect();
+        let past: Vec<DayRevenue> = same_weekdays_before(today, w.weeks).map(day).collect();
         let today_rev = day(today).upto;
         let (profile, deviation, verdict) = judge(today_rev, &past, opening, wall, w);
         let regs: Vec<&Register> = registers.iter().filter(|r| r.shop == s.shop).collect();

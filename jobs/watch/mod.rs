@@ -27,6 +27,12 @@ pub struct DayRevenue {
     pub whole_day: Decimal,
 }
 
+/// The same weekdays before `today` that the profile is made of: 7, 14, … `7 × weeks` days
+/// back, nearest first.
+pub fn same_weekdays_before(today: NaiveDate, weeks: u32) -> impl Iterator<Item = NaiveDate> {
+    (1..=i64::from(weeks)).map(move |k| today - TimeDelta::days(7 * k))
+}
+
 /// The median of `v` (the mean of the two middle values for an even count); `None` when empty.
 pub fn median(v: &[Decimal]) -> Option<Decimal> {
     let mut s = v.to_vec();

@@ -36,7 +36,7 @@ pub async fn shops(client: &Client, only: Option<&[i32]>) -> Result<Vec<Shop>, t
 
 /// The days revenue is read for: `today` and the `weeks` same weekdays before it.
 fn days_of(today: NaiveDate, weeks: u32) -> Vec<NaiveDate> {
-    (0..=i64::from(weeks)).map(|k| today - chrono::TimeDelta::days(7 * k)).collect()
+    std::iter::once(today).chain(super::same_weekdays_before(today, weeks)).collect()
 }
 
 /// Whole hours, from the sums the database keeps (`revenue_hour`, migration 0007): per shop,
