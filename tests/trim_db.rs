@@ -12,7 +12,8 @@ use csjobs::sales::synth::SplitMix;
 
 const NOW: &str = "2026-11-23T12:00:00+03:00";
 
-/// A shift of cash 17 with `docs` closed sales of `items` items each; returns its id.
+/// A shift of cash 17 with `docs` closed sales of `items` items each, and the revenue sums
+/// load-sales would have kept; returns its id.
 async fn add_shift(
     db: &TestDb,
     num: i32,
@@ -22,7 +23,22 @@ async fn add_shift(
     docs: i32,
     items: i32,
 ) -> i64 {
-    let id = db
+    let id = insert_shift(db, num, beg, end, exported, docs, items).await;
+    db.rebuild_revenue_hour().await;
+    id
+}
+
+/// [`add_shift`] without the revenue sums: for many shifts, summed once at the end.
+async fn insert_shift(
+    db: &TestDb,
+    num: i32,
+    beg: Option<&str>,
+    end: Option<&str>,
+    exported: bool,
+    docs: i32,
+    items: i32,
+) -> i64 {
+    let id: i64 = db
         .client
         .query_one(
             "with w as (
@@ -43,7 +59,6 @@ async fn add_shift(
         .await
         .unwrap()
         .get(0);
-    db.rebuild_revenue_hour().await;
     id
 }
 
@@ -176,11 +191,13 @@ async fn many_old_shifts(db: &TestDb, n: i32) {
         let day = 1 + i % 28;
         let beg = format!("2026-0{}-{day:02} 08:00:00", 1 + i % 6);
         let end = format!("2026-0{}-{day:02} 20:00:00", 1 + i % 6);
-        add_shift(db, 1000 + i, Some(&beg), Some(&end), true, 20, 5).await;
+        insert_shift(db, 1000 + i, Some(&beg), Some(&end), true, 20, 5).await;
     }
     for i in 0..5 {
-        add_shift(db, 5000 + i, Some("2026-11-20 08:00:00"), Some("2026-11-20 20:00:00"), true, 20, 5).await;
+        insert_shift(db, 5000 + i, Some("2026-11-20 08:00:00"), Some("2026-11-20 20:00:00"), true, 20, 5)
+            .await;
     }
+    db.rebuild_revenue_hour().await;
 }
 
 #[tokio::test]
@@ -250,7 +267,7 @@ async fn killed_mid_run_leaves_only_whole_shifts_and_the_rerun_ends_as_an_uninte
 #[tokio::test]
 async fn loading_goes_on_while_a_large_trim_runs_and_loses_nothing() {
     let (db, dirs) = (TestDb::cashserver().await, Dirs::new());
-    many_old_shifts(&db, 150).await;
+    many_old_shifts(&db, 400).await;
     for i in 0..60u64 {
         let f = sales_file(
             8,
@@ -265,6 +282,14 @@ async fn loading_goes_on_while_a_large_trim_runs_and_loses_nothing() {
     let mut c = csjobs(&db.url, &dirs);
     c.args(["--now", NOW, "trim-db", "--keep-days", "30", "--batch-size", "1"]).stdout(Stdio::null());
     let trimmer = c.spawn().unwrap();
+    // Load once the trim is deleting (some old shifts gone): 400 one-shift batches take it
+    // far longer than the load, whatever else the machine is doing.
+    let old = "select count(*) from workshift where shiftnum between 1000 and 4999";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while db.scalar_i64(old).await == 400 {
+        assert!(std::time::Instant::now() < deadline, "the trim never started deleting");
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_SALES_BATCH_FILES", "5").arg("load-sales");
     let load = run(c);
