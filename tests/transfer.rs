@@ -49,15 +49,20 @@ async fn each_table_maps_row_by_row_and_creates_missing_cards_and_accounts() {
         ["(C-OLD,0)", "(C1,1)", "(C2,0)", "(C3,2)"]
     );
     assert_eq!(bonus.rows("select accountnumber from account order by 1").await, ["(A-OLD)", "(A1)", "(A3)"]);
-    // Staged rows are kept, marked transferred.
+    // Staged rows are kept, none pending, and the watermarks stand at the last ids (the
+    // done log is compacted: the next run reads from there).
     assert_eq!(
         cash.scalar_i64(
-            "select (select count(*) from accountpincodetemp where transferred_at is not null)
-                  + (select count(*) from changeaccountbalancetemp where transferred_at is not null)
-                  + (select count(*) from changecardaccounttemp where transferred_at is not null)"
+            "select (select count(*) from accountpincodetemp) + (select count(*) from changeaccountbalancetemp)
+                  + (select count(*) from changecardaccounttemp)"
         )
         .await,
         10
+    );
+    assert_eq!(cash.scalar_i64("select count(*) from transfer_pending").await, 0);
+    assert_eq!(
+        cash.rows("select staging_table, last_id from transfer_watermark order by 1").await,
+        ["(accountpincodetemp,3)", "(changeaccountbalancetemp,3)", "(changecardaccounttemp,4)"]
     );
     // Running again changes nothing.
     let r = transfer(&cash, &bonus, &dirs, &[]);
@@ -110,7 +115,8 @@ async fn a_row_committed_late_with_a_lower_id_is_taken_later_and_never_overwrite
     );
     assert_eq!(bonus.rows("select pincode from pincode").await, ["(newer)"], "the newest staged pin wins");
     assert_eq!(
-        cash.scalar_i64("select count(*) from accountpincodetemp where transferred_at is null").await,
+        cash.scalar_i64("select count(*) from transfer_pending where staging_table = \'accountpincodetemp\'")
+            .await,
         0
     );
 }
@@ -119,19 +125,19 @@ async fn a_row_committed_late_with_a_lower_id_is_taken_later_and_never_overwrite
 async fn killed_after_the_bonus_commit_the_next_run_only_marks() {
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
     stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 7), i from generate_series(1, 500) i").await;
-    // The cash server connection dies exactly when the applied rows are to be marked.
+    // The cash server connection dies exactly when the applied rows are to be recorded done.
     stage(
         &cash,
         "create function die() returns trigger language plpgsql as $$
          begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
-         create trigger die before update on changeaccountbalancetemp for each row execute function die();",
+         create trigger die before insert on transfer_done for each row execute function die();",
     )
     .await;
     let r = transfer(&cash, &bonus, &dirs, &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("the next run only marks them"), "{}", r.stderr);
     assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 500, "applied, not yet marked");
-    stage(&cash, "drop trigger die on changeaccountbalancetemp").await;
+    stage(&cash, "drop trigger die on transfer_done").await;
     let r = transfer(&cash, &bonus, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("changeaccountbalancetemp            0        500          0"), "{}", r.stdout);
@@ -163,7 +169,7 @@ async fn bonus_connection_lost_mid_run_exits_1_and_the_next_run_repairs() {
     assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
     assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 300);
     assert_eq!(
-        bonus.scalar_i64("select coalesce(sum(cardinality(ids)), 0)::bigint from transfer_claim").await,
+        bonus.scalar_i64("select coalesce(sum(upper(r) - lower(r)), 0)::bigint from transfer_claim, unnest(id_ranges) r").await,
         300
     );
 }
@@ -225,7 +231,8 @@ async fn lock_held_exits_4_unreachable_bonus_exits_1_bad_table_exits_2() {
     assert_eq!(run(c).code, 2, "no bonus URL");
 
     assert_eq!(
-        cash.scalar_i64("select count(*) from accountpincodetemp where transferred_at is null").await,
+        cash.scalar_i64("select count(*) from transfer_pending where staging_table = \'accountpincodetemp\'")
+            .await,
         1
     );
 }
@@ -334,7 +341,85 @@ async fn claims_made_before_the_per_batch_migration_still_hold() {
         ["(1.00)", "(2.00)", "(4.00)", "(8.00)"]
     );
     assert_eq!(
-        cash.scalar_i64("select count(*) from changeaccountbalancetemp where transferred_at is null").await,
+        cash.scalar_i64(
+            "select count(*) from transfer_pending where staging_table = \'changeaccountbalancetemp\'"
+        )
+        .await,
+        0
+    );
+}
+
+/// The window the done log adds: a batch recorded done, the run killed before the watermark
+/// moved over it. The next run skips the done rows (reads past them), moves the watermark and
+/// ends where an uninterrupted run ends.
+#[tokio::test]
+async fn killed_between_the_done_row_and_the_watermark_the_next_run_moves_it_and_applies_nothing_again() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 5), i from generate_series(1, 300) i").await;
+    stage(
+        &cash,
+        "create function die() returns trigger language plpgsql as $$
+         begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
+         create trigger die before update on transfer_watermark for each row execute function die();",
+    )
+    .await;
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "100").arg("transfer");
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("moving the watermark of changeaccountbalancetemp"), "{}", r.stderr);
+    assert_eq!(cash.scalar_i64("select count(*) from transfer_done").await, 3, "all three batches recorded");
+    assert_eq!(
+        cash.scalar_i64("select count(*) from transfer_pending").await,
+        0,
+        "the done log says so alone"
+    );
+    assert_eq!(
+        cash.scalar_i64(
+            "select last_id from transfer_watermark where staging_table = 'changeaccountbalancetemp'"
+        )
+        .await,
+        0
+    );
+    stage(&cash, "drop trigger die on transfer_watermark").await;
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("transfer: 0 rows"), "nothing read again: {}", r.stdout);
+    assert_eq!(
+        cash.scalar_i64(
+            "select last_id from transfer_watermark where staging_table = 'changeaccountbalancetemp'"
+        )
+        .await,
+        300
+    );
+    assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(300,45150.00)"]);
+}
+
+/// With CACHE > 1 a session hands out ids from its own block, so a low id can be committed
+/// after higher ones were transferred although no transaction was open in between: no hole
+/// is ever certain. The watermark must then stay, and the row is still taken.
+#[tokio::test]
+async fn a_cached_id_sequence_keeps_the_watermark_and_a_low_id_committed_later_is_still_taken() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "alter table changeaccountbalancetemp alter column id set cache 10").await;
+    let (a, conn) = tokio_postgres::connect(&cash.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let insert = "insert into changeaccountbalancetemp (accountnumber, amount) values ('A1', 1) returning id";
+    let first: i64 = a.query_one(insert, &[]).await.unwrap().get(0);
+    let other: i64 = cash.client.query_one(insert, &[]).await.unwrap().get(0);
+    assert!(other > first + 1, "two sessions, two cached blocks: {first} {other}");
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    let second: i64 = a.query_one(insert, &[]).await.unwrap().get(0);
+    assert_eq!(second, first + 1, "from session a's block, below the ids transferred");
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("transfer: 1 rows"), "{}", r.stdout);
+    assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(3,3.00)"]);
+    assert_eq!(
+        cash.scalar_i64(
+            "select last_id from transfer_watermark where staging_table = 'changeaccountbalancetemp'"
+        )
+        .await,
         0
     );
 }

@@ -159,7 +159,14 @@ async fn bookkeeping_past_retention_goes_and_the_rest_stays() {
              insert into changeaccountbalancetemp (accountnumber, amount, created_at, transferred_at) values
                  ('A', 1, '2026-01-01T00:00:00+03', '2026-01-01T00:05:00+03'),
                  ('B', 1, '2026-01-01T00:00:00+03', null),
-                 ('C', 1, '2026-11-22T00:00:00+03', '2026-11-22T00:05:00+03');",
+                 ('C', 1, '2026-11-22T00:00:00+03', '2026-11-22T00:05:00+03');
+             -- Transferred through the done log (sql/cashserver/0008): D long ago, E lately.
+             insert into changeaccountbalancetemp (id, accountnumber, amount, created_at) values
+                 (10, 'D', 1, '2026-01-01T00:00:00+03'), (11, 'D', 2, '2026-01-01T00:00:00+03'),
+                 (13, 'E', 1, '2026-11-22T00:00:00+03');
+             insert into transfer_done (staging_table, first_id, last_id, ids, done_at, wait_for) values
+                 ('changeaccountbalancetemp', 10, 11, '{[10,11]}', '2026-01-01T00:05:00+03', '{}'),
+                 ('changeaccountbalancetemp', 13, 13, '{[13,13]}', '2026-11-22T00:05:00+03', '{}');",
         )
         .await
         .unwrap();
@@ -167,7 +174,7 @@ async fn bookkeeping_past_retention_goes_and_the_rest_stays() {
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(
         r.stdout.contains(
-            "also deleted: 1 load log rows, 1 job runs, 1 error messages, 1 transferred staged rows"
+            "also deleted: 1 load log rows, 1 job runs, 1 error messages, 3 transferred staged rows"
         ),
         "{}",
         r.stdout
@@ -176,8 +183,13 @@ async fn bookkeeping_past_retention_goes_and_the_rest_stays() {
     assert_eq!(db.rows("select message from error_message order by id").await, ["(\"two days old\")"]);
     assert_eq!(
         db.rows("select accountnumber from changeaccountbalancetemp order by 1").await,
-        ["(B)", "(C)"],
+        ["(B)", "(C)", "(E)"],
         "a staged row not yet transferred is never trimmed"
+    );
+    assert_eq!(
+        db.rows("select first_id from transfer_done").await,
+        ["(13)"],
+        "the done row goes with its rows"
     );
     assert_eq!(
         db.scalar_i64("select count(*) from job_run where job = 'trim-db'").await,

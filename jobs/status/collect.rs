@@ -402,8 +402,8 @@ async fn staged(
     for t in Table::ALL {
         let name = t.name();
         let sql = format!(
-            "select (select count(*) from {name} where transferred_at is null), \
-                    (select min(created_at) from {name} where transferred_at is null), \
+            "select (select count(*) from transfer_pending where staging_table = '{name}'), \
+                    (select min(created_at) from transfer_pending where staging_table = '{name}'), \
                     (select count(*) from {name} where transfer_error is not null and transferred_at >= $1)"
         );
         let row = client.query_one(&sql, &[&window_start]).await?;

@@ -9,7 +9,10 @@ use std::{future::Future, pin::Pin, time::Instant};
 use anyhow::{anyhow, Context};
 use tokio_postgres::Client;
 
-use super::staged::{self, Batch, Table};
+use super::{
+    done::{self, Compaction, DoneSet},
+    staged::{self, Batch, Table},
+};
 use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
@@ -62,7 +65,7 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     if opts.dry_run {
         output::line("transfer --dry-run: rows waiting per table");
         for t in &tables {
-            let n = staged::pending(&cash, *t).await.context("cannot read the staging tables")?;
+            let n = done::pending(&cash, *t).await.context("cannot read the staging tables")?;
             output::line(&format!("  {:<26} {n:>10}", t.name()));
         }
         return Ok(Outcome::default());
@@ -124,10 +127,14 @@ async fn transfer(
         let source = staged::source_id(bonus, &cashserver_id, table)
             .await
             .context("cannot register the transfer source in the bonus DB")?;
-        // Pipelined: while the bonus DB applies batch k, the cash server marks batch k-1 and
-        // reads batch k+1 (two servers, two cores). Marking after the apply committed is all
-        // the ordering exactly-once needs.
-        let mut next = read(cash, table, 0, cfg.transfer_batch_rows).await?;
+        compact(cash, table).await?;
+        let (watermark, done) = done::load(cash, table).await.with_context(|| {
+            format!("the cash server DB cannot be used (reading the done log of {})", table.name())
+        })?;
+        // Pipelined: while the bonus DB applies batch k, the cash server records batch k-1
+        // done and reads batch k+1 (two servers, two cores). Recording after the apply
+        // committed is all the ordering exactly-once needs.
+        let mut next = read(cash, table, watermark, cfg.transfer_batch_rows, &done).await?;
         let mut pending_mark: Option<(Batch, Applied)> = None;
         while !next.is_empty() && !stop.requested() {
             let batch = next;
@@ -142,7 +149,7 @@ async fn transfer(
                     if let Some((b, a)) = pending_mark.take() {
                         mark(cash, table, &b, &a, c).await?;
                     }
-                    let r = read(cash, table, after, cfg.transfer_batch_rows).await;
+                    let r = read(cash, table, after, cfg.transfer_batch_rows, &done).await;
                     r.map(|b| (b, t0.elapsed()))
                 }
             );
@@ -173,18 +180,46 @@ async fn transfer(
         if let Some((b, a)) = pending_mark.take() {
             mark(cash, table, &b, &a, c).await?;
         }
+        compact(cash, table).await?;
     }
     Ok(())
 }
 
-async fn read(cash: &Client, table: Table, after: i64, limit: usize) -> Result<Batch, JobError> {
-    staged::read(cash, table, after, limit)
+/// Moves the watermark of `table` over what is certainly done (see `done::compact`).
+async fn compact(cash: &Client, table: Table) -> Result<(), JobError> {
+    let c = done::compact(cash, table).await.with_context(|| {
+        format!("the cash server DB cannot be used (moving the watermark of {})", table.name())
+    })?;
+    match c {
+        Compaction::Advanced(from, to) => {
+            tracing::debug!(table = table.name(), from, to, "watermark advanced")
+        }
+        Compaction::Kept(at) => tracing::debug!(table = table.name(), at, "watermark kept"),
+        Compaction::SequenceCached(at) => tracing::warn!(
+            table = table.name(),
+            at,
+            "the id sequence of the staging table has CACHE > 1, so ids do not follow commit order: \
+             the watermark stays and every run reads the done log above it; set CACHE 1"
+        ),
+    }
+    Ok(())
+}
+
+async fn read(
+    cash: &Client,
+    table: Table,
+    after: i64,
+    limit: usize,
+    done: &DoneSet,
+) -> Result<Batch, JobError> {
+    staged::read(cash, table, after, limit, done)
         .await
         .with_context(|| format!("the cash server DB cannot be used (reading {})", table.name()))
         .map_err(JobError::from)
 }
 
-/// The dispose stage: marks an applied batch on the cash server side and counts it.
+/// The dispose stage: records an applied batch done on the cash server side (refused rows
+/// included, with their reason) and counts it.
 async fn mark(
     cash: &Client,
     table: Table,
@@ -192,15 +227,9 @@ async fn mark(
     a: &Applied,
     c: &mut TableCounts,
 ) -> Result<(), JobError> {
-    let refused_ids: Vec<i64> = a.refused.iter().map(|(id, _)| *id).collect();
-    let done: Vec<i64> = batch.ids().iter().copied().filter(|id| !refused_ids.contains(id)).collect();
-    staged::mark(cash, table, &done).await.with_context(|| {
-        format!(
-            "the cash server DB cannot be used (marking {} rows as transferred; they are applied in \
-             the bonus DB and the next run only marks them)",
-            table.name()
-        )
-    })?;
+    // Refusals first: a row refused and killed before the done row is written keeps its
+    // reason (and transferred_at) and is not pending; the other way round it would be done
+    // without one.
     for (id, reason) in &a.refused {
         tracing::warn!(table = table.name(), id, reason = %reason, "staged row refused by the bonus DB");
         staged::mark_refused(cash, table, *id, reason)
@@ -208,9 +237,17 @@ async fn mark(
             .context("the cash server DB cannot be used (recording a refused row)")?;
         runlog::record_error(cash, JOB, Some(&format!("{} id {id}", table.name())), reason).await?;
     }
+    done::record(cash, table, batch.ids()).await.with_context(|| {
+        format!(
+            "the cash server DB cannot be used (recording {} rows as transferred; they are applied in \
+             the bonus DB and the next run only marks them)",
+            table.name()
+        )
+    })?;
+    let done_rows = (batch.len() - a.refused.len()) as u64;
     c.applied += a.claimed as u64;
     c.refused += a.refused.len() as u64;
-    c.already += (done.len() as u64).saturating_sub(a.claimed as u64);
+    c.already += done_rows.saturating_sub(a.claimed as u64);
     Ok(())
 }
 

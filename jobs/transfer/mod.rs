@@ -6,5 +6,6 @@
 //! bonus DB, one transaction: claim the ids, apply what was newly claimed) → dispose
 //! ([`staged::mark`], cash server DB: `transferred_at`).
 
+pub mod done;
 pub mod job;
 pub mod staged;

@@ -10,7 +10,15 @@
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use tokio_postgres::{types::ToSql, Client, GenericClient};
+use std::collections::HashMap;
+
+use tokio_postgres::{
+    binary_copy::BinaryCopyInWriter,
+    types::{ToSql, Type},
+    Client, GenericClient, Transaction,
+};
+
+use super::done::{runs_of, DoneSet};
 
 /// A staging table (промежуточная таблица) that outside systems insert into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -107,14 +115,16 @@ impl Batch {
     }
 }
 
-/// The next rows of `table` not yet transferred, with an id above `after`, in id order.
-/// Each run starts again from the lowest pending id, so a row whose id was allocated before
-/// but committed after rows already transferred is taken by the next run.
+/// The next rows of `table` not yet transferred with an id above `after`, in id order, at
+/// most `limit`: those above the watermark in no done run of `done` and not marked. A run
+/// starts from its table's watermark, so a row whose id was allocated before but committed
+/// after rows already transferred is taken by the next run.
 pub async fn read(
     cash: &Client,
     table: Table,
     after: i64,
     limit: usize,
+    done: &DoneSet,
 ) -> Result<Batch, tokio_postgres::Error> {
     let cols = match table {
         Table::AccountPincode => "id, cardnumber, pincode, created_at",
@@ -122,10 +132,20 @@ pub async fn read(
         Table::ChangeCardAccount => "id, cardnumber, accountnumber, status, created_at",
     };
     let sql = format!(
-        "select {cols} from {} where transferred_at is null and id > $1 order by id limit $2",
+        "select {cols} from {} where id between $1 and $2 and transferred_at is null order by id limit $3",
         table.name()
     );
-    let rows = cash.query(&sql, &[&after, &(limit as i64)]).await?;
+    let mut rows = Vec::new();
+    let mut at = after;
+    // One query per interval between done runs: in steady state one, past the last run.
+    while rows.len() < limit {
+        let Some((lo, hi)) = done.next_uncovered(at) else { break };
+        rows.extend(cash.query(&sql, &[&lo, &hi, &((limit - rows.len()) as i64)]).await?);
+        if hi == i64::MAX {
+            break;
+        }
+        at = hi;
+    }
     let rows = &rows[..];
     Ok(match table {
         Table::AccountPincode => {
@@ -152,26 +172,20 @@ fn col<T: for<'a> tokio_postgres::types::FromSql<'a>>(rows: &[tokio_postgres::Ro
     rows.iter().map(|r| r.get(i)).collect()
 }
 
-/// The rows of `table` waiting for transfer (`--dry-run`).
-pub async fn pending(cash: &Client, table: Table) -> Result<i64, tokio_postgres::Error> {
-    let sql = format!("select count(*) from {} where transferred_at is null", table.name());
-    Ok(cash.query_one(&sql, &[]).await?.get(0))
-}
-
 /// The rows of the batch no claim of the source holds (`fresh`), and the claim of them,
 /// one row for the batch (`claim`). A claim that may hold an id of the batch covers a range
 /// overlapping the batch's; in steady state none does and the index says so at once.
 const CLAIM: &str = "bounds as (select min(x) as lo, max(x) as hi from unnest($2::bigint[]) as x),
+    claimed as (
+        select coalesce(range_agg(c.id_ranges), '{}') as ids from transfer_claim c
+         where c.source_id = $1 and c.last_id >= (select lo from bounds) and c.first_id <= (select hi from bounds)
+    ),
     fresh_ids as (
-        select t.id from unnest($2::bigint[]) as t(id)
-        where not exists (
-            select 1 from transfer_claim c cross join lateral unnest(c.ids) as d(id)
-            where c.source_id = $1 and c.last_id >= (select lo from bounds)
-              and c.first_id <= (select hi from bounds) and d.id = t.id)
+        select t.id from unnest($2::bigint[]) as t(id) where not t.id <@ (select ids from claimed)
     ),
     claim as (
-        insert into transfer_claim (source_id, first_id, last_id, ids)
-        select $1, min(id), max(id), array_agg(id order by id) from fresh_ids having count(*) > 0
+        insert into transfer_claim (source_id, first_id, last_id, id_ranges)
+        select $1, min(id), max(id), range_agg(int8range(id, id, '[]')) from fresh_ids having count(*) > 0
     )";
 
 /// Serialises the appliers of one source for the rest of the transaction. The job lock
@@ -274,31 +288,162 @@ const APPLY_BINDINGS: &str = "
          where cardaccounting.staged_id is null or cardaccounting.staged_id < excluded.staged_id
         returning cardnumber, status
     ),
-    statuses as (update card c set status = up.status from up where c.cardnumber = up.cardnumber)
+    statuses as (update card c set status = up.status from up where c.cardnumber = up.cardnumber and c.status <> up.status)
     select count(*) from fresh_ids";
+
+/// Whether a claim of the source may hold an id of the batch `[$2, $3]`. Only then is the
+/// batch filtered id by id (a rerun after a crash, a row committed late); otherwise every
+/// row is fresh and the batch is applied whole.
+const OVERLAP: &str = "select exists (select 1 from transfer_claim
+                                       where source_id = $1 and last_id >= $2 and first_id <= $3)";
 
 /// Applies a batch in one bonus transaction. Returns how many rows were newly claimed (the
 /// others were applied by an earlier, interrupted run).
 pub async fn apply(bonus: &mut Client, source: i32, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
+    let ids = batch.ids();
+    let (Some(&lo), Some(&hi)) = (ids.first(), ids.last()) else { return Ok(0) };
     let tx = bonus.transaction().await?;
     tx.execute(CLAIM_LOCK, &[&source]).await?;
-    let claimed: i64 = match batch {
-        Batch::Pins { id, card, pin, .. } => {
-            let params: [&(dyn ToSql + Sync); 4] = [&source, id, card, pin];
-            query_count(&tx, APPLY_PINS, &params).await?
-        }
-        Batch::Balances { id, account, amount, reason, created } => {
-            let params: [&(dyn ToSql + Sync); 6] = [&source, id, account, amount, reason, created];
-            query_count(&tx, APPLY_BALANCES, &params).await?
-        }
-        Batch::Bindings { id, card, account, status, .. } => {
-            let params: [&(dyn ToSql + Sync); 5] = [&source, id, card, account, status];
-            query_count(&tx, APPLY_BINDINGS, &params).await?
-        }
+    let overlap: bool = tx.query_one(OVERLAP, &[&source, &lo, &hi]).await?.get(0);
+    let claimed = if overlap {
+        apply_unclaimed(&tx, source, batch).await?
+    } else {
+        apply_all(&tx, source, batch).await?
     };
     tx.commit().await?;
     Ok(claimed)
 }
+
+/// The slow path: one statement per table that leaves out the ids a claim holds.
+async fn apply_unclaimed(
+    tx: &Transaction<'_>,
+    source: i32,
+    batch: &Batch,
+) -> Result<i64, tokio_postgres::Error> {
+    match batch {
+        Batch::Pins { id, card, pin, .. } => {
+            let params: [&(dyn ToSql + Sync); 4] = [&source, id, card, pin];
+            query_count(tx, APPLY_PINS, &params).await
+        }
+        Batch::Balances { id, account, amount, reason, created } => {
+            let params: [&(dyn ToSql + Sync); 6] = [&source, id, account, amount, reason, created];
+            query_count(tx, APPLY_BALANCES, &params).await
+        }
+        Batch::Bindings { id, card, account, status, .. } => {
+            let params: [&(dyn ToSql + Sync); 5] = [&source, id, card, account, status];
+            query_count(tx, APPLY_BINDINGS, &params).await
+        }
+    }
+}
+
+/// The fast path, no id of the batch claimed before: the claim is one row, the rows are
+/// reduced in memory (the newest per card, the distinct accounts) and written set-based;
+/// balance changes are copied into `asset` (binary COPY).
+async fn apply_all(tx: &Transaction<'_>, source: i32, batch: &Batch) -> Result<i64, tokio_postgres::Error> {
+    let ids = batch.ids();
+    let (lo, hi) = runs_of(ids);
+    tx.execute(
+        "insert into transfer_claim (source_id, first_id, last_id, id_ranges)
+         select $1, $2, $3, range_agg(int8range(lo, hi, '[]')) from unnest($4::bigint[], $5::bigint[]) as r(lo, hi)",
+        &[&source, &ids[0], &ids[ids.len() - 1], &lo, &hi],
+    )
+    .await?;
+    match batch {
+        Batch::Pins { id, card, pin, .. } => {
+            let keep = newest_per_card(card);
+            let card: Vec<&str> = keep.iter().map(|&i| card[i].as_str()).collect();
+            let pin: Vec<&str> = keep.iter().map(|&i| pin[i].as_str()).collect();
+            let id: Vec<i64> = keep.iter().map(|&i| id[i]).collect();
+            tx.execute(
+                "insert into card (cardnumber) select c from unnest($1::text[]) as c
+                  where not exists (select 1 from card where cardnumber = c) on conflict do nothing",
+                &[&card],
+            )
+            .await?;
+            tx.execute(UPSERT_PINS, &[&card, &pin, &id]).await?;
+        }
+        Batch::Balances { account, amount, reason, created, .. } => {
+            insert_accounts(tx, account.iter().map(String::as_str)).await?;
+            let sink = tx
+                .copy_in("copy asset (accountnumber, amount, reason, created_at) from stdin (format binary)")
+                .await?;
+            let writer =
+                BinaryCopyInWriter::new(sink, &[Type::TEXT, Type::NUMERIC, Type::TEXT, Type::TIMESTAMPTZ]);
+            let mut writer = std::pin::pin!(writer);
+            for i in 0..ids.len() {
+                let row: [&(dyn ToSql + Sync); 4] = [&account[i], &amount[i], &reason[i], &created[i]];
+                writer.as_mut().write(&row).await?;
+            }
+            writer.finish().await?;
+        }
+        Batch::Bindings { id, card, account, status, .. } => {
+            insert_accounts(tx, account.iter().flatten().map(String::as_str)).await?;
+            let keep = newest_per_card(card);
+            let card: Vec<&str> = keep.iter().map(|&i| card[i].as_str()).collect();
+            let account: Vec<Option<&str>> = keep.iter().map(|&i| account[i].as_deref()).collect();
+            let status: Vec<i16> = keep.iter().map(|&i| status[i]).collect();
+            let id: Vec<i64> = keep.iter().map(|&i| id[i]).collect();
+            tx.execute(UPSERT_BINDINGS, &[&card, &account, &status, &id]).await?;
+        }
+    }
+    Ok(ids.len() as i64)
+}
+
+/// The accounts a batch refers to, created when missing (each once, in a fixed order). The
+/// `not exists` probe is cheaper than letting `on conflict` find the existing ones (about
+/// 1 against 1.6 µs an account); `on conflict` stays for an account inserted meanwhile.
+async fn insert_accounts<'a>(
+    tx: &Transaction<'_>,
+    accounts: impl Iterator<Item = &'a str>,
+) -> Result<(), tokio_postgres::Error> {
+    let mut accounts: Vec<&str> = accounts.collect();
+    accounts.sort_unstable();
+    accounts.dedup();
+    tx.execute(
+        "insert into account (accountnumber, created_at) select a, now() from unnest($1::text[]) as a
+          where not exists (select 1 from account where accountnumber = a) on conflict do nothing",
+        &[&accounts],
+    )
+    .await?;
+    Ok(())
+}
+
+/// The index of the newest row of each card (rows in id order: the last one), ascending.
+pub fn newest_per_card(cards: &[String]) -> Vec<usize> {
+    let mut last: HashMap<&str, usize> = HashMap::with_capacity(cards.len());
+    for (i, c) in cards.iter().enumerate() {
+        last.insert(c.as_str(), i);
+    }
+    let mut keep: Vec<usize> = last.into_values().collect();
+    keep.sort_unstable();
+    keep
+}
+
+/// Pins of distinct cards: a value from a lower staged id than the one stored changes nothing.
+const UPSERT_PINS: &str = "
+    insert into pincode (cardnumber, pincode, updated_at, staged_id)
+    select c, p, now(), i from unnest($1::text[], $2::text[], $3::bigint[]) as t(c, p, i)
+    on conflict (cardnumber) do update
+       set pincode = excluded.pincode, updated_at = excluded.updated_at, staged_id = excluded.staged_id
+     where pincode.staged_id is null or pincode.staged_id < excluded.staged_id";
+
+/// Bindings of distinct cards, and the card's status; a card is created with its status (a
+/// statement does not see its own inserts, so the update touches only cards that existed).
+const UPSERT_BINDINGS: &str = "
+    with cards as (
+        insert into card (cardnumber, status) select c, s from unnest($1::text[], $3::smallint[]) as t(c, s)
+         where not exists (select 1 from card where cardnumber = c) on conflict do nothing
+    ),
+    up as (
+        insert into cardaccounting (cardnumber, accountnumber, status, updated_at, staged_id)
+        select c, a, s, now(), i from unnest($1::text[], $2::text[], $3::smallint[], $4::bigint[]) as t(c, a, s, i)
+        on conflict (cardnumber) do update
+           set accountnumber = excluded.accountnumber, status = excluded.status,
+               updated_at = excluded.updated_at, staged_id = excluded.staged_id
+         where cardaccounting.staged_id is null or cardaccounting.staged_id < excluded.staged_id
+        returning cardnumber, status
+    )
+    update card c set status = up.status from up where c.cardnumber = up.cardnumber and c.status <> up.status";
 
 async fn query_count<C: GenericClient>(
     c: &C,
@@ -307,16 +452,6 @@ async fn query_count<C: GenericClient>(
 ) -> Result<i64, tokio_postgres::Error> {
     let sql = template.replace("{CLAIM}", CLAIM);
     Ok(c.query_one(&sql, params).await?.get(0))
-}
-
-/// Marks rows as transferred on the cash server side (after their bonus commit).
-pub async fn mark(cash: &Client, table: Table, ids: &[i64]) -> Result<(), tokio_postgres::Error> {
-    if ids.is_empty() {
-        return Ok(());
-    }
-    let sql = format!("update {} set transferred_at = now() where id = any($1)", table.name());
-    cash.execute(&sql, &[&ids]).await?;
-    Ok(())
 }
 
 /// Marks a row the bonus DB refused: skipped from now on, with the reason kept. (The job

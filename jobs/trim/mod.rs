@@ -143,10 +143,8 @@ pub async fn trim_bookkeeping(
         error_message: in_batches(cs, "error_message", "id", "created_at < $1", three_days, batch).await?,
         staged_rows: 0,
     };
-    for t in ["accountpincodetemp", "changeaccountbalancetemp", "changecardaccounttemp"] {
-        b.staged_rows +=
-            in_batches(cs, t, "id", "transferred_at is not null and transferred_at < $1", before, batch)
-                .await?;
+    for t in crate::transfer::staged::Table::ALL {
+        b.staged_rows += crate::transfer::done::trim(cs, t, before).await?;
     }
     Ok(b)
 }
