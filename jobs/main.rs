@@ -106,8 +106,10 @@ enum Command {
     /// amounts), changecardaccounttemp → cardaccounting and card.status (per card in id
     /// order). Missing cards and accounts are created. Rows still being inserted by open
     /// transactions are taken by a later run. A row the bonus DB refuses is recorded with its
-    /// reason (changeaccountbalancetemp.transfer_error etc.) and skipped: exit code 3. Safe to
-    /// kill at any moment and to run from a timer every few minutes.
+    /// reason (changeaccountbalancetemp.transfer_error etc.) and skipped: exit code 3. Staged
+    /// rows are kept; what is done is in transfer_done and transfer_watermark, what waits in
+    /// the view transfer_pending. Safe to kill at any moment and to run from a timer every
+    /// few minutes.
     Transfer(TransferArgs),
     /// Delete old sales (whole shifts) from the cash server DB, without stalling loading
     ///

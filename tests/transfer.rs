@@ -423,3 +423,91 @@ async fn a_cached_id_sequence_keeps_the_watermark_and_a_low_id_committed_later_i
         0
     );
 }
+
+/// A transaction left open holds a low id: the watermark cannot pass it, so the done rows
+/// above it stay in the done log, and every run must read past them (not apply them again,
+/// not read them again) until the transaction ends; then its row is taken and the watermark
+/// catches up.
+#[tokio::test]
+async fn an_open_transaction_holds_the_watermark_and_runs_read_past_the_done_rows_above_it() {
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    let (a, conn) = tokio_postgres::connect(&cash.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    a.batch_execute(
+        "begin; insert into changeaccountbalancetemp (accountnumber, amount) values ('LATE', 1000)",
+    )
+    .await
+    .unwrap();
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 5), i from generate_series(1, 300) i").await;
+    let watermark = "select last_id from transfer_watermark where staging_table = 'changeaccountbalancetemp'";
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "100").arg("transfer");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("transfer: 300 rows"), "{}", r.stdout);
+    assert_eq!(cash.scalar_i64(watermark).await, 0, "id 1 may still come");
+    assert_eq!(cash.scalar_i64("select count(*) from transfer_done").await, 3);
+
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("transfer: 0 rows"), "the done rows are read past, not again: {}", r.stdout);
+
+    a.batch_execute("commit").await.unwrap();
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("transfer: 1 rows"), "{}", r.stdout);
+    assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(301,46150.00)"]);
+    assert_eq!(cash.scalar_i64(watermark).await, 301, "caught up once nothing is open");
+}
+
+/// A cash server DB whose rows were marked `transferred_at` before the done log (0008): after
+/// `migrate`, those rows are done (never sent again), the pending one is taken, and the
+/// watermark passes them all.
+#[tokio::test]
+async fn rows_marked_before_the_done_log_migration_are_not_sent_again() {
+    let cash = TestDb::empty("cash_upgrade").await;
+    let (bonus, dirs) = (TestDb::bonus().await, Dirs::new());
+    cash.client
+        .batch_execute(
+            "create table csjobs_schema_migrations (version int primary key, name text not null,
+                 checksum text not null, applied_at timestamptz not null default now())",
+        )
+        .await
+        .unwrap();
+    for m in &csjobs::core::db::Database::CashServer.migrations()[..7] {
+        assert!(m.version < 8);
+        cash.client.batch_execute(m.sql).await.unwrap();
+        cash.client
+            .execute(
+                "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                &[&m.version, &m.name, &m.checksum()],
+            )
+            .await
+            .unwrap();
+    }
+    stage(
+        &cash,
+        "insert into changeaccountbalancetemp (accountnumber, amount, transferred_at) values
+             ('A1', 1, now()), ('A1', 2, now()), ('A1', 4, null), ('A1', 8, now());",
+    )
+    .await;
+    let mut c = csjobs(&cash.url, &dirs);
+    c.args(["migrate"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("0008_transfer_done"), "{}", r.stdout);
+    assert_eq!(cash.rows("select id from transfer_pending").await, ["(3)"]);
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(bonus.rows("select amount from asset").await, ["(4.00)"]);
+    // Up to the last done row (id 3): ids 1 and 2 are passed; 4 stays above it, done by its mark.
+    assert_eq!(
+        cash.scalar_i64(
+            "select last_id from transfer_watermark where staging_table = 'changeaccountbalancetemp'"
+        )
+        .await,
+        3
+    );
+    assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
+    assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 1, "nothing sent again");
+}

@@ -4,7 +4,7 @@
 //! Exactly once, structurally: the bonus transaction that applies a batch leaves out the
 //! staged ids that a claim of its source already holds (`transfer_claim`), applies the rest
 //! and records them as one new claim. A claim and its effect commit together, so a row
-//! re-read after a crash (its `transferred_at` not yet set on the cash server side) finds
+//! re-read after a crash (not yet recorded done on the cash server side) finds
 //! its claim and changes nothing. Appliers of one source are serialised by a transaction
 //! advisory lock, so two of them can never both find an id unclaimed.
 
@@ -477,4 +477,16 @@ pub async fn prune_claims(bonus: &Client, days: u32) -> Result<u64, tokio_postgr
             &[&(days as i32)],
         )
         .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_row_of_each_card_in_id_order() {
+        let cards: Vec<String> = ["C1", "C2", "C1", "C3", "C2", "C1"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(newest_per_card(&cards), [3, 4, 5]);
+        assert_eq!(newest_per_card(&[]), Vec::<usize>::new());
+    }
 }
