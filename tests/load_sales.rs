@@ -602,13 +602,13 @@ async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
 #[tokio::test]
 async fn configuration_errors_exit_2_and_name_the_setting() {
     let dirs = Dirs::new();
-    let mut c = csjobs("x", &dirs);
+    let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
     c.env_remove("CSJOBS_CASHSERVER_DATABASE_URL").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("CSJOBS_CASHSERVER_DATABASE_URL"), "{}", r.stderr);
 
-    let mut c = csjobs("x", &dirs);
+    let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
     c.env("CSJOBS_SALES_MAX_FILE_BYTES", "lots").arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
@@ -616,17 +616,17 @@ async fn configuration_errors_exit_2_and_name_the_setting() {
 
     let cfg = dirs.tmp.path().join("bad.toml");
     fs::write(&cfg, "[sales]\nmax_file_byte = 1\n").unwrap();
-    let mut c = csjobs("x", &dirs);
+    let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
     c.arg("--config").arg(&cfg).arg("load-sales");
     let r = run(c);
     assert_eq!(r.code, 2);
     assert!(r.stderr.contains("max_file_byte"), "{}", r.stderr);
 
-    let mut c = csjobs("x", &dirs);
+    let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
     c.args(["load-sales", "--no-such-option"]);
     assert_eq!(run(c).code, 2);
 
-    let mut c = csjobs("x", &dirs);
+    let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
     c.args(["--now", "yesterday", "load-sales"]);
     let r = run(c);
     assert_eq!(r.code, 2);

@@ -246,7 +246,7 @@ fn config_shows_each_value_with_its_origin_and_no_password() {
     assert!(line("now").ends_with("flag --now"));
     assert!(line("log_format").ends_with("flag --log-format"));
     assert!(line("config").ends_with("env CSJOBS_CONFIG"));
-    assert!(line("cashserver.database_url").contains("postgres://cs:***@db.local/cash"));
+    assert!(line("cashserver.database_url").contains("postgres://cs:***@db.local:5432/cash"));
     for secret in ["file-s3cret", "se cret", "cret'", "ping-s3cret"] {
         assert!(!r.stdout.contains(secret) && !r.stderr.contains(secret), "{secret} printed:\n{}", r.stdout);
     }
@@ -287,5 +287,27 @@ fn version_names_the_commit() {
     match head {
         Ok(h) if h.status.success() => assert_eq!(commit, String::from_utf8_lossy(&h.stdout).trim()),
         _ => assert_eq!(commit, "unknown"),
+    }
+}
+
+/// A connection string that cannot be parsed is a configuration error (exit 2) naming its
+/// key, found before anything connects, and no part of it is printed.
+#[test]
+fn a_malformed_connection_string_exits_2_naming_the_key_and_never_its_text() {
+    let dirs = Dirs::new();
+    for (var, key, text) in [
+        ("CSJOBS_CASHSERVER_DATABASE_URL", "cashserver.database_url", "host=db password='se cret"),
+        ("CSJOBS_BONUS_DATABASE_URL", "bonus.database_url", "postgres://b:se%20cret@db:port/bonus"),
+    ] {
+        let mut c = csjobs("postgres://cs@127.0.0.1:1/none", &dirs);
+        c.env(var, text).arg("transfer");
+        let r = run(c);
+        assert_eq!(r.code, 2, "{var}: {}", r.stderr);
+        assert!(
+            r.stderr.contains(&format!("{key} is not a valid PostgreSQL connection string")),
+            "{}",
+            r.stderr
+        );
+        assert!(!r.stderr.contains("cret"), "{}", r.stderr);
     }
 }

@@ -511,3 +511,53 @@ async fn rows_marked_before_the_done_log_migration_are_not_sent_again() {
     assert_eq!(transfer(&cash, &bonus, &dirs, &[]).code, 0);
     assert_eq!(bonus.scalar_i64("select count(*) from asset").await, 1, "nothing sent again");
 }
+
+/// The first SIGTERM asks the run to finish its batch; when that batch cannot finish (here
+/// it waits for a lock another session holds) a second one exits at once, code 1. Nothing
+/// was committed for the batch, and the next run transfers every row exactly once.
+#[tokio::test]
+async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on() {
+    use rustix::process::{kill_process, Pid, Signal};
+    use std::time::{Duration, Instant};
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A', i from generate_series(1, 100) i").await;
+    let (holder, conn) = tokio_postgres::connect(&bonus.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    holder.batch_execute("begin; lock table asset in access exclusive mode").await.unwrap();
+
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url)
+        .arg("transfer")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let pid = Pid::from_child(&child);
+    let waiting = "select count(*) from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock' and query ilike '%asset%'";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bonus.scalar_i64(waiting).await == 0 {
+        assert!(Instant::now() < deadline, "the run never reached the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    kill_process(pid, Signal::TERM).unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.try_wait().unwrap().is_none(), "the first request waits for the batch");
+    kill_process(pid, Signal::TERM).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "a second stop request did not end the run");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("second stop request"), "{stderr}");
+
+    holder.batch_execute("rollback").await.unwrap();
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(100,5050.00)"]);
+}

@@ -27,28 +27,87 @@ pub enum ConfigError {
     Now { value: String },
     #[error("{key} must be {expected}, got {value}")]
     Range { key: &'static str, value: String, expected: &'static str },
+    #[error("{key} is not a valid PostgreSQL connection string: {reason}")]
+    DbUrl { key: &'static str, reason: String },
     #[error("{key} ({var}) is not valid: {source}")]
     Duration { key: &'static str, var: &'static str, source: super::duration::BadSpan },
 }
 
-/// A PostgreSQL connection string (URL or `key=value` form). Printing it masks the password.
-#[derive(Clone, PartialEq, Eq)]
-pub struct DbUrl(String);
+/// A PostgreSQL connection string (URL or `key=value` form), parsed when the configuration
+/// is loaded: a malformed one is a configuration error naming its key, never a surprise at
+/// connect time. It is printed from the parsed value (`postgres://user:***@host:port/db`),
+/// never from the text, so no part of a password can show.
+#[derive(Clone)]
+pub struct DbUrl {
+    config: tokio_postgres::Config,
+}
 
 impl DbUrl {
-    pub fn new(s: impl Into<String>) -> Self {
-        DbUrl(s.into())
+    /// Parses `text`, the value of `key`. TLS (`sslmode=require`) is refused: the client
+    /// has no TLS connector yet, and a connection that failed at every run would be worse
+    /// than a clear error now.
+    pub fn parse(key: &'static str, text: &str) -> Result<DbUrl, ConfigError> {
+        let config: tokio_postgres::Config = text
+            .parse()
+            .map_err(|e: tokio_postgres::Error| ConfigError::DbUrl { key, reason: e.to_string() })?;
+        if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(ConfigError::DbUrl {
+                key,
+                reason: "sslmode=require: TLS connections are not supported yet; reach a remote server \
+                         through a local socket or an SSH tunnel"
+                    .into(),
+            });
+        }
+        Ok(DbUrl { config })
     }
-    /// The real string, for connecting only: never log it.
-    pub fn expose(&self) -> &str {
-        &self.0
+
+    /// The parsed configuration, for connecting.
+    pub fn config(&self) -> &tokio_postgres::Config {
+        &self.config
+    }
+}
+
+impl PartialEq for DbUrl {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_string() == other.to_string()
     }
 }
 
 impl fmt::Display for DbUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&mask_password(&self.0))
+        use tokio_postgres::config::Host;
+        let c = &self.config;
+        f.write_str("postgres://")?;
+        let secret = if c.get_password().is_some() { ":***" } else { "" };
+        match c.get_user() {
+            Some(u) => write!(f, "{}{secret}@", enc(u))?,
+            None if !secret.is_empty() => write!(f, "{secret}@")?,
+            None => {}
+        }
+        let ports = c.get_ports();
+        for (i, h) in c.get_hosts().iter().enumerate() {
+            if i > 0 {
+                f.write_str(",")?;
+            }
+            match h {
+                Host::Tcp(name) => f.write_str(name)?,
+                Host::Unix(path) => f.write_str(&enc(&path.display().to_string()))?,
+            }
+            // One port for all hosts, or one each; PostgreSQL's 5432 when none is given.
+            let port = if ports.len() == 1 { ports.first() } else { ports.get(i) };
+            write!(f, ":{}", port.copied().unwrap_or(5432))?;
+        }
+        if let Some(db) = c.get_dbname() {
+            write!(f, "/{}", enc(db))?;
+        }
+        Ok(())
     }
+}
+
+fn enc(s: &str) -> String {
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    percent_encoding::utf8_percent_encode(s, KEEP).to_string()
 }
 
 impl fmt::Debug for DbUrl {
@@ -57,102 +116,18 @@ impl fmt::Debug for DbUrl {
     }
 }
 
-/// Replaces the password of a connection string by `***`, in both the URL form
-/// (`postgres://user:secret@host/db`, `?password=secret`) and the `key=value` form.
+/// A URL (a ping, webhook or SMTP URL) with its password replaced by `***`, for messages;
+/// text that is not a URL is not shown at all.
 pub fn mask_password(s: &str) -> String {
-    if let Some(scheme_end) = s.find("://") {
-        let rest_start = scheme_end + 3;
-        let rest = &s[rest_start..];
-        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-        let authority = &rest[..authority_end];
-        let mut out = s[..rest_start].to_string();
-        match authority.rfind('@') {
-            Some(at) => {
-                let userinfo = &authority[..at];
-                match userinfo.find(':') {
-                    Some(colon) => {
-                        out.push_str(&userinfo[..colon]);
-                        out.push_str(":***");
-                    }
-                    None => out.push_str(userinfo),
-                }
-                out.push_str(&authority[at..]);
+    match url::Url::parse(s) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
             }
-            None => out.push_str(authority),
+            u.to_string()
         }
-        let tail = &rest[authority_end..];
-        match tail.find('?') {
-            Some(q) => {
-                out.push_str(&tail[..q]);
-                out.push_str(&mask_query_password(&tail[q..]));
-            }
-            None => out.push_str(tail),
-        }
-        out
-    } else {
-        mask_keyword_password(s)
+        Err(_) => "(not a valid URL)".to_string(),
     }
-}
-
-fn mask_query_password(q: &str) -> String {
-    let Some(qs) = q.strip_prefix('?') else {
-        return q.to_string();
-    };
-    let parts: Vec<String> = qs
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k.eq_ignore_ascii_case("password") => format!("{k}=***"),
-            _ => kv.to_string(),
-        })
-        .collect();
-    format!("?{}", parts.join("&"))
-}
-
-fn mask_keyword_password(s: &str) -> String {
-    // key = value pairs; values may be 'quoted' with \' escapes.
-    let mut out = String::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        // copy whitespace
-        if b[i].is_ascii_whitespace() {
-            out.push(b[i] as char);
-            i += 1;
-            continue;
-        }
-        let key_start = i;
-        while i < b.len() && b[i] != b'=' && !b[i].is_ascii_whitespace() {
-            i += 1;
-        }
-        let key = &s[key_start..i];
-        let mut sep_end = i;
-        while sep_end < b.len() && (b[sep_end].is_ascii_whitespace() || b[sep_end] == b'=') {
-            sep_end += 1;
-        }
-        out.push_str(&s[key_start..sep_end]);
-        i = sep_end;
-        let val_start = i;
-        if i < b.len() && b[i] == b'\'' {
-            i += 1;
-            while i < b.len() && b[i] != b'\'' {
-                if b[i] == b'\\' {
-                    i += 1;
-                }
-                i += 1;
-            }
-            i = (i + 1).min(b.len());
-        } else {
-            while i < b.len() && !b[i].is_ascii_whitespace() {
-                i += 1;
-            }
-        }
-        if key.eq_ignore_ascii_case("password") {
-            out.push_str("***");
-        } else {
-            out.push_str(&s[val_start..i]);
-        }
-    }
-    out
 }
 
 /// The directories csjobs works with.
@@ -596,6 +571,7 @@ impl Layers<'_> {
         Ok(self.take(key, var, from_file, default, parse, |d| d.to_string())?.expect("a default"))
     }
 
+    /// A URL holding a secret (SMTP, webhook, ping): printed with its password masked.
     fn secret_url(
         &mut self,
         key: &'static str,
@@ -604,6 +580,18 @@ impl Layers<'_> {
     ) -> Option<String> {
         let from_file = from_file.filter(|u| !u.trim().is_empty());
         self.take(key, var, from_file, None, |s| Ok(s.to_string()), |u| mask_password(u)).ok().flatten()
+    }
+
+    /// A database's connection string, parsed (a bad one is an error naming `key`).
+    fn db_url(
+        &mut self,
+        key: &'static str,
+        var: &'static str,
+        from_file: Option<String>,
+    ) -> Result<Option<DbUrl>, ConfigError> {
+        let from_file =
+            from_file.filter(|u| !u.trim().is_empty()).map(|t| DbUrl::parse(key, &t)).transpose()?;
+        self.take(key, var, from_file, None, |s| DbUrl::parse(key, s), |u| u.to_string())
     }
 }
 
@@ -660,20 +648,16 @@ impl Config {
         let sales = file.sales.unwrap_or_default();
         let status = file.status.unwrap_or_default();
 
-        let cashserver_url = l
-            .secret_url(
-                "cashserver.database_url",
-                "CSJOBS_CASHSERVER_DATABASE_URL",
-                file.cashserver.and_then(|s| s.database_url),
-            )
-            .map(DbUrl);
-        let bonus_url = l
-            .secret_url(
-                "bonus.database_url",
-                "CSJOBS_BONUS_DATABASE_URL",
-                file.bonus.and_then(|s| s.database_url),
-            )
-            .map(DbUrl);
+        let cashserver_url = l.db_url(
+            "cashserver.database_url",
+            "CSJOBS_CASHSERVER_DATABASE_URL",
+            file.cashserver.and_then(|s| s.database_url),
+        )?;
+        let bonus_url = l.db_url(
+            "bonus.database_url",
+            "CSJOBS_BONUS_DATABASE_URL",
+            file.bonus.and_then(|s| s.database_url),
+        )?;
         let paths = Paths {
             queue: l.path("paths.queue", "CSJOBS_QUEUE_DIR", paths.queue, "/opt/cashserver/queue"),
             processed: l.path(
@@ -1069,7 +1053,7 @@ mod tests {
         assert_eq!(get("paths.queue").value, "/from/file");
         assert_eq!(get("trim.keep_days").origin, Origin::Env("CSJOBS_TRIM_KEEP_DAYS"));
         assert_eq!(get("paths.processed").origin, Origin::Default);
-        assert_eq!(get("cashserver.database_url").value, "postgres://cs:***@db/cash");
+        assert_eq!(get("cashserver.database_url").value, "postgres://cs:***@db:5432/cash");
         assert_eq!(get("bonus.database_url").value, "-");
         assert!(!format!("{:?}", c.settings).contains("s3cret"));
     }
@@ -1135,24 +1119,42 @@ mod tests {
     }
 
     #[test]
-    fn password_is_masked_in_every_form() {
+    fn connection_strings_print_from_the_parsed_value_without_the_password() {
+        let shown = |t: &str| DbUrl::parse("cashserver.database_url", t).unwrap().to_string();
+        assert_eq!(shown("postgres://cs:s3cret@db.local:5432/cash"), "postgres://cs:***@db.local:5432/cash");
+        assert_eq!(shown("postgres://cs@db/cash"), "postgres://cs@db:5432/cash");
+        assert_eq!(shown("postgresql://db/cash?user=cs&password=s3cret"), "postgres://cs:***@db:5432/cash");
+        assert_eq!(shown("host=db user=cs password=s3cret dbname=cash"), "postgres://cs:***@db:5432/cash");
+        // The hand-written masker showed "cret'" here.
+        assert_eq!(shown("host=db password='se cret' dbname=cash"), "postgres://:***@db:5432/cash");
         assert_eq!(
-            mask_password("postgres://cs:s3cret@db.local:5432/cash"),
-            "postgres://cs:***@db.local:5432/cash"
+            shown("host=/run/postgresql,db2 port=5433 dbname=cash"),
+            "postgres://%2Frun%2Fpostgresql:5433,db2:5433/cash"
         );
-        assert_eq!(mask_password("postgres://cs@db/cash"), "postgres://cs@db/cash");
-        assert_eq!(
-            mask_password("postgresql://db/cash?user=cs&password=s3cret"),
-            "postgresql://db/cash?user=cs&password=***"
-        );
-        assert_eq!(
-            mask_password("host=db user=cs password=s3cret dbname=cash"),
-            "host=db user=cs password=*** dbname=cash"
-        );
-        assert_eq!(
-            mask_password("host=db password = 'a b\\'c' dbname=cash"),
-            "host=db password = *** dbname=cash"
-        );
-        assert!(!format!("{:?}", DbUrl::new("postgres://u:pw@h/d")).contains("pw@"));
+        let u = DbUrl::parse("k", "postgres://u:pw@h/d").unwrap();
+        assert!(!format!("{u:?}").contains("pw"));
+    }
+
+    #[test]
+    fn a_malformed_connection_string_is_a_config_error_naming_its_key_not_its_text() {
+        for bad in ["postgres://cs:s3cret@db:notaport/cash", "host=db password='s3cret", "nonsense s3cret"] {
+            let e = DbUrl::parse("bonus.database_url", bad).expect_err(bad).to_string();
+            assert!(e.starts_with("bonus.database_url is not a valid PostgreSQL connection string"), "{e}");
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+        let e =
+            DbUrl::parse("bonus.database_url", "postgres://b@remote/bonus?sslmode=require").err().unwrap();
+        assert!(e.to_string().contains("sslmode=require"), "{e}");
+        let env =
+            |v: &str| (v == "CSJOBS_CASHSERVER_DATABASE_URL").then(|| "postgres://x@h:99999/d".to_string());
+        let e = Config::load(&ConfigSource { file: Some("/nonexistent".into()), ..Default::default() }, &env);
+        assert!(e.is_err());
+    }
+
+    #[test]
+    fn other_urls_are_masked_by_the_url_parser() {
+        assert_eq!(mask_password("smtp://alerts:p%40ss@mail.local:587"), "smtp://alerts:***@mail.local:587");
+        assert_eq!(mask_password("https://hc.local/ping/abc"), "https://hc.local/ping/abc");
+        assert_eq!(mask_password("not a url"), "(not a valid URL)");
     }
 }

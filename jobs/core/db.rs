@@ -63,10 +63,7 @@ pub async fn jit_off(client: &Client) -> anyhow::Result<()> {
 /// Connects and drives the connection on the current runtime. `application_name` shows
 /// the job in `pg_stat_activity`.
 pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Result<Client> {
-    let mut config: tokio_postgres::Config = url
-        .expose()
-        .parse()
-        .with_context(|| format!("the {} connection string {url} is not valid", db.label()))?;
+    let mut config = url.config().clone();
     if config.get_application_name().is_none() {
         config.application_name(application);
     }

@@ -1,5 +1,8 @@
 //! A graceful stop: SIGTERM or Ctrl-C sets a flag that a job checks between units of work
-//! (a batch), so what is under way commits and the rest waits for the next run.
+//! (a batch), so what is under way commits and the rest waits for the next run. A second
+//! one exits at once (code 1): a batch stuck behind a lock or a slow server does not hold
+//! the operator hostage, and every job is safe to kill at any moment (tests/crash.rs,
+//! tests/transfer_stress.rs) — what was committed stays, the next run carries on.
 
 use std::sync::{
     atomic::{AtomicBool, Ordering},
@@ -21,17 +24,34 @@ pub fn install() -> StopFlag {
     let f = flag.clone();
     tokio::spawn(async move {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = async {
-                match term.as_mut() {
-                    Some(t) => { t.recv().await; }
-                    None => std::future::pending().await,
-                }
-            } => {}
-        }
-        tracing::warn!("stop requested: finishing the current batch; the rest waits for the next run");
+        let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).ok();
+        let mut next = async || {
+            tokio::select! {
+                _ = recv(int.as_mut()) => {}
+                _ = recv(term.as_mut()) => {}
+            }
+        };
+        next().await;
+        tracing::warn!(
+            "stop requested: finishing the current batch; the rest waits for the next run \
+             (stop again to exit at once)"
+        );
         f.store(true, Ordering::SeqCst);
+        next().await;
+        tracing::error!(
+            "second stop request: exiting now, exit code 1; what was committed stays and the next run \
+             carries on"
+        );
+        std::process::exit(1);
     });
     StopFlag(flag)
+}
+
+async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
+    }
 }
