@@ -16,10 +16,7 @@ use csjobs::{
         JobError, Outcome,
     },
     dicts::{self as trim_dicts, TrimDictsOptions},
-    reconcile::{
-        job::{self as reconcile, ReconcileOptions},
-        write::OutputFormat,
-    },
+    reconcile::job::{self as reconcile, ReconcileOptions},
     report::job::{self as report, ReportOptions},
     sales::{
         job::{self as load_sales, LoadOptions},
@@ -110,7 +107,7 @@ enum Command {
     /// rows are kept; what is done is in transfer_done and transfer_watermark, what waits in
     /// the view transfer_pending. Safe to kill at any moment and to run from a timer every
     /// few minutes.
-    Transfer(TransferArgs),
+    Transfer(TransferOptions),
     /// Delete old sales (whole shifts) from the cash server DB, without stalling loading
     ///
     /// A shift goes when its close time (its open time if never closed) is more than
@@ -120,7 +117,7 @@ enum Command {
     /// transaction; shifts a running load-sales holds are skipped for the next run. Also
     /// trims the load log and job run log past retention, error messages older than 3 days,
     /// and transferred staged rows past retention.
-    TrimDb(TrimDbArgs),
+    TrimDb(TrimOptions),
     /// Pack processed/, error/ and broken/ into dated .tgz archives; delete expired archives
     ///
     /// Every regular file present when the run starts (recursively; sub-directories stay) goes
@@ -132,7 +129,7 @@ enum Command {
     /// else in the backup directories is touched. Needs no database. Exit code 1 when a source
     /// directory is missing, a file cannot be read or the disk is full: what was not safely
     /// archived stays where it is.
-    Archive(ArchiveArgs),
+    Archive(ArchiveOptions),
     /// Empty the dictionary directory named by the cash server setting
     /// SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY
     ///
@@ -142,7 +139,7 @@ enum Command {
     /// 2), nor when it names a relative path, a missing path, a non-directory, a symbolic link,
     /// / or a system or home directory, or a directory holding csjobs' own directories (exit
     /// code 2).
-    TrimDicts(TrimDictsArgs),
+    TrimDicts(TrimDictsOptions),
     /// Write ASTU sales files (выгрузка в АСТУ) for closed shifts not yet exported
     ///
     /// One file per shift: <astu_outbox>/<shop>/<cash>-<shiftnum>-<workshiftid>.csv, UTF-8,
@@ -154,7 +151,7 @@ enum Command {
     /// exported again if they were. Exit code 1 when a file cannot be written (outbox
     /// missing, disk full): those shifts stay unexported and the sales stay loaded; 3 when a
     /// --shift id does not exist.
-    ExportAstu(ExportAstuArgs),
+    ExportAstu(ExportOptions),
     /// Sales reconciliation (сверка продаж): per shift, per shop and day, per department
     ///
     /// --cash N: one row per shift of the cash (by open time): checks, sales, returns and
@@ -165,7 +162,7 @@ enum Command {
     /// the days. Output: table (on a terminal), csv, json (money as "1234.50" strings), xlsx
     /// (needs --output). Shifts not exported to ASTU are marked: they are the ones to
     /// re-export. Read-only.
-    Reconcile(ReconcileArgs),
+    Reconcile(ReconcileOptions),
     /// The state of the cash server: links, queues, jobs, every register's sync state
     ///
     /// Connections (cash server DB and bonus DB: ok, unreachable, read_only, not_configured;
@@ -245,88 +242,6 @@ enum Generate {
     Man { dir: PathBuf },
     /// A completion script for SHELL on stdout
     Completions { shell: clap_complete::Shell },
-}
-
-#[derive(Debug, Args)]
-struct ExportAstuArgs {
-    /// Export exactly this shift (workshiftid), open or closed, again if it was (repeatable)
-    /// [default: every closed shift not yet exported]
-    #[arg(long = "shift", value_name = "WORKSHIFTID")]
-    shifts: Vec<i64>,
-}
-
-#[derive(Debug, Args)]
-struct ReconcileArgs {
-    /// Per shift of this cash register (cashcode)
-    #[arg(long, value_name = "N", conflicts_with_all = ["shop", "departments"])]
-    cash: Option<i32>,
-    /// Per day of this shop (shopcode)
-    #[arg(long, value_name = "N", conflicts_with = "departments")]
-    shop: Option<i32>,
-    /// Per department (отдел) of the shift given by --shift
-    #[arg(long, requires = "shift")]
-    departments: bool,
-    /// The shift of the department report (workshiftid)
-    #[arg(long, value_name = "WORKSHIFTID", requires = "departments")]
-    shift: Option<i64>,
-    /// First day (YYYY-MM-DD), included
-    #[arg(long, value_name = "DATE")]
-    from: Option<chrono::NaiveDate>,
-    /// Last day (YYYY-MM-DD), included
-    #[arg(long, value_name = "DATE")]
-    to: Option<chrono::NaiveDate>,
-    /// Output format [default: from the --output extension, else table on a terminal, csv
-    /// otherwise]
-    #[arg(long, value_enum, value_name = "FORMAT")]
-    format: Option<OutputFormat>,
-    /// Write the report to this file (written whole, then renamed into place) [default:
-    /// stdout; xlsx needs a file]
-    #[arg(long, value_name = "FILE")]
-    output: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct ArchiveArgs {
-    /// List what would be packed and which archives would be deleted; change nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Compressing threads [default: the number of CPUs]
-    #[arg(long, value_name = "N", hide = true)]
-    threads: Option<usize>,
-}
-
-#[derive(Debug, Args)]
-struct TrimDictsArgs {
-    /// List what would be removed; remove nothing
-    #[arg(long)]
-    dry_run: bool,
-}
-
-#[derive(Debug, Args)]
-struct TrimDbArgs {
-    /// Keep this many days of sales [default: trim.keep_days / CSJOBS_TRIM_KEEP_DAYS, 180]
-    #[arg(long, value_name = "N")]
-    keep_days: Option<u32>,
-    /// Print what would be deleted, per shop and month, and what is kept and why; delete nothing
-    #[arg(long)]
-    dry_run: bool,
-    /// Shifts deleted per transaction (smaller: shorter transactions)
-    #[arg(long, value_name = "N", default_value_t = 20)]
-    batch_size: u32,
-    /// Also delete closed shifts never exported to ASTU
-    #[arg(long)]
-    include_unexported: bool,
-}
-
-#[derive(Debug, Args)]
-struct TransferArgs {
-    /// Only this staging table (repeatable): accountpincodetemp, changeaccountbalancetemp,
-    /// changecardaccounttemp [default: all three]
-    #[arg(long = "table", value_name = "NAME")]
-    tables: Vec<String>,
-    /// Show how many rows per table are waiting; move nothing
-    #[arg(long)]
-    dry_run: bool,
 }
 
 #[derive(Debug, Args)]
@@ -537,40 +452,16 @@ async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
             load_sales::run(&cfg, &opts).await
         }
-        Command::TrimDb(a) => {
-            let opts = TrimOptions {
-                keep_days: a.keep_days,
-                dry_run: a.dry_run,
-                batch_size: a.batch_size,
-                include_unexported: a.include_unexported,
-            };
-            trim_db::run(&cfg, &opts).await
-        }
-        Command::Archive(a) => {
-            archive::run(&cfg, &ArchiveOptions { dry_run: a.dry_run, threads: a.threads }).await
-        }
-        Command::ExportAstu(a) => export_astu::run(&cfg, &ExportOptions { shifts: a.shifts }).await,
-        Command::Reconcile(a) => {
-            let opts = ReconcileOptions {
-                cash: a.cash,
-                shop: a.shop,
-                departments: a.departments,
-                shift: a.shift,
-                from: a.from,
-                to: a.to,
-                format: a.format,
-                output: a.output,
-            };
-            reconcile::run(&cfg, &opts).await
-        }
+        Command::TrimDb(opts) => trim_db::run(&cfg, &opts).await,
+        Command::Archive(opts) => archive::run(&cfg, &opts).await,
+        Command::ExportAstu(opts) => export_astu::run(&cfg, &opts).await,
+        Command::Reconcile(opts) => reconcile::run(&cfg, &opts).await,
         Command::Status(opts) => status::run(&cfg, &opts).await,
         Command::RevenueWatch(opts) => revenue_watch::run(&cfg, &opts).await,
         Command::Report(opts) => report::run(&cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
-        Command::TrimDicts(a) => trim_dicts::run(&cfg, &TrimDictsOptions { dry_run: a.dry_run }).await,
-        Command::Transfer(args) => {
-            transfer::run(&cfg, &TransferOptions { tables: args.tables, dry_run: args.dry_run }).await
-        }
+        Command::TrimDicts(opts) => trim_dicts::run(&cfg, &opts).await,
+        Command::Transfer(opts) => transfer::run(&cfg, &opts).await,
     }
 }
 

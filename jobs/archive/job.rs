@@ -40,11 +40,14 @@ pub const JOURNAL_NAME: &str = ".csjobs-archive-pending";
 /// The lock file in the backup directory: one archive run at a time.
 pub const LOCK_NAME: &str = ".csjobs-archive.lock";
 
-/// The options of `csjobs archive`.
-#[derive(Debug, Clone, Default)]
+/// The options of `csjobs archive` (its `--help` is these doc comments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ArchiveOptions {
+    /// List what would be packed and which archives would be deleted; change nothing
+    #[arg(long)]
     pub dry_run: bool,
-    /// Compressing threads [default: the number of CPUs].
+    /// Compressing threads [default: the number of CPUs]
+    #[arg(long, value_name = "N", hide = true)]
     pub threads: Option<usize>,
 }
 

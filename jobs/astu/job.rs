@@ -14,10 +14,12 @@ use crate::core::{
 
 pub const JOB: &str = "export-astu";
 
-/// The options of `csjobs export-astu`.
-#[derive(Debug, Clone, Default)]
+/// The options of `csjobs export-astu` (its `--help` is these doc comments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct ExportOptions {
-    /// `--shift`: exactly these shifts, open or closed, exported again if they were.
+    /// Export exactly this shift (workshiftid), open or closed, again if it was (repeatable)
+    /// [default: every closed shift not yet exported]
+    #[arg(long = "shift", value_name = "WORKSHIFTID")]
     pub shifts: Vec<i64>,
 }
 

@@ -33,9 +33,11 @@ const PROTECTED: &[&str] = &[
     "/sbin", "/sys", "/usr", "/var", "/home", "/opt", "/srv", "/tmp", "/mnt", "/media",
 ];
 
-/// The options of `csjobs trim-dicts`.
-#[derive(Debug, Clone, Default)]
+/// The options of `csjobs trim-dicts` (its `--help` is these doc comments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrimDictsOptions {
+    /// List what would be removed; remove nothing
+    #[arg(long)]
     pub dry_run: bool,
 }
 

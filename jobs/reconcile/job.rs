@@ -19,19 +19,36 @@ use crate::core::{
     output, JobError, Outcome,
 };
 
-/// The options of `csjobs reconcile`.
-#[derive(Debug, Clone, Default)]
+/// The options of `csjobs reconcile` (its `--help` is these doc comments). At most one
+/// subject is a clap group; "none" is refused by [`subject`] with the list of the three.
+#[derive(Debug, Clone, Default, clap::Args)]
+#[command(group(clap::ArgGroup::new("subject").args(["cash", "shop", "departments"]).multiple(false)))]
 pub struct ReconcileOptions {
-    /// `--cash N`: per shift of that cash.
+    /// Per shift of this cash register (cashcode)
+    #[arg(long, value_name = "N")]
     pub cash: Option<i32>,
-    /// `--shop N`: per day of that shop.
+    /// Per day of this shop (shopcode)
+    #[arg(long, value_name = "N")]
     pub shop: Option<i32>,
-    /// `--departments --shift ID`: per department of that shift.
+    /// Per department (отдел) of the shift given by --shift
+    #[arg(long, requires = "shift")]
     pub departments: bool,
+    /// The shift of the department report (workshiftid)
+    #[arg(long, value_name = "WORKSHIFTID", requires = "departments")]
     pub shift: Option<i64>,
+    /// First day (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE")]
     pub from: Option<NaiveDate>,
+    /// Last day (YYYY-MM-DD), included
+    #[arg(long, value_name = "DATE")]
     pub to: Option<NaiveDate>,
+    /// Output format [default: from the --output extension, else table on a terminal, csv
+    /// otherwise]
+    #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<OutputFormat>,
+    /// Write the report to this file (written whole, then renamed into place) [default:
+    /// stdout; xlsx needs a file]
+    #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 

@@ -23,10 +23,14 @@ use crate::core::{
 
 pub const JOB: &str = "transfer";
 
-#[derive(Debug, Clone, Default)]
+/// `csjobs transfer`'s options (its `--help` is these doc comments).
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct TransferOptions {
-    /// Table names from `--table`; empty means all three.
-    pub tables: Vec<String>,
+    /// Only this staging table (repeatable) [default: all three]
+    #[arg(long = "table", value_name = "NAME", value_enum)]
+    pub tables: Vec<Table>,
+    /// Show how many rows per table are waiting; move nothing
+    #[arg(long)]
     pub dry_run: bool,
 }
 
@@ -40,25 +44,13 @@ pub struct TableCounts {
     pub refused: u64,
 }
 
-fn tables(opts: &TransferOptions) -> Result<Vec<Table>, JobError> {
-    if opts.tables.is_empty() {
-        return Ok(Table::ALL.to_vec());
-    }
-    opts.tables
-        .iter()
-        .map(|n| {
-            Table::parse(n).ok_or_else(|| {
-                JobError::usage(format!(
-                    "--table {n}: not a staging table; expected accountpincodetemp, \
-                     changeaccountbalancetemp or changecardaccounttemp"
-                ))
-            })
-        })
-        .collect()
+fn tables(opts: &TransferOptions) -> Vec<Table> {
+    // In the fixed order, each once, however often and in whatever order they were named.
+    Table::ALL.into_iter().filter(|t| opts.tables.is_empty() || opts.tables.contains(t)).collect()
 }
 
 pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobError> {
-    let tables = tables(opts)?;
+    let tables = tables(opts);
     let cash_url = cfg.cashserver_url()?;
     let bonus_url = cfg.bonus_url()?;
     let cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;

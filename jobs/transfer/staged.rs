@@ -20,14 +20,18 @@ use tokio_postgres::{
 
 use super::done::{runs_of, DoneSet};
 
-/// A staging table (промежуточная таблица) that outside systems insert into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// A staging table (промежуточная таблица) that outside systems insert into. Its name on the
+/// command line (`--table`) is its SQL name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Table {
     /// Pin codes of cards (`accountpincodetemp` → `pincode`).
+    #[value(name = "accountpincodetemp")]
     AccountPincode,
     /// Balance changes (`changeaccountbalancetemp` → `asset`).
+    #[value(name = "changeaccountbalancetemp")]
     ChangeAccountBalance,
     /// Card bindings and statuses (`changecardaccounttemp` → `cardaccounting`, `card.status`).
+    #[value(name = "changecardaccounttemp")]
     ChangeCardAccount,
 }
 
@@ -41,10 +45,6 @@ impl Table {
             Table::ChangeAccountBalance => "changeaccountbalancetemp",
             Table::ChangeCardAccount => "changecardaccounttemp",
         }
-    }
-
-    pub fn parse(name: &str) -> Option<Table> {
-        Table::ALL.into_iter().find(|t| t.name() == name)
     }
 }
 

@@ -17,13 +17,20 @@ use crate::core::{
 
 pub const JOB: &str = "trim-db";
 
-#[derive(Debug, Clone)]
+/// The options of `csjobs trim-db` (its `--help` is these doc comments).
+#[derive(Debug, Clone, clap::Args)]
 pub struct TrimOptions {
-    /// `--keep-days`; the config's `trim.keep_days` when absent.
+    /// Keep this many days of sales [default: trim.keep_days / CSJOBS_TRIM_KEEP_DAYS, 180]
+    #[arg(long, value_name = "N")]
     pub keep_days: Option<u32>,
+    /// Print what would be deleted, per shop and month, and what is kept and why; delete nothing
+    #[arg(long)]
     pub dry_run: bool,
-    /// Shifts per transaction.
+    /// Shifts deleted per transaction (smaller: shorter transactions)
+    #[arg(long, value_name = "N", default_value_t = 20)]
     pub batch_size: u32,
+    /// Also delete closed shifts never exported to ASTU
+    #[arg(long)]
     pub include_unexported: bool,
 }
 
