@@ -316,40 +316,31 @@ struct WirePayment {
     change: Option<DecimalText>,
 }
 
-/// A decimal exactly as written: a JSON string, or a JSON number's own text.
+/// A decimal exactly as written: a JSON string, or a JSON number's own text (serde_json's
+/// `arbitrary_precision` keeps it, and `Number::as_str` gives it back: no float on the way).
 struct DecimalText(String);
-
-/// serde_json's marker for a number under `arbitrary_precision`.
-const NUMBER_TOKEN: &str = "$serde_json::private::Number";
 
 impl<'de> Deserialize<'de> for DecimalText {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> de::Visitor<'de> for V {
-            type Value = DecimalText;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a decimal as a JSON string or number")
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_string()))
-            }
-            fn visit_string<E: de::Error>(self, v: String) -> Result<DecimalText, E> {
-                Ok(DecimalText(v))
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_string()))
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<DecimalText, E> {
-                Ok(DecimalText(v.to_string()))
-            }
-            fn visit_map<A: de::MapAccess<'de>>(self, mut map: A) -> Result<DecimalText, A::Error> {
-                match map.next_key::<String>()? {
-                    Some(k) if k == NUMBER_TOKEN => Ok(DecimalText(map.next_value::<String>()?)),
-                    _ => Err(de::Error::invalid_type(de::Unexpected::Map, &self)),
-                }
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(s) => Ok(DecimalText(s)),
+            serde_json::Value::Number(n) => Ok(DecimalText(n.as_str().to_string())),
+            other => {
+                Err(de::Error::invalid_type(unexpected(&other), &"a decimal as a JSON string or number"))
             }
         }
-        d.deserialize_any(V)
+    }
+}
+
+fn unexpected(v: &serde_json::Value) -> de::Unexpected<'_> {
+    use serde_json::Value;
+    match v {
+        Value::Null => de::Unexpected::Unit,
+        Value::Bool(b) => de::Unexpected::Bool(*b),
+        Value::Array(_) => de::Unexpected::Seq,
+        Value::Object(_) => de::Unexpected::Map,
+        Value::String(s) => de::Unexpected::Str(s),
+        Value::Number(_) => de::Unexpected::Other("number"),
     }
 }
 
@@ -503,6 +494,11 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
     let mut d = Decimal::try_from_i128_with_scale(if negative { -m } else { m }, scale as u32)
         .map_err(|_| not_number())?;
     d.rescale(max_scale);
+    if d.scale() != max_scale {
+        // Too many whole digits to carry the fraction digits: rust_decimal keeps 28 and
+        // rescale leaves such a value as it was.
+        return Err(not_number());
+    }
     Ok(d)
 }
 
@@ -712,4 +708,65 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
         ));
     }
     Ok(Item { pos, ware: wi.ware, name: wi.name, dept: wi.dept as i32, quantity, price, discount, sum })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn money(t: &str) -> Result<String, u8> {
+        decimal(t, MONEY_SCALE, "$.x").map(|d| d.to_string()).map_err(|b| b.rule)
+    }
+
+    #[test]
+    fn decimals_are_exact_with_exponents_and_trailing_zeros() {
+        assert_eq!(money("89.9"), Ok("89.90".into()));
+        assert_eq!(money("89.900"), Ok("89.90".into()), "trailing zeros do not count");
+        assert_eq!(money("89.901"), Err(4), "a third significant fraction digit");
+        assert_eq!(money("1.5e2"), Ok("150.00".into()));
+        assert_eq!(money("1.5E-2"), Err(4), "0.015: three fraction digits");
+        assert_eq!(money("12345e-2"), Ok("123.45".into()));
+        assert_eq!(money("10E-3"), Ok("0.01".into()), "the exponent moves zeros into the fraction");
+        assert_eq!(money("+7"), Ok("7.00".into()));
+        assert_eq!(money(".5"), Ok("0.50".into()));
+        assert_eq!(money("5."), Ok("5.00".into()));
+    }
+
+    #[test]
+    fn zero_whatever_its_sign_or_exponent_is_zero() {
+        for z in ["0", "-0", "-0.000", "0e999999999", "-.0", "0.00e-5"] {
+            assert_eq!(money(z), Ok("0.00".into()), "{z}");
+        }
+        assert!(!decimal("-0", 2, "p").unwrap().is_sign_negative());
+    }
+
+    #[test]
+    fn huge_or_malformed_numbers_are_rule_4_and_cheap() {
+        assert_eq!(money(&"9".repeat(26)), Ok(format!("{}.00", "9".repeat(26))));
+        assert_eq!(money(&"9".repeat(27)), Err(4), "cannot carry its two fraction digits in 28");
+        assert_eq!(money(&"9".repeat(29)), Err(4), "more than 28 significant digits");
+        assert_eq!(money("1e999999999"), Err(4));
+        assert_eq!(money("1e-999999999"), Err(4));
+        assert_eq!(money("100000000000000000000000000.01"), Err(4));
+        assert_eq!(money("8000000000000000000000000.0000"), Ok("8000000000000000000000000.00".into()));
+        for bad in ["", "-", ".", "e5", "1e", "1e+", "1_000", "1.2.3", "0x10", "NaN", "inf", "1 000", "١"] {
+            assert_eq!(money(bad), Err(4), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn a_decimal_comes_as_written_from_a_json_string_or_number_and_nothing_else() {
+        let text = |j: &str| serde_json::from_str::<DecimalText>(j).map(|d| d.0).map_err(|e| e.to_string());
+        assert_eq!(text("12.30"), Ok("12.30".into()), "a number's own text, trailing zero kept");
+        assert_eq!(text("1e-2"), Ok("1e-2".into()));
+        assert_eq!(
+            text("123456789012345678901234567890.123"),
+            Ok("123456789012345678901234567890.123".into())
+        );
+        assert_eq!(text("\"7.5\""), Ok("7.5".into()));
+        assert_eq!(text("-0"), Ok("-0".into()));
+        for other in ["null", "true", "[1]", "{\"a\": 1}"] {
+            assert!(text(other).unwrap_err().contains("a decimal as a JSON string or number"), "{other}");
+        }
+    }
 }
