@@ -375,12 +375,21 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
     let mut kills = 0;
     let mut mid_run = 0;
     let mut mid_archive = 0;
-    while kills < 12 {
+    // Kills that left a journal: the run was deleting the sources of an archive it had
+    // renamed into place, the window the journal protects. At least 3 must land there.
+    let mut in_journal = 0;
+    let mut cycles = 0;
+    while kills < 12 || (in_journal < 3 && kills < 200) {
         let mut child = spawn();
         if !kill_after(&mut child, Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000))) {
             mid_run += 1;
         }
         kills += 1;
+        let journals = csjobs::archive::Kind::ALL
+            .iter()
+            .filter(|k| k.archive_dir(&backup(&dirs)).join(csjobs::archive::job::JOURNAL_NAME).exists())
+            .count();
+        in_journal += usize::from(journals > 0);
 
         // Every file is in its directory, intact, or in an archive, intact (or both).
         let in_archives = archived(&backup(&dirs));
@@ -405,13 +414,24 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
                 assert_eq!(files.get(name), Some(h), "kill {kills}: the archives hold a wrong {name}");
             }
         }
-        if in_sources.is_empty() {
-            // All archived: start over with the same tree for more kills.
+        if in_sources.is_empty() && journals == 0 {
+            // All archived, the cycle over: each file in exactly one archive, then start over
+            // with the same tree for more kills.
+            assert_eq!(in_archives.len(), files.len(), "cycle {cycles}");
+            for (name, hash) in &files {
+                assert_eq!(
+                    in_archives.get(name),
+                    Some(&vec![*hash]),
+                    "cycle {cycles}: {name} not exactly once"
+                );
+            }
+            cycles += 1;
             fs::remove_dir_all(backup(&dirs)).unwrap();
             crash_tree(root);
         }
     }
     assert!(mid_run >= 6, "the kills must land mid-run to prove anything: {mid_run} of {kills}");
+    assert!(in_journal >= 3, "the kills must land in the journal window: {in_journal} of {kills}");
 
     // A final run finishes the job: no source left, each file exactly once in the archives.
     let mut c = csjobs("postgres://unused.invalid/none", &dirs);
@@ -432,5 +452,8 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
             assert!(kind.parse_archive_name(&n).is_some(), "leftover {n} in {}", dir.display());
         }
     }
-    eprintln!("{kills} kills, {mid_run} mid-run, {mid_archive} with the tree partly archived");
+    eprintln!(
+        "{kills} kills, {mid_run} mid-run, {in_journal} in the journal window, {mid_archive} with the tree \
+         partly archived, {cycles} whole cycles checked"
+    );
 }
