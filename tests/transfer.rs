@@ -8,6 +8,39 @@ async fn stage(cash: &TestDb, sql: &str) {
     cash.client.batch_execute(sql).await.unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
+/// A database as an older csjobs left it: the first `count` migrations of `db` applied and
+/// recorded, the rest for `migrate` to bring.
+async fn migrated_up_to(tag: &str, db: csjobs::core::db::Database, count: usize) -> TestDb {
+    let t = TestDb::empty(tag).await;
+    stage(
+        &t,
+        "create table csjobs_schema_migrations (version int primary key, name text not null,
+             checksum text not null, applied_at timestamptz not null default now())",
+    )
+    .await;
+    for m in &db.migrations()[..count] {
+        stage(&t, m.sql).await;
+        t.client
+            .execute(
+                "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
+                &[&m.version, &m.name, &m.checksum()],
+            )
+            .await
+            .unwrap();
+    }
+    t
+}
+
+/// A trigger that terminates its own backend when it fires: a connection lost at exactly
+/// that statement.
+fn die_on(when: &str) -> String {
+    format!(
+        "create function die() returns trigger language plpgsql as $$
+         begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
+         create trigger die {when} execute function die();"
+    )
+}
+
 #[tokio::test]
 async fn each_table_maps_row_by_row_and_creates_missing_cards_and_accounts() {
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
@@ -126,13 +159,7 @@ async fn killed_after_the_bonus_commit_the_next_run_only_marks() {
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
     stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 7), i from generate_series(1, 500) i").await;
     // The cash server connection dies exactly when the applied rows are to be recorded done.
-    stage(
-        &cash,
-        "create function die() returns trigger language plpgsql as $$
-         begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
-         create trigger die before insert on transfer_done for each row execute function die();",
-    )
-    .await;
+    stage(&cash, &die_on("before insert on transfer_done for each row")).await;
     let r = transfer(&cash, &bonus, &dirs, &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("the next run only marks them"), "{}", r.stderr);
@@ -287,27 +314,8 @@ async fn two_cash_servers_with_overlapping_ids_feed_one_bonus_db() {
 #[tokio::test]
 async fn claims_made_before_the_per_batch_migration_still_hold() {
     let cash = TestDb::cashserver().await;
-    let bonus = TestDb::empty("bonus_upgrade").await;
+    let bonus = migrated_up_to("bonus_upgrade", csjobs::core::db::Database::Bonus, 2).await;
     let dirs = Dirs::new();
-    bonus
-        .client
-        .batch_execute(
-            "create table csjobs_schema_migrations (version int primary key, name text not null,
-                 checksum text not null, applied_at timestamptz not null default now())",
-        )
-        .await
-        .unwrap();
-    for m in &csjobs::core::db::Database::Bonus.migrations()[..2] {
-        bonus.client.batch_execute(m.sql).await.unwrap();
-        bonus
-            .client
-            .execute(
-                "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
-                &[&m.version, &m.name, &m.checksum()],
-            )
-            .await
-            .unwrap();
-    }
     stage(
         &cash,
         "insert into changeaccountbalancetemp (accountnumber, amount, reason) values
@@ -356,13 +364,7 @@ async fn claims_made_before_the_per_batch_migration_still_hold() {
 async fn killed_between_the_done_row_and_the_watermark_the_next_run_moves_it_and_applies_nothing_again() {
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
     stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 5), i from generate_series(1, 300) i").await;
-    stage(
-        &cash,
-        "create function die() returns trigger language plpgsql as $$
-         begin perform pg_terminate_backend(pg_backend_pid()); return new; end $$;
-         create trigger die before update on transfer_watermark for each row execute function die();",
-    )
-    .await;
+    stage(&cash, &die_on("before update on transfer_watermark for each row")).await;
     let mut c = csjobs(&cash.url, &dirs);
     c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "100").arg("transfer");
     let r = run(c);
@@ -465,26 +467,9 @@ async fn an_open_transaction_holds_the_watermark_and_runs_read_past_the_done_row
 /// watermark passes them all.
 #[tokio::test]
 async fn rows_marked_before_the_done_log_migration_are_not_sent_again() {
-    let cash = TestDb::empty("cash_upgrade").await;
+    let cash = migrated_up_to("cash_upgrade", csjobs::core::db::Database::CashServer, 7).await;
+    assert!(csjobs::core::db::Database::CashServer.migrations()[7].name.contains("transfer_done"));
     let (bonus, dirs) = (TestDb::bonus().await, Dirs::new());
-    cash.client
-        .batch_execute(
-            "create table csjobs_schema_migrations (version int primary key, name text not null,
-                 checksum text not null, applied_at timestamptz not null default now())",
-        )
-        .await
-        .unwrap();
-    for m in &csjobs::core::db::Database::CashServer.migrations()[..7] {
-        assert!(m.version < 8);
-        cash.client.batch_execute(m.sql).await.unwrap();
-        cash.client
-            .execute(
-                "insert into csjobs_schema_migrations (version, name, checksum) values ($1, $2, $3)",
-                &[&m.version, &m.name, &m.checksum()],
-            )
-            .await
-            .unwrap();
-    }
     stage(
         &cash,
         "insert into changeaccountbalancetemp (accountnumber, amount, transferred_at) values

@@ -33,31 +33,29 @@ create table transfer_watermark (
 insert into transfer_watermark (staging_table)
 values ('accountpincodetemp'), ('changeaccountbalancetemp'), ('changecardaccounttemp');
 
--- The rows waiting for transfer, for status, --dry-run and the DBA.
+-- The rows waiting for transfer, for status, --dry-run and the DBA: one definition for the
+-- three tables. The done runs above the watermark are merged once (few: one per batch at
+-- most, while a transaction stays open); the rows are read from the watermark up by the
+-- primary key.
+create function transfer_pending_of(staging_table text)
+returns table (id bigint, created_at timestamptz)
+language plpgsql stable as $$
+declare
+    w bigint := coalesce((select t.last_id from transfer_watermark t where t.staging_table = $1), 0);
+    done int8multirange := coalesce((select range_agg(d.ids) from transfer_done d
+                                      where d.staging_table = $1 and d.last_id > w), '{}');
+begin
+    return query execute format(
+        'select s.id, s.created_at from %I s where s.id > $1 and s.transferred_at is null and not s.id <@ $2',
+        staging_table) using w, done;
+end $$;
+
 create view transfer_pending as
-with w as (select staging_table, last_id from transfer_watermark),
-d as (
-    select w.staging_table, coalesce(range_agg(d.ids), '{}') as ids
-      from w left join transfer_done d on d.staging_table = w.staging_table and d.last_id > w.last_id
-     group by w.staging_table
-)
-select 'accountpincodetemp'::text as staging_table, t.id, t.created_at
-  from accountpincodetemp t
- where t.transferred_at is null
-   and t.id > (select last_id from w where staging_table = 'accountpincodetemp')
-   and not t.id <@ (select ids from d where staging_table = 'accountpincodetemp')
+select 'accountpincodetemp'::text as staging_table, p.id, p.created_at from transfer_pending_of('accountpincodetemp') p
 union all
-select 'changeaccountbalancetemp', t.id, t.created_at
-  from changeaccountbalancetemp t
- where t.transferred_at is null
-   and t.id > (select last_id from w where staging_table = 'changeaccountbalancetemp')
-   and not t.id <@ (select ids from d where staging_table = 'changeaccountbalancetemp')
+select 'changeaccountbalancetemp', p.id, p.created_at from transfer_pending_of('changeaccountbalancetemp') p
 union all
-select 'changecardaccounttemp', t.id, t.created_at
-  from changecardaccounttemp t
- where t.transferred_at is null
-   and t.id > (select last_id from w where staging_table = 'changecardaccounttemp')
-   and not t.id <@ (select ids from d where staging_table = 'changecardaccounttemp');
+select 'changecardaccounttemp', p.id, p.created_at from transfer_pending_of('changecardaccounttemp') p;
 
 -- Every row is now "transferred_at is null" (only refused rows get it), so the partial
 -- pending indexes would hold the whole table: the primary key serves the reads.
