@@ -194,7 +194,7 @@ async fn build(
         Subject::Shop(n) => (ReportKind::PerShopDay, vec![n, &from, &to]),
         Subject::Shift(id) => (ReportKind::PerDepartment, vec![id]),
     };
-    let rows = client.query(kind.sql(), &params).await.context("cannot read the sales (cash server DB)")?;
+    let rows = client.query(&kind.sql(), &params).await.context("cannot read the sales (cash server DB)")?;
     let frame = match kind {
         ReportKind::PerShift => shift_frame(ShiftRows {
             workshiftid: rows.iter().map(|r| r.get(0)).collect(),

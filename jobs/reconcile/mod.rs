@@ -96,15 +96,20 @@ impl ReportKind {
         }
     }
 
-    /// The query of the report (parameters: see the file's head comment).
-    pub fn sql(self) -> &'static str {
-        match self {
+    /// The query of the report (parameters: see the file's head comment), with the shared
+    /// cash/non-cash split (`pay_split.sql`) in place.
+    pub fn sql(self) -> String {
+        let template = match self {
             ReportKind::PerShift => include_str!("per_shift.sql"),
             ReportKind::PerShopDay => include_str!("per_shop_day.sql"),
             ReportKind::PerDepartment => include_str!("per_department.sql"),
-        }
+        };
+        template.replace("{PAY_SPLIT}", PAY_SPLIT)
     }
 }
+
+/// The cash/non-cash sums of pay_split.sql (its head comment travels along as SQL comments).
+const PAY_SPLIT: &str = include_str!("pay_split.sql");
 
 /// A report ready to be written: its kind, a title line for people, and its frame, whose
 /// columns are exactly `kind.columns()`.

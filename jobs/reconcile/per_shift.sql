@@ -24,12 +24,7 @@ checks as (
 ),
 pay as (
     select docs.workshiftid,
-           sum(p.amount - p.change) filter (where docs.doctype = 'sale' and p.paytype = 'cash') as sales_cash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'sale' and p.paytype <> 'cash') as sales_noncash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'return' and p.paytype = 'cash') as returns_cash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'return' and p.paytype <> 'cash') as returns_noncash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'cash_in' and p.paytype = 'cash') as cash_in,
-           sum(p.amount - p.change) filter (where docs.doctype = 'cash_out' and p.paytype = 'cash') as cash_out
+           {PAY_SPLIT}
     from docs
     join payment p on p.documentid = docs.documentid
     group by docs.workshiftid

@@ -17,12 +17,7 @@ counts as (
 ),
 pay as (
     select docs.day,
-           sum(p.amount - p.change) filter (where docs.doctype = 'sale' and p.paytype = 'cash') as sales_cash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'sale' and p.paytype <> 'cash') as sales_noncash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'return' and p.paytype = 'cash') as returns_cash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'return' and p.paytype <> 'cash') as returns_noncash,
-           sum(p.amount - p.change) filter (where docs.doctype = 'cash_in' and p.paytype = 'cash') as cash_in,
-           sum(p.amount - p.change) filter (where docs.doctype = 'cash_out' and p.paytype = 'cash') as cash_out
+           {PAY_SPLIT}
     from docs
     join payment p on p.documentid = docs.documentid
     group by docs.day
