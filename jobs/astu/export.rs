@@ -36,6 +36,24 @@ pub struct ExportReport {
 }
 
 impl ExportReport {
+    /// What to tell the operator about the shifts whose file could not be written into
+    /// `outbox` (both `export-astu` and the auto export of `load-sales` say it), or `None`.
+    pub fn failure_message(&self, outbox: &Path) -> Option<String> {
+        if self.failed.is_empty() {
+            return None;
+        }
+        let lines: Vec<String> =
+            self.failed.iter().map(|(id, why)| format!("  workshiftid {id}: {why}")).collect();
+        Some(format!(
+            "{} shifts were not exported to ASTU (their astu_exported_at stays null; the sales stay \
+             loaded). Fix the outbox {} (setting paths.astu_outbox / CSJOBS_ASTU_OUTBOX) and run \
+             `csjobs export-astu`:\n{}",
+            self.failed.len(),
+            outbox.display(),
+            lines.join("\n")
+        ))
+    }
+
     fn append(&mut self, mut other: ExportReport) {
         self.exported.append(&mut other.exported);
         self.failed.append(&mut other.failed);

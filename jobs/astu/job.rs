@@ -87,26 +87,12 @@ fn db_error(e: tokio_postgres::Error, what: &str) -> JobError {
 /// A write failure is a file system that could not be used (exit 1); an unknown
 /// `--shift` id is a rejected input (exit 3).
 fn outcome(cfg: &Config, report: &ExportReport) -> Result<Outcome, JobError> {
-    if !report.failed.is_empty() {
-        return Err(anyhow!("{}", failure_message(cfg, &report.failed)).into());
+    if let Some(msg) = report.failure_message(&cfg.paths.astu_outbox) {
+        return Err(anyhow!("{msg}").into());
     }
     if !report.missing.is_empty() {
         let ids: Vec<String> = report.missing.iter().map(i64::to_string).collect();
         tracing::warn!("no shift with workshiftid {} in the cash server DB", ids.join(", "));
     }
     Ok(Outcome::rejected(report.missing.len() as u64))
-}
-
-/// The message of shifts whose ASTU file could not be written: shared with the auto export
-/// of `load-sales`.
-pub fn failure_message(cfg: &Config, failed: &[(i64, String)]) -> String {
-    let lines: Vec<String> = failed.iter().map(|(id, why)| format!("  workshiftid {id}: {why}")).collect();
-    format!(
-        "{} shifts were not exported to ASTU (their astu_exported_at stays null; the sales stay \
-         loaded). Fix the outbox {} (setting paths.astu_outbox / CSJOBS_ASTU_OUTBOX) and run \
-         `csjobs export-astu`:\n{}",
-        failed.len(),
-        cfg.paths.astu_outbox.display(),
-        lines.join("\n")
-    )
 }

@@ -3,7 +3,7 @@
 //! or is still going.
 
 use anyhow::Context;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 pub struct RunLog {
     pub run_id: i64,
@@ -75,12 +75,28 @@ pub async fn record_error(
     subject: Option<&str>,
     message: &str,
 ) -> anyhow::Result<()> {
-    client
-        .execute(
-            "insert into error_message (job, subject, message) values ($1, $2, $3)",
-            &[&job, &subject, &message],
-        )
+    record_errors(client, job, &[subject], &[message])
         .await
         .context("cannot write the error message list (table error_message)")?;
+    Ok(())
+}
+
+/// The one writer of `error_message`: one row per (subject, message) pair, in one statement
+/// (inside the caller's transaction when it passes one: load-sales writes a batch's
+/// messages with its documents).
+pub async fn record_errors<C: GenericClient>(
+    client: &C,
+    job: &str,
+    subjects: &[Option<&str>],
+    messages: &[&str],
+) -> Result<(), tokio_postgres::Error> {
+    debug_assert_eq!(subjects.len(), messages.len());
+    client
+        .execute(
+            "insert into error_message (job, subject, message)
+             select $1, s, m from unnest($2::text[], $3::text[]) as t(s, m)",
+            &[&job, &subjects, &messages],
+        )
+        .await?;
     Ok(())
 }

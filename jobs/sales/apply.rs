@@ -579,13 +579,9 @@ async fn write_load_log(
     }
     writer.finish().await?;
     if !messages.is_empty() {
-        let (subjects, texts): (Vec<String>, Vec<String>) = messages.into_iter().unzip();
-        tx.execute(
-            "insert into error_message (job, subject, message) \
-             select 'load-sales', s, m from unnest($1::text[], $2::text[]) as t(s, m)",
-            &[&subjects, &texts],
-        )
-        .await?;
+        let subjects: Vec<Option<&str>> = messages.iter().map(|(s, _)| Some(s.as_str())).collect();
+        let texts: Vec<&str> = messages.iter().map(|(_, m)| m.as_str()).collect();
+        crate::core::runlog::record_errors(tx, super::job::JOB, &subjects, &texts).await?;
     }
     Ok(())
 }

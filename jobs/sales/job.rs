@@ -424,12 +424,11 @@ async fn auto_export(
     }
     summary.astu_exported += report.exported.len() as u64;
     summary.astu_failed += report.failed.len() as u64;
-    if report.failed.is_empty() {
-        return Ok(None);
+    let msg = report.failure_message(&cfg.paths.astu_outbox);
+    if let Some(msg) = &msg {
+        tracing::error!("{msg}");
     }
-    let msg = astu::job::failure_message(cfg, &report.failed);
-    tracing::error!("{msg}");
-    Ok(Some(msg))
+    Ok(msg)
 }
 
 /// Applies a batch; when the database refuses something in it, applies its files one by
