@@ -421,18 +421,18 @@ fn generate(what: &Generate) -> u8 {
 
 /// csjobs.1 and one csjobs-COMMAND.1 per visible command.
 fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    fs_err::create_dir_all(dir)?;
     let cmd = cmd.clone().version(VERSION);
     let mut buf = Vec::new();
     clap_mangen::Man::new(cmd.clone()).render(&mut buf)?;
-    std::fs::write(dir.join("csjobs.1"), &buf)?;
+    fs_err::write(dir.join("csjobs.1"), &buf)?;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
         let name = format!("csjobs-{}", sub.get_name());
         // clap names are 'static; this runs once per page in a packaging step.
         let page = sub.clone().name(&*Box::leak(name.clone().into_boxed_str())).version(VERSION);
         let mut buf = Vec::new();
         clap_mangen::Man::new(page).render(&mut buf)?;
-        std::fs::write(dir.join(format!("{name}.1")), &buf)?;
+        fs_err::write(dir.join(format!("{name}.1")), &buf)?;
     }
     Ok(())
 }

@@ -13,11 +13,10 @@
 //! file's content hash. So a crash at any instant leaves every file in its directory or in
 //! an archive (or both), and the next run ends with each file in exactly one archive.
 
+use fs_err::{self as fs, os::unix::fs::OpenOptionsExt, File};
 use std::{
     collections::BTreeSet,
-    fs::{self, File},
     io::{self, IsTerminal},
-    os::unix::fs::OpenOptionsExt,
     path::{Path, PathBuf},
     time::Instant,
 };

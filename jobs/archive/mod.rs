@@ -83,7 +83,7 @@ pub struct Found {
 /// The regular files of our naming in `archive_dir`, oldest first (date, then K); none when
 /// the directory does not exist. Anything else there is not ours and not listed.
 pub fn list_archives(kind: Kind, archive_dir: &Path) -> std::io::Result<Vec<Found>> {
-    let entries = match std::fs::read_dir(archive_dir) {
+    let entries = match fs_err::read_dir(archive_dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(e),

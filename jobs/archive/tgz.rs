@@ -9,8 +9,9 @@
 //! flight. Reading: [`read_entries`] streams an archive back and hashes every entry, which
 //! is both the read-back check of `archive` and what replay and recovery use.
 
+use fs_err::File;
 use std::{
-    fs::{File, Metadata},
+    fs::Metadata,
     io::{self, BufReader, Read, Write},
     os::unix::{ffi::OsStrExt, fs::MetadataExt},
     path::{Path, PathBuf},
@@ -430,9 +431,9 @@ mod tests {
 
     fn source(dir: &Path, rel: &str, content: &[u8]) -> SourceFile {
         let path = dir.join(rel);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, content).unwrap();
-        let meta = std::fs::metadata(&path).unwrap();
+        fs_err::create_dir_all(path.parent().unwrap()).unwrap();
+        fs_err::write(&path, content).unwrap();
+        let meta = fs_err::metadata(&path).unwrap();
         SourceFile::new(path, PathBuf::from(rel), &meta)
     }
 
@@ -451,7 +452,7 @@ mod tests {
         let packed = write(File::create(&out).unwrap(), &files, 2, &|_| {}).unwrap();
         assert_eq!(packed.entries.len(), 4);
         assert!(packed.unreadable.is_empty());
-        assert_eq!(packed.compressed_bytes, std::fs::metadata(&out).unwrap().len());
+        assert_eq!(packed.compressed_bytes, fs_err::metadata(&out).unwrap().len());
         verify(&out, &packed.entries).unwrap();
         let mut seen = Vec::new();
         read_entries(
@@ -467,10 +468,10 @@ mod tests {
         assert_eq!(seen[3].0, PathBuf::from(&long));
 
         // A flipped byte in the middle is caught by the read-back.
-        let mut bytes = std::fs::read(&out).unwrap();
+        let mut bytes = fs_err::read(&out).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 0x55;
-        std::fs::write(&out, &bytes).unwrap();
+        fs_err::write(&out, &bytes).unwrap();
         assert!(verify(&out, &packed.entries).is_err());
     }
 

@@ -9,9 +9,10 @@
 //! shift's flags as they were and the sales untouched; a crash after the rename but before
 //! the commit leaves them too, and the next export writes the same file again.
 
+use fs_err as fs;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    fs, io,
+    io,
     path::{Path, PathBuf},
 };
 

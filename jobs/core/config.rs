@@ -4,7 +4,8 @@
 //! defaults. Everything is merged here, before any job starts; a job receives a [`Config`]
 //! and never reads the environment or raw strings itself.
 
-use std::{fmt, fs, path::PathBuf};
+use fs_err as fs;
+use std::{fmt, path::PathBuf};
 
 use chrono::{DateTime, FixedOffset, Local};
 use rust_decimal::Decimal;

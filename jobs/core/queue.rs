@@ -3,8 +3,9 @@
 //! ever overwriting what is there, and making renames durable with a directory fsync.
 //! Nothing here knows what a file contains.
 
+use fs_err as fs;
 use std::{
-    fs, io,
+    io,
     path::{Path, PathBuf},
     time::SystemTime,
 };

@@ -6,8 +6,9 @@
 //! entries inside) → dispose (remove them). Removing never follows a symbolic link: a link
 //! inside the directory is removed as a link, its target untouched.
 
+use fs_err as fs;
 use std::{
-    fs, io,
+    io,
     path::{Component, Path, PathBuf},
 };
 

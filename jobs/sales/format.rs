@@ -186,7 +186,7 @@ pub enum ReadError {
 /// `.json.gz` on the fly (a corrupt stream is rule 1; more than `max_bytes` inflated is
 /// rule 9), and hashes the bytes on disk.
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
-    let mut f = std::fs::File::open(path).map_err(ReadError::Io)?;
+    let mut f = fs_err::File::open(path).map_err(ReadError::Io)?;
     let size = f.metadata().map_err(ReadError::Io)?.len();
     if size > max_bytes {
         // Hashed anyway (streamed, not kept), so the load log identifies the file.

@@ -270,7 +270,7 @@ async fn load(
     summary: &mut Summary,
 ) -> Result<(), JobError> {
     for dir in [&cfg.paths.processed, &cfg.paths.error, &cfg.paths.broken] {
-        std::fs::create_dir_all(dir)
+        fs_err::create_dir_all(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
     summary.recovered = recover(cfg, client).await?;
@@ -553,7 +553,7 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
             continue;
         }
         let path = cfg.paths.queue.join(&u.file_name);
-        let same = match std::fs::read(&path) {
+        let same = match fs_err::read(&path) {
             Ok(bytes) => hex::encode(Sha256::digest(&bytes)) == u.sha256,
             Err(_) => false,
         };

@@ -3,8 +3,9 @@
 //! rows into the model of `status` (times into now's offset, a run without an end into
 //! running or killed).
 
+use fs_err as fs;
 use std::{
-    fs, io,
+    io,
     path::Path,
     time::{Instant, SystemTime},
 };
