@@ -1,39 +1,35 @@
-//! The `load-sales` job: recovers what an interrupted run left, lists the queue, reads and
-//! validates files on a reader thread, applies them in batches (one transaction each),
-//! moves each file only after its batch committed, and prints the summary.
+//! The `load-sales` job, the queue's adapter over [`super::engine`]: recovers what an
+//! interrupted run left, lists the queue, reads and parses its files on a reader thread,
+//! hands them to the engine (batches of one transaction each, each file moved only after
+//! its batch committed), and prints the summary.
 //!
 //! Crash safety rests on one invariant: a file's load log row is written in the same
 //! transaction as its sales. A file that is still in the queue but has a committed load
 //! log row without `disposed_at` was loaded by a run that died before moving it; the next
 //! run moves it (checking its content hash) instead of loading it again.
 
-use std::{
-    collections::{HashMap, HashSet},
-    io::IsTerminal,
-    path::{Path, PathBuf},
-    time::{Duration, Instant},
-};
+use std::{collections::HashMap, time::Instant};
 
 use anyhow::{anyhow, Context};
 use chrono::Utc;
-use indicatif::{ProgressBar, ProgressStyle};
 use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
+pub use super::engine::Summary;
 use super::{
-    apply::{self, AstuMarking, Disposition, FileResult, ReadFile},
-    format::{self, ReadError},
+    apply::{self, Disposition},
+    engine::{auto_export, consume, target_dir, AfterCommit, Read, READER_DIED},
+    format,
     plan::Planner,
 };
-use crate::astu;
 use crate::core::{
     config::Config,
-    db::{self, Database, ErrorClass},
+    db::{self, Database},
     lock, output,
     queue::{self, QueuedFile},
     runlog::RunLog,
-    stop, JobError, Outcome,
+    JobError, Outcome,
 };
 
 pub const JOB: &str = "load-sales";
@@ -44,97 +40,6 @@ pub struct LoadOptions {
     pub dry_run: bool,
     pub limit: Option<usize>,
     pub retry_errors: bool,
-}
-
-/// The counters of one run, printed at the end and kept in the job run log.
-#[derive(Debug, Default, Clone, serde::Serialize)]
-pub struct Summary {
-    pub processed: u64,
-    pub error: u64,
-    pub broken: u64,
-    /// Sales files still in the queue when the run ended.
-    pub left: u64,
-    pub unreadable: u64,
-    pub documents: u64,
-    pub items: u64,
-    pub recovered: u64,
-    pub retried_errors: u64,
-    /// Replay: sales files read that belong to another period or cash.
-    pub outside_period: u64,
-    /// Shifts written to the ASTU outbox by the auto export.
-    pub astu_exported: u64,
-    /// Shifts whose ASTU file could not be written: they stay unexported.
-    pub astu_failed: u64,
-    /// Replay: files whose shift open date is unknown (no open time in the shift or any
-    /// document, or broken): not replayed.
-    pub undated: u64,
-    pub elapsed_s: f64,
-}
-
-impl Summary {
-    fn add(&mut self, r: &FileResult) {
-        match r.disposition {
-            Disposition::Processed => {
-                self.processed += 1;
-                self.documents += r.documents as u64;
-                self.items += r.items as u64;
-            }
-            Disposition::Error => self.error += 1,
-            Disposition::Broken => self.broken += 1,
-        }
-    }
-
-    pub(super) fn rejected(&self) -> u64 {
-        self.error + self.broken
-    }
-
-    /// The summary as a DBA reads it on stdout.
-    pub fn render(&self, dry_run: bool) -> String {
-        let verb = if dry_run { "would be " } else { "" };
-        format!(
-            "load-sales{}: {} files in {:.2} s\n  {verb}processed  {:>8}\n  {verb}error      {:>8}\n  \
-             {verb}broken     {:>8}\n  left       {:>8}\n  documents  {:>8}\n  items      {:>8}\n",
-            if dry_run { " --dry-run" } else { "" },
-            self.processed + self.error + self.broken,
-            self.elapsed_s,
-            self.processed,
-            self.error,
-            self.broken,
-            self.left,
-            self.documents,
-            self.items,
-        ) + &if self.astu_exported + self.astu_failed > 0 {
-            format!("  astu files {:>8}\n  astu failed{:>8}\n", self.astu_exported, self.astu_failed)
-        } else {
-            String::new()
-        }
-    }
-}
-
-/// What the reading side hands to the loading side, in processing order.
-pub(super) enum Read {
-    File(Box<ReadFile>),
-    Unreadable(QueuedFile, std::io::Error),
-    /// A source that could not be read at all (replay: a corrupt archive); the run goes on
-    /// and fails at its end.
-    Failed(String),
-    /// Everything was read: the reader's last message. A channel that closes without it
-    /// means the reader died (a panic): the run fails instead of passing for a short queue.
-    End,
-}
-
-/// What the loading side says when the reader stopped without [`Read::End`].
-const READER_DIED: &str = "the reader thread stopped before the end of the files (an internal error; \
-                           its message is in the log): what was committed stays, the files not read \
-                           stay where they are; run again";
-
-/// What happens to a file once its transaction committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum AfterCommit {
-    /// Queue files: moved to processed/, error/ or broken/.
-    Move,
-    /// Replayed files: they stay where they are (processed/ or an archive).
-    Stay,
 }
 
 /// Reads and validates the files in order on a thread of its own, so parsing the next
@@ -153,7 +58,7 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
                 }
                 let started_at = Utc::now();
                 let read = format::read_file(&entry.path, max_bytes);
-                let item = match validate(entry, read, started_at) {
+                let item = match Read::from_reading(entry, read, started_at) {
                     Some(item) => item,
                     // Taken away by someone else since the listing: nothing to do.
                     None => continue,
@@ -166,37 +71,6 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
         })
         .expect("spawn the reader thread");
     rx
-}
-
-/// Turns what reading a file gave into what the loading side gets: a parsed file, a broken
-/// one, or an unreadable one; `None` for a file that vanished since it was listed.
-pub(super) fn validate(
-    entry: QueuedFile,
-    read: Result<format::RawFile, ReadError>,
-    started_at: chrono::DateTime<Utc>,
-) -> Option<Read> {
-    Some(match read {
-        Ok(raw) => Read::File(Box::new(ReadFile {
-            content: format::parse(&raw.content),
-            size: raw.size,
-            sha256: raw.sha256,
-            started_at,
-            entry,
-        })),
-        Err(ReadError::Broken { size, sha256, broken }) => {
-            Read::File(Box::new(ReadFile { content: Err(broken), size, sha256, started_at, entry }))
-        }
-        Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
-        Err(ReadError::Io(e)) => Read::Unreadable(entry, e),
-    })
-}
-
-fn target_dir(cfg: &Config, d: Disposition) -> &Path {
-    match d {
-        Disposition::Processed => &cfg.paths.processed,
-        Disposition::Error => &cfg.paths.error,
-        Disposition::Broken => &cfg.paths.broken,
-    }
 }
 
 fn check_queue(cfg: &Config) -> Result<(), JobError> {
@@ -214,19 +88,6 @@ fn check_queue(cfg: &Config) -> Result<(), JobError> {
 fn list_queue(cfg: &Config) -> anyhow::Result<Vec<QueuedFile>> {
     queue::list(&cfg.paths.queue, format::is_sales_file_name)
         .with_context(|| format!("cannot list the queue directory {}", cfg.paths.queue.display()))
-}
-
-fn progress(total: Option<usize>) -> ProgressBar {
-    if !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(total.unwrap_or(0) as u64);
-    pb.set_style(
-        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} files, {msg}")
-            .expect("valid template")
-            .progress_chars("=> "),
-    );
-    pb
 }
 
 /// Runs `csjobs load-sales`.
@@ -291,250 +152,6 @@ async fn load(
         (Ok(()), Some(failed)) => Err(anyhow!("{failed}").into()),
         (loaded, _) => loaded,
     }
-}
-
-/// The loading side of a run: takes what the reader sends, in batches of one transaction
-/// each, and disposes of each file once its batch committed. Shared by the queue and replay.
-pub(super) async fn consume(
-    cfg: &Config,
-    client: &mut Client,
-    run_id: i64,
-    mut rx: mpsc::Receiver<Read>,
-    total: Option<usize>,
-    after: AfterCommit,
-    summary: &mut Summary,
-) -> Result<(), JobError> {
-    let astu = match after {
-        AfterCommit::Move if cfg.astu_auto_export => AstuMarking::StaleAndDue,
-        AfterCommit::Move => AstuMarking::Stale,
-        AfterCommit::Stay => AstuMarking::Leave,
-    };
-    let pb = progress(total);
-    let stop = stop::install();
-    let mut failures: Vec<String> = Vec::new();
-    let mut done = false;
-    while !done && !stop.requested() {
-        let mut batch: Vec<ReadFile> = Vec::new();
-        let mut items = 0usize;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        while batch.len() < cfg.sales.batch_files && items < cfg.sales.batch_items {
-            let next = if batch.is_empty() {
-                rx.recv().await
-            } else {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => break, // the reader is slow: commit what we have
-                }
-            };
-            match next {
-                Some(Read::End) => {
-                    done = true;
-                    break;
-                }
-                None => {
-                    tracing::error!("{READER_DIED}");
-                    failures.push(READER_DIED.to_string());
-                    done = true;
-                    break;
-                }
-                Some(Read::Unreadable(entry, e)) => {
-                    let msg = format!(
-                        "cannot read {}: {e}; it stays in the queue (check its permissions)",
-                        entry.path.display()
-                    );
-                    tracing::error!(file = %entry.name, "{msg}");
-                    summary.unreadable += 1;
-                    failures.push(msg);
-                }
-                Some(Read::File(f)) => {
-                    items += f.content.as_ref().map(|s| s.item_count()).unwrap_or(0);
-                    batch.push(*f);
-                }
-                Some(Read::Failed(msg)) => {
-                    tracing::error!("{msg}");
-                    failures.push(msg);
-                }
-            }
-        }
-        if batch.is_empty() {
-            continue;
-        }
-        let results = apply_with_fallback(client, &batch, run_id, astu).await?;
-        for (f, r) in batch.iter().zip(&results) {
-            summary.add(r);
-            match r.disposition {
-                Disposition::Processed => tracing::debug!(
-                    file = %f.entry.name, workshiftid = r.workshiftid, documents = r.documents,
-                    "processed"
-                ),
-                d => tracing::warn!(
-                    file = %f.entry.name, disposition = d.as_str(),
-                    reason = r.reason.as_deref().unwrap_or(""),
-                    "file refused"
-                ),
-            }
-        }
-        let disposed = match after {
-            AfterCommit::Move => dispose(cfg, client, &batch, &results).await,
-            AfterCommit::Stay => {
-                let stay = results.iter().filter_map(|r| r.load_id).map(|id| (id, None)).collect();
-                apply::mark_disposed(client, &stay).await.context("cannot update the load log")
-            }
-        };
-        if let Err(e) = disposed {
-            failures.push(format!("{e:#}"));
-            break;
-        }
-        if astu == AstuMarking::StaleAndDue {
-            let shifts: Vec<i64> = results.iter().filter_map(|r| r.workshiftid).collect();
-            if let Some(failed) = auto_export(cfg, client, Some(&shifts), summary).await? {
-                failures.push(failed);
-            }
-        }
-        pb.inc(batch.len() as u64);
-        let rate = pb.position() as f64 / pb.elapsed().as_secs_f64().max(1e-3);
-        pb.set_message(format!("{rate:.0} files/s, {} documents", summary.documents));
-    }
-    pb.finish_and_clear();
-    if !failures.is_empty() {
-        return Err(anyhow!("{}", failures.join("\n")).into());
-    }
-    Ok(())
-}
-
-/// Auto export (rules.md §5): writes the ASTU files the loads owe (`astu_export_due`, set
-/// in the load's transaction on the closed shifts a batch closed or changed), all of them or
-/// only those among `within`. A file that cannot be written leaves its shift owed and is
-/// returned as a message (the run then ends with exit code 1); the sales stay loaded.
-async fn auto_export(
-    cfg: &Config,
-    client: &mut Client,
-    within: Option<&[i64]>,
-    summary: &mut Summary,
-) -> Result<Option<String>, JobError> {
-    let cannot =
-        |e| anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export");
-    let due = astu::export::due(client, within).await.map_err(cannot)?;
-    if due.is_empty() {
-        return Ok(None);
-    }
-    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
-    for (id, path) in &report.exported {
-        tracing::info!(workshiftid = id, file = %path.display(), "auto export to ASTU");
-    }
-    summary.astu_exported += report.exported.len() as u64;
-    summary.astu_failed += report.failed.len() as u64;
-    let msg = report.failure_message(&cfg.paths.astu_outbox);
-    if let Some(msg) = &msg {
-        tracing::error!("{msg}");
-    }
-    Ok(msg)
-}
-
-/// Applies a batch; when the database refuses something in it, applies its files one by
-/// one so that only the refused file goes to error/. Fails (exit 1, files stay queued)
-/// when the database cannot be used.
-async fn apply_with_fallback(
-    client: &mut Client,
-    batch: &[ReadFile],
-    run_id: i64,
-    astu: AstuMarking,
-) -> anyhow::Result<Vec<FileResult>> {
-    match apply_retrying(client, batch, run_id, astu).await {
-        Ok(r) => return Ok(r),
-        Err(e) if batch.len() == 1 || db::classify(&e) != ErrorClass::Refused => {
-            return refuse(client, &batch[0], e, run_id).await
-        }
-        Err(e) => tracing::info!(
-            reason = %db::describe(&e),
-            "the database refused something in a batch of {} files; loading them one by one",
-            batch.len()
-        ),
-    }
-    let mut results = Vec::with_capacity(batch.len());
-    for f in batch.chunks(1) {
-        match apply_retrying(client, f, run_id, astu).await {
-            Ok(mut r) => results.append(&mut r),
-            Err(e) => results.push(refuse(client, &f[0], e, run_id).await?.remove(0)),
-        }
-    }
-    Ok(results)
-}
-
-/// Applies with up to three tries on serialization failures and deadlocks.
-async fn apply_retrying(
-    client: &mut Client,
-    batch: &[ReadFile],
-    run_id: i64,
-    astu: AstuMarking,
-) -> Result<Vec<FileResult>, tokio_postgres::Error> {
-    let mut tries = 0;
-    loop {
-        match apply::apply_batch(client, batch, Some(run_id), astu).await {
-            Err(e) if db::classify(&e) == ErrorClass::Retry && tries < 3 => tries += 1,
-            other => return other,
-        }
-    }
-}
-
-async fn refuse(
-    client: &mut Client,
-    file: &ReadFile,
-    e: tokio_postgres::Error,
-    run_id: i64,
-) -> anyhow::Result<Vec<FileResult>> {
-    if db::classify(&e) != ErrorClass::Refused {
-        return Err(anyhow::Error::new(e).context(format!(
-            "the cash server DB cannot be used while loading {}; it and the files after it stay \
-             in the queue",
-            file.entry.name
-        )));
-    }
-    let reason = format!("the cash server DB refused the file: {}", db::describe(&e));
-    let r = apply::record_refused(client, file, reason, Some(run_id))
-        .await
-        .context("cannot write the load log")?;
-    Ok(vec![r])
-}
-
-/// Moves every file of a committed batch to its directory and records the moves.
-async fn dispose(
-    cfg: &Config,
-    client: &Client,
-    batch: &[ReadFile],
-    results: &[FileResult],
-) -> anyhow::Result<()> {
-    let mut moved: HashMap<i64, Option<String>> = HashMap::new();
-    let mut dirs: HashSet<PathBuf> = HashSet::new();
-    let mut failure = None;
-    for (f, r) in batch.iter().zip(results) {
-        let dir = target_dir(cfg, r.disposition);
-        let load_id = r.load_id.expect("committed results carry their load id");
-        match queue::move_no_overwrite(&f.entry.path, dir) {
-            Ok(dest) => {
-                moved.insert(load_id, Some(dest.display().to_string()));
-                dirs.insert(dir.to_path_buf());
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                moved.insert(load_id, None);
-            }
-            Err(e) => {
-                failure = Some(anyhow!(
-                    "{} was loaded ({}) but cannot be moved to {}: {e}; the next run moves it",
-                    f.entry.path.display(),
-                    r.disposition.as_str(),
-                    dir.display()
-                ));
-                break;
-            }
-        }
-    }
-    dirs.insert(cfg.paths.queue.clone());
-    for d in &dirs {
-        queue::fsync_dir(d).with_context(|| format!("cannot fsync {}", d.display()))?;
-    }
-    apply::mark_disposed(client, &moved).await.context("cannot update the load log")?;
-    failure.map_or(Ok(()), Err)
 }
 
 /// Finishes the moves an interrupted run committed but did not record. Returns how many

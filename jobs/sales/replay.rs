@@ -19,8 +19,9 @@ use chrono::{NaiveDate, Utc};
 use tokio::sync::mpsc;
 
 use super::{
+    engine::{self, AfterCommit, Read, Summary},
     format::{self, SalesFile},
-    job::{self, AfterCommit, Read, Summary, JOB},
+    job::JOB,
 };
 use crate::{
     archive::{self, tgz, Kind},
@@ -134,7 +135,7 @@ fn spawn_reader(
                             let read = format::read_file(&entry.path, max_bytes);
                             let mut entry = entry;
                             entry.name = entry.path.display().to_string();
-                            if !send(job::validate(entry, read, Utc::now()), &mut skipped) {
+                            if !send(Read::from_reading(entry, read, Utc::now()), &mut skipped) {
                                 return skipped;
                             }
                         }
@@ -157,7 +158,7 @@ fn spawn_reader(
                                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
                                 };
                                 let read = format::read_bytes(content, name.ends_with(".gz"), max_bytes);
-                                if !send(job::validate(entry, read, Utc::now()), &mut skipped) {
+                                if !send(Read::from_reading(entry, read, Utc::now()), &mut skipped) {
                                     stopped = true;
                                     return Err(std::io::Error::other("stopped"));
                                 }
@@ -238,7 +239,7 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
         let archives = sources.iter().filter(|s| matches!(s, Source::Archive(_))).count();
         tracing::info!(archives, from = %opts.from, to = %opts.to, "replay: reading processed/ and the archives");
         let (rx, reader) = spawn_reader(sources, opts.clone(), cfg.sales.max_file_bytes);
-        let loaded = job::consume(cfg, &mut client, run.run_id, rx, None, AfterCommit::Stay, &mut summary).await;
+        let loaded = engine::consume(cfg, &mut client, run.run_id, rx, None, AfterCommit::Stay, &mut summary).await;
         let skipped = tokio::task::spawn_blocking(move || reader.join())
             .await
             .ok()
