@@ -489,28 +489,8 @@ impl Layers<'_> {
         Ok(self.take(key, var, from_file, Some(default), parse, |n| n.to_string())?.expect("a default"))
     }
 
+    /// A duration (`30m`, `2h`, `1d`); with `zero_is_off`, also `0` (off).
     fn span(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<String>,
-        default: Span,
-    ) -> Result<Span, ConfigError> {
-        self.span_maybe_off(key, var, from_file, default, false)
-    }
-
-    /// A duration that may also be `0` (off).
-    fn span_or_off(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<String>,
-        default: Span,
-    ) -> Result<Span, ConfigError> {
-        self.span_maybe_off(key, var, from_file, default, true)
-    }
-
-    fn span_maybe_off(
         &mut self,
         key: &'static str,
         var: &'static str,
@@ -729,24 +709,28 @@ impl Config {
                 "CSJOBS_STATUS_STALE_AFTER",
                 status.stale_after,
                 Span::hours(2),
+                false,
             )?,
             queue_max_age: l.span(
                 "status.queue_max_age",
                 "CSJOBS_STATUS_QUEUE_MAX_AGE",
                 status.queue_max_age,
                 Span::minutes(15),
+                false,
             )?,
             staged_max_age: l.span(
                 "status.staged_max_age",
                 "CSJOBS_STATUS_STAGED_MAX_AGE",
                 status.staged_max_age,
                 Span::minutes(15),
+                false,
             )?,
             astu_max_age: l.span(
                 "status.astu_max_age",
                 "CSJOBS_STATUS_ASTU_MAX_AGE",
                 status.astu_max_age,
                 Span::hours(1),
+                false,
             )?,
         };
         let watch = file.watch.unwrap_or_default();
@@ -784,12 +768,14 @@ impl Config {
                 "CSJOBS_WATCH_START_AFTER",
                 watch.start_after,
                 Span::hours(1),
+                false,
             )?,
-            silent_after: l.span_or_off(
+            silent_after: l.span(
                 "watch.silent_after",
                 "CSJOBS_WATCH_SILENT_AFTER",
                 watch.silent_after,
                 Span::hours(1),
+                true,
             )?,
         };
         if watch.weeks == 0 || watch.min_weeks == 0 || watch.min_weeks > watch.weeks {
@@ -828,6 +814,7 @@ impl Config {
                 "CSJOBS_ALERTS_REPEAT_AFTER",
                 alerts.repeat_after,
                 Span::hours(4),
+                false,
             )?,
         };
         let notify_ping_url =
