@@ -119,6 +119,10 @@ fn sslmode_require_connects_over_verified_tls_and_refuses_what_it_cannot_verify(
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert!(r.stdout.contains("0008_transfer_done"), "{}", r.stdout);
 
+    // libpq's spelling of the same: accepted, and verified the same way.
+    let r = migrate(&server.url("127.0.0.1", "verify-full"), &server.ca);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
     // Without TLS the server refuses: the run above did use it.
     let r = migrate(&server.url("127.0.0.1", "disable"), &server.ca);
     assert_eq!(r.code, 1, "{}", r.stderr);
@@ -131,8 +135,9 @@ fn sslmode_require_connects_over_verified_tls_and_refuses_what_it_cannot_verify(
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
 
-    // The right CA, the wrong name (the certificate names 127.0.0.1 only): refused too.
-    let r = migrate(&server.url("localhost", "require"), &server.ca);
+    // The right CA, the wrong name (the certificate names 127.0.0.1 only): refused too, and
+    // verify-ca is held to the same check.
+    let r = migrate(&server.url("localhost", "verify-ca"), &server.ca);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
 }

@@ -47,7 +47,7 @@ impl DbUrl {
     /// Parses `text`, the value of `key`. `sslmode=require` connects with TLS, verified
     /// (see `db::connect`); `disable` and `prefer` (the default) connect without it.
     pub fn parse(key: &'static str, text: &str) -> Result<DbUrl, ConfigError> {
-        let config: tokio_postgres::Config = text
+        let config: tokio_postgres::Config = verifying_as_require(text)
             .parse()
             .map_err(|e: tokio_postgres::Error| ConfigError::DbUrl { key, reason: e.to_string() })?;
         Ok(DbUrl { config })
@@ -57,6 +57,40 @@ impl DbUrl {
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
+}
+
+/// libpq's `sslmode=verify-full` and `verify-ca`, which tokio-postgres does not know, as
+/// `require`: csjobs' `require` verifies the chain and the host name already (verify-full;
+/// verify-ca gets the stricter check). Only the value right after `sslmode` and `=` changes.
+fn verifying_as_require(text: &str) -> std::borrow::Cow<'_, str> {
+    let mut out = String::new();
+    let mut last = 0;
+    for (at, _) in text.match_indices("sslmode") {
+        let rest = &text[at + "sslmode".len()..];
+        let Some(value) = rest.trim_start().strip_prefix('=').map(str::trim_start) else { continue };
+        let quoted = value.starts_with('\'');
+        let bare = if quoted { &value[1..] } else { value };
+        let Some(mode) = ["verify-full", "verify-ca"].into_iter().find(|m| {
+            bare.strip_prefix(m).is_some_and(|after| {
+                if quoted {
+                    after.starts_with('\'')
+                } else {
+                    after.is_empty() || after.starts_with([' ', '&'])
+                }
+            })
+        }) else {
+            continue;
+        };
+        let start = text.len() - bare.len();
+        out.push_str(&text[last..start]);
+        out.push_str("require");
+        last = start + mode.len();
+    }
+    if last == 0 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    out.push_str(&text[last..]);
+    std::borrow::Cow::Owned(out)
 }
 
 impl PartialEq for DbUrl {
@@ -1121,11 +1155,25 @@ mod tests {
             assert!(e.starts_with("bonus.database_url is not a valid PostgreSQL connection string"), "{e}");
             assert!(!e.contains("s3cret"), "{e}");
         }
-        // libpq's verify-full is what require means here; the spelling itself is refused.
         let e =
-            DbUrl::parse("bonus.database_url", "postgres://b@remote/bonus?sslmode=verify-full").unwrap_err();
+            DbUrl::parse("bonus.database_url", "postgres://b@remote/bonus?sslmode=sometimes").unwrap_err();
         assert!(e.to_string().starts_with("bonus.database_url is not a valid"), "{e}");
-        assert!(DbUrl::parse("bonus.database_url", "postgres://b@remote/bonus?sslmode=require").is_ok());
+    }
+
+    #[test]
+    fn libpq_verify_modes_mean_require_which_verifies() {
+        use tokio_postgres::config::SslMode;
+        let mode = |t: &str| DbUrl::parse("k", t).unwrap().config().get_ssl_mode();
+        assert_eq!(mode("postgres://b@remote/bonus?sslmode=verify-full"), SslMode::Require);
+        assert_eq!(mode("postgres://b@remote/bonus?sslmode=verify-ca&application_name=x"), SslMode::Require);
+        assert_eq!(mode("host=remote sslmode = verify-full dbname=bonus"), SslMode::Require);
+        assert_eq!(mode("host=remote sslmode='verify-ca'"), SslMode::Require);
+        assert_eq!(mode("postgres://b@remote/bonus?sslmode=require"), SslMode::Require);
+        assert_eq!(mode("postgres://b@remote/bonus?sslmode=disable"), SslMode::Disable);
+        assert_eq!(mode("postgres://b@remote/bonus"), SslMode::Prefer);
+        // A password that merely contains the words is left alone.
+        let u = DbUrl::parse("k", "host=h password='xsslmode=verify-fullx'").unwrap();
+        assert_eq!(u.config().get_password(), Some(&b"xsslmode=verify-fullx"[..]));
         let env =
             |v: &str| (v == "CSJOBS_CASHSERVER_DATABASE_URL").then(|| "postgres://x@h:99999/d".to_string());
         let e = Config::load(&ConfigSource { file: Some("/nonexistent".into()), ..Default::default() }, &env);
