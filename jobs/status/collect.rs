@@ -403,9 +403,10 @@ async fn staged(
     for t in Table::ALL {
         let name = t.name();
         let sql = format!(
-            "select (select count(*) from transfer_pending where staging_table = '{name}'), \
-                    (select min(created_at) from transfer_pending where staging_table = '{name}'), \
-                    (select count(*) from {name} where transfer_error is not null and transferred_at >= $1)"
+            "select p.n, p.oldest, \
+                    (select count(*) from {name} where transfer_error is not null and transferred_at >= $1) \
+               from (select count(*) as n, min(created_at) as oldest from transfer_pending \
+                      where staging_table = '{name}') p"
         );
         let row = client.query_one(&sql, &[&window_start]).await?;
         let oldest = row.get::<_, Option<DateTime<Utc>>>(1).map(|t| moment(now, t));

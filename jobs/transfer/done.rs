@@ -33,11 +33,6 @@ impl DoneSet {
         DoneSet { runs: merged }
     }
 
-    pub fn contains(&self, id: i64) -> bool {
-        let i = self.runs.partition_point(|&(_, hi)| hi < id);
-        self.runs.get(i).is_some_and(|&(lo, _)| lo <= id)
-    }
-
     /// The first interval of ids not done, above `after`: `(lo, hi)`, inclusive, `hi` being
     /// `i64::MAX` past the last done run. `None` only when nothing is above `after`.
     pub fn next_uncovered(&self, after: i64) -> Option<(i64, i64)> {
@@ -124,19 +119,6 @@ pub async fn record(cash: &Client, table: Table, ids: &[i64]) -> Result<(), toki
     Ok(())
 }
 
-/// The watermark of `table` and the ids done above it.
-pub async fn load(cash: &Client, table: Table) -> Result<(i64, DoneSet), tokio_postgres::Error> {
-    let w = watermark(cash, table).await?;
-    let rows = cash
-        .query(
-            "select lower(r), upper(r) - 1 from transfer_done d cross join lateral unnest(d.ids) r
-              where d.staging_table = $1 and d.last_id > $2",
-            &[&table.name(), &w],
-        )
-        .await?;
-    Ok((w, DoneSet::from_runs(rows.iter().map(|r| (r.get(0), r.get(1))).collect())))
-}
-
 async fn watermark(cash: &Client, table: Table) -> Result<i64, tokio_postgres::Error> {
     cash.execute(
         "insert into transfer_watermark (staging_table) values ($1) on conflict do nothing",
@@ -162,12 +144,38 @@ pub enum Compaction {
     SequenceCached(i64),
 }
 
+impl Compaction {
+    /// The watermark after compaction.
+    pub fn watermark(self) -> i64 {
+        match self {
+            Compaction::Advanced(_, at) | Compaction::Kept(at) | Compaction::SequenceCached(at) => at,
+        }
+    }
+}
+
 /// Moves the watermark of `table` as far as is certain: up to the highest settled id
 /// ([`settled_upto`]), but below the first row visible now that is neither done nor marked.
 /// The open transactions are read before the rows are looked at, so every transaction a
-/// settled done row waited for has committed (or rolled back) before that look.
-pub async fn compact(cash: &Client, table: Table) -> Result<Compaction, tokio_postgres::Error> {
-    let (w, done) = load(cash, table).await?;
+/// settled done row waited for has committed (or rolled back) before that look. Returns
+/// what it did and the ids done above the old watermark, for the run's reads (runs below
+/// the new watermark are skipped by them anyway).
+pub async fn compact(cash: &Client, table: Table) -> Result<(Compaction, DoneSet), tokio_postgres::Error> {
+    let w = watermark(cash, table).await?;
+    // The done rows above the watermark, once: their runs for the reads, their last id and
+    // awaited transactions for the compaction.
+    let above = cash
+        .query(
+            "select d.last_id, d.wait_for, array(select lower(r) from unnest(d.ids) r),
+                    array(select upper(r) - 1 from unnest(d.ids) r)
+               from transfer_done d where d.staging_table = $1 and d.last_id > $2",
+            &[&table.name(), &w],
+        )
+        .await?;
+    let done = DoneSet::from_runs(
+        above.iter().flat_map(|r| r.get::<_, Vec<i64>>(2).into_iter().zip(r.get::<_, Vec<i64>>(3))).collect(),
+    );
+    let rows: Vec<DoneRow> =
+        above.iter().map(|r| DoneRow { last_id: r.get(0), wait_for: r.get(1) }).collect();
     let cache: i64 = cash
         .query_one(
             "select coalesce((select seqcache from pg_sequence
@@ -177,22 +185,13 @@ pub async fn compact(cash: &Client, table: Table) -> Result<Compaction, tokio_po
         .await?
         .get(0);
     if cache > 1 {
-        return Ok(Compaction::SequenceCached(w));
+        return Ok((Compaction::SequenceCached(w), done));
     }
-    let rows: Vec<DoneRow> = cash
-        .query(
-            "select last_id, wait_for from transfer_done where staging_table = $1 and last_id > $2",
-            &[&table.name(), &w],
-        )
-        .await?
-        .iter()
-        .map(|r| DoneRow { last_id: r.get(0), wait_for: r.get(1) })
-        .collect();
     if rows.is_empty() {
-        return Ok(Compaction::Kept(w));
+        return Ok((Compaction::Kept(w), done));
     }
     let alive: HashSet<String> = cash.query(OPEN_TRANSACTIONS, &[]).await?.iter().map(|r| r.get(0)).collect();
-    let Some(upto) = settled_upto(&rows, &alive) else { return Ok(Compaction::Kept(w)) };
+    let Some(upto) = settled_upto(&rows, &alive) else { return Ok((Compaction::Kept(w), done)) };
     let mut new = upto;
     let sql =
         format!("select min(id) from {} where id between $1 and $2 and transferred_at is null", table.name());
@@ -204,14 +203,14 @@ pub async fn compact(cash: &Client, table: Table) -> Result<Compaction, tokio_po
         }
     }
     if new <= w {
-        return Ok(Compaction::Kept(w));
+        return Ok((Compaction::Kept(w), done));
     }
     cash.execute(
         "update transfer_watermark set last_id = $2, advanced_at = now() where staging_table = $1 and last_id < $2",
         &[&table.name(), &new],
     )
     .await?;
-    Ok(Compaction::Advanced(w, new))
+    Ok((Compaction::Advanced(w, new), done))
 }
 
 /// The rows of `table` waiting for transfer (`--dry-run`, status).
@@ -222,43 +221,32 @@ pub async fn pending(cash: &Client, table: Table) -> Result<i64, tokio_postgres:
         .get(0))
 }
 
-/// Deletes the staged rows of `table` done before `before` (`trim-db`), one done row and its
-/// staged rows per statement, so a killed trim leaves each batch whole or gone. Rows marked
-/// `transferred_at` (refused, or transferred before the done log) go by that mark. Returns
-/// the staged rows deleted.
+/// Deletes the staged rows of `table` recorded done before `before` (`trim-db`), one done
+/// row and its staged rows per statement, so a killed trim leaves each batch whole or gone.
+/// (Rows marked `transferred_at`, refused or from before the done log, trim-db deletes by
+/// that mark.) Returns the staged rows deleted.
 pub async fn trim(
     cash: &Client,
     table: Table,
     before: DateTime<FixedOffset>,
 ) -> Result<u64, tokio_postgres::Error> {
-    let name = table.name();
-    let by_log = format!(
+    let sql = format!(
         "with d as (
             delete from transfer_done where ctid in (
                 select ctid from transfer_done where staging_table = $1 and done_at < $2 order by last_id limit 1)
             returning ids),
          del as (
-            delete from {name} t using (select lower(r) as lo, upper(r) as hi from d cross join lateral unnest(d.ids) r) r
+            delete from {} t using (select lower(r) as lo, upper(r) as hi from d cross join lateral unnest(d.ids) r) r
              where t.id >= r.lo and t.id < r.hi returning 1)
-         select (select count(*) from d), (select count(*) from del)"
-    );
-    let by_mark = format!(
-        "delete from {name} where id in (
-            select id from {name} where transferred_at is not null and transferred_at < $1 limit 10000)"
+         select (select count(*) from d), (select count(*) from del)",
+        table.name()
     );
     let mut total = 0;
     loop {
-        let row = cash.query_one(&by_log, &[&name, &before]).await?;
+        let row = cash.query_one(&sql, &[&table.name(), &before]).await?;
         let (batches, rows): (i64, i64) = (row.get(0), row.get(1));
         total += rows as u64;
         if batches == 0 {
-            break;
-        }
-    }
-    loop {
-        let n = cash.execute(&by_mark, &[&before]).await?;
-        total += n;
-        if n == 0 {
             return Ok(total);
         }
     }
@@ -275,7 +263,8 @@ mod tests {
     #[test]
     fn runs_merge_when_they_touch_or_overlap() {
         assert_eq!(set(&[(5, 7), (1, 3), (4, 4), (10, 12), (11, 20)]).runs, [(1, 7), (10, 20)]);
-        assert!(set(&[(1, 3)]).contains(3) && !set(&[(1, 3)]).contains(4) && !set(&[(2, 3)]).contains(1));
+        assert_eq!(set(&[(1, 3)]).next_uncovered(0), Some((4, i64::MAX)), "1..=3 done, 4 not");
+        assert_eq!(set(&[(2, 3)]).next_uncovered(0), Some((1, 1)), "1 not done");
     }
 
     #[test]

@@ -119,10 +119,7 @@ async fn transfer(
         let source = staged::source_id(bonus, &cashserver_id, table)
             .await
             .context("cannot register the transfer source in the bonus DB")?;
-        compact(cash, table).await?;
-        let (watermark, done) = done::load(cash, table).await.with_context(|| {
-            format!("the cash server DB cannot be used (reading the done log of {})", table.name())
-        })?;
+        let (watermark, done) = compact(cash, table).await?;
         // Pipelined: while the bonus DB applies batch k, the cash server records batch k-1
         // done and reads batch k+1 (two servers, two cores). Recording after the apply
         // committed is all the ordering exactly-once needs.
@@ -177,9 +174,10 @@ async fn transfer(
     Ok(())
 }
 
-/// Moves the watermark of `table` over what is certainly done (see `done::compact`).
-async fn compact(cash: &Client, table: Table) -> Result<(), JobError> {
-    let c = done::compact(cash, table).await.with_context(|| {
+/// Moves the watermark of `table` over what is certainly done (see `done::compact`);
+/// returns the watermark and the ids done above it, where the reads start.
+async fn compact(cash: &Client, table: Table) -> Result<(i64, DoneSet), JobError> {
+    let (c, done) = done::compact(cash, table).await.with_context(|| {
         format!("the cash server DB cannot be used (moving the watermark of {})", table.name())
     })?;
     match c {
@@ -194,7 +192,7 @@ async fn compact(cash: &Client, table: Table) -> Result<(), JobError> {
              the watermark stays and every run reads the done log above it; set CACHE 1"
         ),
     }
-    Ok(())
+    Ok((c.watermark(), done))
 }
 
 async fn read(

@@ -144,7 +144,17 @@ pub async fn trim_bookkeeping(
         staged_rows: 0,
     };
     for t in crate::transfer::staged::Table::ALL {
+        // Done through the done log, and marked ones (refused, or from before the log).
         b.staged_rows += crate::transfer::done::trim(cs, t, before).await?;
+        b.staged_rows += in_batches(
+            cs,
+            t.name(),
+            "id",
+            "transferred_at is not null and transferred_at < $1",
+            before,
+            batch,
+        )
+        .await?;
     }
     Ok(b)
 }
