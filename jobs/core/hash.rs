@@ -20,6 +20,13 @@ pub fn sha256_of(r: &mut impl Read) -> io::Result<[u8; 32]> {
     Ok(h.finalize().into())
 }
 
+/// The size and SHA-256 (hex) of a file, streamed: never read whole into memory.
+pub fn sha256_of_file(path: &std::path::Path) -> io::Result<(u64, String)> {
+    let mut f = fs_err::File::open(path)?;
+    let size = f.metadata()?.len();
+    Ok((size, hex::encode(sha256_of(&mut f)?)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

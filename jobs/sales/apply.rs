@@ -28,6 +28,9 @@ pub struct ReadFile {
     pub size: u64,
     pub sha256: String,
     pub content: Result<SalesFile, Broken>,
+    /// Its share of the reader's byte budget (its decompressed size), held until the file
+    /// is dropped after its batch: what is in flight stays within the budget.
+    pub held: Option<crate::core::budget::Lease>,
 }
 
 /// Where a file goes (rules.md §1, "Where a file goes").
@@ -541,7 +544,8 @@ async fn write_load_log(
         let shiftnum = sf.map(|s| s.shift.number);
         let opened = sf.and_then(|s| s.shift.opened_at);
         let action = r.shift.map(|p| p.action.as_str());
-        let rule = broken.map(|b| b.rule as i16);
+        // An internal error is no rule of the format: its row has none, its reason says it.
+        let rule = broken.filter(|b| b.rule != Broken::INTERNAL).map(|b| i16::from(b.rule));
         let path = broken.map(|b| b.path.as_str());
         let documents = r.documents as i32;
         let items = r.items as i32;

@@ -10,6 +10,7 @@ use std::{
     collections::{HashMap, HashSet},
     io::IsTerminal,
     path::{Path, PathBuf},
+    sync::Arc,
     time::Duration,
 };
 
@@ -25,6 +26,7 @@ use super::{
 };
 use crate::astu;
 use crate::core::{
+    budget::ByteBudget,
     config::Config,
     db::{self, ErrorClass},
     queue::{self, QueuedFile},
@@ -96,6 +98,11 @@ impl Summary {
     }
 }
 
+/// The bytes of read files (decompressed content) that may wait between the reader and
+/// the writer at once: with the batch being written, what a run holds in memory is about
+/// this plus the one file the reader is reading. A file larger than this goes alone.
+pub const IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
+
 /// What the reading side hands to the loading side, in processing order.
 pub enum Read {
     File(Box<ReadFile>),
@@ -123,29 +130,64 @@ pub enum AfterCommit {
 }
 
 impl Read {
-    /// What reading a queued or replayed file gave, as the loading side gets it: a parsed
-    /// file (valid or broken, rules 1–9) or an unreadable one; `None` for a file that vanished
-    /// since it was listed.
+    /// Reads and parses one queued or replayed file (`read` gets its bytes) into what the
+    /// loading side gets: a parsed file (valid or broken, rules 1–9) or an unreadable one;
+    /// `None` for a file that vanished since it was listed.
+    ///
+    /// A panic while reading or parsing (a bug of ours that some input reaches) is contained
+    /// here, for this one file: it becomes a broken file whose reason is the internal error,
+    /// so it goes to broken/ with a load log row and the files behind it are loaded. Without
+    /// this, one such file first in the queue stopped every later run.
     pub fn from_reading(
         entry: QueuedFile,
-        read: Result<format::RawFile, ReadError>,
+        read: impl FnOnce() -> Result<format::RawFile, ReadError>,
         started_at: chrono::DateTime<Utc>,
+        budget: &Arc<ByteBudget>,
     ) -> Option<Read> {
-        Some(match read {
-            Ok(raw) => Read::File(Box::new(ReadFile {
-                content: format::parse(&raw.content),
-                size: raw.size,
-                sha256: raw.sha256,
-                started_at,
-                entry,
-            })),
-            Err(ReadError::Broken { size, sha256, broken }) => {
-                Read::File(Box::new(ReadFile { content: Err(broken), size, sha256, started_at, entry }))
+        let mut held = None;
+        let name = entry.name.clone();
+        let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // A fault for the tests of this very path (debug builds only).
+            #[cfg(debug_assertions)]
+            if std::env::var_os("CSJOBS_TEST_READER_PANIC_AT").is_some_and(|v| v == name.as_str()) {
+                panic!("injected fault: the reader panics at {name}");
             }
-            Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => return None,
-            Err(ReadError::Io(e)) => Read::Unreadable(entry, e),
-        })
+            match read() {
+                Ok(raw) => {
+                    // Taken before parsing: the parsed form takes about as much as the text.
+                    held = Some(budget.acquire(raw.content.len() as u64));
+                    Ok(Some((format::parse(&raw.content), raw.size, raw.sha256)))
+                }
+                Err(ReadError::Broken { size, sha256, broken }) => Ok(Some((Err(broken), size, sha256))),
+                Err(ReadError::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(ReadError::Io(e)) => Err(e),
+            }
+        }));
+        let (content, size, sha256) = match attempt {
+            Ok(Ok(Some(parsed))) => parsed,
+            Ok(Ok(None)) => return None,
+            Ok(Err(e)) => return Some(Read::Unreadable(entry, e)),
+            Err(panic) => {
+                let what = panic_message(&*panic);
+                // The hook has logged the panic with its location; this names the file.
+                tracing::error!(file = %name, "internal error while reading {name}: {what}; it goes to broken/");
+                // The hash identifies the file in the load log (crash recovery moves a file
+                // only when it still has it); a replayed archive member has no path of its own.
+                let (size, sha256) = crate::core::hash::sha256_of_file(&entry.path).unwrap_or_default();
+                (Err(format::Broken::internal(what)), size, sha256)
+            }
+        };
+        Some(Read::File(Box::new(ReadFile { content, size, sha256, started_at, entry, held })))
     }
+}
+
+/// The text of a panic's payload (`panic!` gives a `&str` or a `String`).
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 pub fn target_dir(cfg: &Config, d: Disposition) -> &Path {

@@ -149,8 +149,22 @@ pub struct Broken {
     pub message: String,
 }
 
+impl Broken {
+    /// The `rule` of a file the loader failed to read for a reason of its own (an internal
+    /// error, sales-file.md "When a file is broken"): no rule of the format.
+    pub const INTERNAL: u8 = 0;
+
+    /// A file that reading failed on in a way of ours (a panic): broken with that reason.
+    pub fn internal(message: impl Into<String>) -> Broken {
+        Broken { rule: Broken::INTERNAL, path: ".".into(), message: message.into() }
+    }
+}
+
 impl fmt::Display for Broken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.rule == Broken::INTERNAL {
+            return write!(f, "internal error while reading: {}", self.message);
+        }
         write!(f, "broken (rule {}) at {}: {}", self.rule, self.path, self.message)
     }
 }
@@ -201,7 +215,8 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
             ),
         });
     }
-    let mut disk = Vec::with_capacity(size as usize);
+    // `size` is at most `max_bytes` here; the capacity is only a hint.
+    let mut disk = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     f.read_to_end(&mut disk).map_err(ReadError::Io)?;
     let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
     read_bytes(disk, gz, max_bytes)
@@ -216,7 +231,7 @@ pub fn read_bytes(disk: Vec<u8>, gz: bool, max_bytes: u64) -> Result<RawFile, Re
         return Ok(RawFile { size: disk.len() as u64, content: disk, sha256 });
     }
     let mut content = Vec::new();
-    let mut inflater = flate2::read::MultiGzDecoder::new(&disk[..]).take(max_bytes + 1);
+    let mut inflater = flate2::read::MultiGzDecoder::new(&disk[..]).take(max_bytes.saturating_add(1));
     if let Err(e) = inflater.read_to_end(&mut content) {
         return Err(ReadError::Broken {
             size,
@@ -250,6 +265,29 @@ where
     Option::<T>::deserialize(d)
 }
 
+/// A string of the file as PostgreSQL `text` can hold it: U+0000 is refused where it is read
+/// (rule 3, with its JSON path), so no string field can pass validation and then fail the
+/// load's insert. Every string of the wire structure is one (but `format`, checked as such).
+struct Text(String);
+
+impl<'de> Deserialize<'de> for Text {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        match s.find('\0') {
+            None => Ok(Text(s)),
+            Some(at) => Err(de::Error::custom(format!(
+                "the string holds U+0000 (at byte {at}), which PostgreSQL text cannot store"
+            ))),
+        }
+    }
+}
+
+impl Text {
+    fn into_opt(t: Option<Text>) -> Option<String> {
+        t.map(|t| t.0)
+    }
+}
+
 #[derive(Deserialize)]
 struct WireFile {
     format: String,
@@ -264,30 +302,30 @@ struct WireFile {
 #[derive(Deserialize)]
 struct WireSource {
     #[serde(default)]
-    host: Option<String>,
+    host: Option<Text>,
     #[serde(default)]
-    ip: Option<String>,
+    ip: Option<Text>,
     #[serde(default)]
-    software: Option<String>,
+    software: Option<Text>,
 }
 
 #[derive(Deserialize)]
 struct WireShift {
     number: i64,
     #[serde(deserialize_with = "present_nullable")]
-    opened_at: Option<String>,
+    opened_at: Option<Text>,
     #[serde(default)]
-    closed_at: Option<String>,
+    closed_at: Option<Text>,
 }
 
 #[derive(Deserialize)]
 struct WireDocument {
     number: i64,
     #[serde(rename = "type")]
-    doctype: String,
-    opened_at: String,
+    doctype: Text,
+    opened_at: Text,
     #[serde(default)]
-    closed_at: Option<String>,
+    closed_at: Option<Text>,
     #[serde(default)]
     items: Option<Vec<WireItem>>,
     payments: Vec<WirePayment>,
@@ -296,9 +334,9 @@ struct WireDocument {
 #[derive(Deserialize)]
 struct WireItem {
     pos: i64,
-    ware: String,
+    ware: Text,
     #[serde(default)]
-    name: Option<String>,
+    name: Option<Text>,
     dept: i64,
     quantity: DecimalText,
     price: DecimalText,
@@ -310,7 +348,7 @@ struct WireItem {
 #[derive(Deserialize)]
 struct WirePayment {
     #[serde(rename = "type")]
-    paytype: String,
+    paytype: Text,
     amount: DecimalText,
     #[serde(default)]
     change: Option<DecimalText>,
@@ -371,6 +409,22 @@ fn structure_error(content: &[u8], e: serde_path_to_error::Error<serde_json::Err
     let inner = e.into_inner();
     use serde_json::error::Category;
     match inner.classify() {
+        // An escaped unpaired UTF-16 surrogate ("\ud800") is well-formed JSON that no UTF-8
+        // string, and so no PostgreSQL text, can hold: a bad value (rule 3) at its path.
+        // serde_json says "lone leading surrogate in hex escape", or "unexpected end of hex
+        // escape" for a leading surrogate that no `\u` follows (it says that of nothing else).
+        Category::Syntax
+            if ["surrogate", "end of hex escape"].iter().any(|m| inner.to_string().contains(m)) =>
+        {
+            return broken(
+                3,
+                path,
+                format!(
+                    "the string holds an unpaired UTF-16 surrogate, which PostgreSQL text cannot store ({})",
+                    strip_position(&inner.to_string())
+                ),
+            )
+        }
         Category::Syntax | Category::Eof | Category::Io => {
             return broken(1, ".", format!("not valid UTF-8 JSON: {inner}"))
         }
@@ -401,14 +455,10 @@ fn strip_position(s: &str) -> String {
 }
 
 fn positive_i32(v: i64, path: &str) -> Result<i32, Broken> {
-    if v <= 0 || v > i32::MAX as i64 {
-        return Err(broken(
-            3,
-            path,
-            format!("{v} is out of range: expected an integer from 1 to {}", i32::MAX),
-        ));
+    match i32::try_from(v) {
+        Ok(n) if n > 0 => Ok(n),
+        _ => Err(broken(3, path, format!("{v} is out of range: expected an integer from 1 to {}", i32::MAX))),
     }
-    Ok(v as i32)
 }
 
 /// Parses a local shop timestamp `YYYY-MM-DDTHH:MM:SS[.ffffff]` (no zone). Fractions
@@ -431,8 +481,8 @@ fn timestamp(s: &str, path: &str) -> Result<NaiveDateTime, Broken> {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M:%S%.f").map_err(|_| bad())
 }
 
-fn optional_timestamp(s: &Option<String>, path: &str) -> Result<Option<NaiveDateTime>, Broken> {
-    s.as_deref().map(|s| timestamp(s, path)).transpose()
+fn optional_timestamp(s: &Option<Text>, path: &str) -> Result<Option<NaiveDateTime>, Broken> {
+    s.as_ref().map(|s| timestamp(&s.0, path)).transpose()
 }
 
 /// Parses decimal text exactly: an optional sign, digits with an optional fraction, an
@@ -464,7 +514,12 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
         return Err(not_number());
     }
     let mut digits: String = format!("{int_part}{frac_part}");
-    let mut scale: i64 = frac_part.len() as i64 - exponent;
+    // Checked arithmetic throughout: the exponent is the file's, any i64 at all
+    // ("1e9223372036854775807" once made this wrap into a capacity overflow).
+    let mut scale: i64 = i64::try_from(frac_part.len())
+        .ok()
+        .and_then(|frac| frac.checked_sub(exponent))
+        .ok_or_else(not_number)?;
     // Normalise: drop trailing zeros of the fraction, then leading zeros.
     while scale > 0 && digits.ends_with('0') {
         digits.pop();
@@ -476,23 +531,27 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
         zero.rescale(max_scale);
         return Ok(zero);
     }
-    if scale > max_scale as i64 {
+    if scale > i64::from(max_scale) {
         return Err(broken(4, path, format!("{text:?} has more than {max_scale} fraction digits")));
     }
     let mut digits = trimmed.to_string();
     if scale < 0 {
-        if digits.len() as i64 - scale > 28 {
+        // Whole digits beyond the 28 a decimal carries are refused before any is written.
+        let zeros = scale.unsigned_abs();
+        let whole = u64::try_from(digits.len()).ok().and_then(|n| n.checked_add(zeros));
+        if whole.is_none_or(|n| n > MAX_DIGITS) {
             return Err(not_number());
         }
-        digits.extend(std::iter::repeat_n('0', (-scale) as usize));
+        digits.extend(std::iter::repeat_n('0', zeros as usize));
         scale = 0;
     }
-    if digits.len() > 28 {
+    if digits.len() as u64 > MAX_DIGITS {
         return Err(not_number());
     }
     let m: i128 = digits.parse().map_err(|_| not_number())?;
-    let mut d = Decimal::try_from_i128_with_scale(if negative { -m } else { m }, scale as u32)
-        .map_err(|_| not_number())?;
+    let scale = u32::try_from(scale).map_err(|_| not_number())?;
+    let mut d =
+        Decimal::try_from_i128_with_scale(if negative { -m } else { m }, scale).map_err(|_| not_number())?;
     d.rescale(max_scale);
     if d.scale() != max_scale {
         // Too many whole digits to carry the fraction digits: rust_decimal keeps 28 and
@@ -502,6 +561,8 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
     Ok(d)
 }
 
+/// The significant digits a `rust_decimal::Decimal` carries.
+const MAX_DIGITS: u64 = 28;
 const MONEY_SCALE: u32 = 2;
 const QUANTITY_SCALE: u32 = 3;
 
@@ -532,8 +593,14 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
         opened_at: optional_timestamp(&w.shift.opened_at, "shift.opened_at")?,
         closed_at: optional_timestamp(&w.shift.closed_at, "shift.closed_at")?,
     };
-    let source =
-        w.source.map(|s| Source { host: s.host, ip: s.ip, software: s.software }).unwrap_or_default();
+    let source = w
+        .source
+        .map(|s| Source {
+            host: Text::into_opt(s.host),
+            ip: Text::into_opt(s.ip),
+            software: Text::into_opt(s.software),
+        })
+        .unwrap_or_default();
     let mut numbers = HashSet::with_capacity(w.documents.len());
     let mut documents = Vec::with_capacity(w.documents.len());
     for (di, wd) in w.documents.into_iter().enumerate() {
@@ -552,14 +619,14 @@ fn validate(w: WireFile) -> Result<SalesFile, Broken> {
 }
 
 fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document, Broken> {
-    let doctype = DocType::parse(&wd.doctype).ok_or_else(|| {
+    let doctype = DocType::parse(&wd.doctype.0).ok_or_else(|| {
         broken(
             3,
             format!("{p}.type"),
-            format!("{:?} is not a document type: expected sale, return, cash_in or cash_out", wd.doctype),
+            format!("{:?} is not a document type: expected sale, return, cash_in or cash_out", wd.doctype.0),
         )
     })?;
-    let opened_at = timestamp(&wd.opened_at, &format!("{p}.opened_at"))?;
+    let opened_at = timestamp(&wd.opened_at.0, &format!("{p}.opened_at"))?;
     let closed_at = optional_timestamp(&wd.closed_at, &format!("{p}.closed_at"))?;
     let closed = closed_at.is_some();
 
@@ -610,7 +677,8 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
     let mut paid = Decimal::ZERO;
     for (pi, wp) in wd.payments.into_iter().enumerate() {
         let pp = format!("{p}.payments[{pi}]");
-        if wp.paytype.is_empty() {
+        let paytype = wp.paytype.0;
+        if paytype.is_empty() {
             return Err(broken(3, format!("{pp}.type"), "payment type is empty"));
         }
         let amount = positive(money(&wp.amount, &format!("{pp}.amount"))?, &format!("{pp}.amount"))?;
@@ -618,15 +686,15 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
             Some(c) => non_negative(money(c, &format!("{pp}.change"))?, &format!("{pp}.change"))?,
             None => Decimal::ZERO,
         };
-        if !change.is_zero() && wp.paytype != "cash" {
+        if !change.is_zero() && paytype != "cash" {
             return Err(broken(
                 3,
                 format!("{pp}.change"),
-                format!("change is only given on cash, not on {:?}", wp.paytype),
+                format!("change is only given on cash, not on {paytype:?}"),
             ));
         }
         paid += amount - change;
-        payments.push(Payment { paytype: wp.paytype, amount, change });
+        payments.push(Payment { paytype, amount, change });
     }
 
     let total = if doctype.has_goods() {
@@ -661,7 +729,8 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
 
 fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
     let pos = positive_i32(wi.pos, &format!("{ip}.pos"))?;
-    let ware_chars = wi.ware.chars().count();
+    let ware = wi.ware.0;
+    let ware_chars = ware.chars().count();
     if !(1..=64).contains(&ware_chars) {
         return Err(broken(
             3,
@@ -669,7 +738,8 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
             format!("ware must be 1 to 64 characters, it has {ware_chars}"),
         ));
     }
-    if let Some(name) = &wi.name {
+    let name = Text::into_opt(wi.name);
+    if let Some(name) = &name {
         let n = name.chars().count();
         if n > 256 {
             return Err(broken(
@@ -679,13 +749,16 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
             ));
         }
     }
-    if wi.dept < 0 || wi.dept > i32::MAX as i64 {
-        return Err(broken(
-            3,
-            format!("{ip}.dept"),
-            format!("{} is out of range: expected 0 or more", wi.dept),
-        ));
-    }
+    let dept = match i32::try_from(wi.dept) {
+        Ok(d) if d >= 0 => d,
+        _ => {
+            return Err(broken(
+                3,
+                format!("{ip}.dept"),
+                format!("{} is out of range: expected an integer from 0 to {}", wi.dept, i32::MAX),
+            ))
+        }
+    };
     let qp = format!("{ip}.quantity");
     let quantity = positive(decimal(&wi.quantity.0, QUANTITY_SCALE, &qp)?, &qp)?;
     let pp = format!("{ip}.price");
@@ -707,7 +780,7 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
             format!("sum is {sum}, but round({quantity} × {price}, 2) − {discount} = {expected}"),
         ));
     }
-    Ok(Item { pos, ware: wi.ware, name: wi.name, dept: wi.dept as i32, quantity, price, discount, sum })
+    Ok(Item { pos, ware, name, dept, quantity, price, discount, sum })
 }
 
 #[cfg(test)]

@@ -12,18 +12,18 @@ use std::{collections::HashMap, time::Instant};
 
 use anyhow::{anyhow, Context};
 use chrono::Utc;
-use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 pub use super::engine::Summary;
 use super::{
     apply::{self, Disposition},
-    engine::{auto_export, consume, target_dir, AfterCommit, Read, READER_DIED},
+    engine::{auto_export, consume, target_dir, AfterCommit, Read, IN_FLIGHT_BYTES, READER_DIED},
     format,
     plan::Planner,
 };
 use crate::core::{
+    budget::ByteBudget,
     config::Config,
     db::{self, Database},
     lock, output,
@@ -47,18 +47,15 @@ pub struct LoadOptions {
 /// memory stays bounded whatever the queue size.
 fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> {
     let (tx, rx) = mpsc::channel(64);
+    let budget = ByteBudget::new(IN_FLIGHT_BYTES);
     std::thread::Builder::new()
         .name("sales-reader".into())
         .spawn(move || {
             for entry in files {
-                // A fault for the tests of this very path (debug builds only).
-                #[cfg(debug_assertions)]
-                if std::env::var_os("CSJOBS_TEST_READER_PANIC_AT").is_some_and(|v| v == entry.name.as_str()) {
-                    panic!("injected fault: the reader panics at {}", entry.name);
-                }
                 let started_at = Utc::now();
-                let read = format::read_file(&entry.path, max_bytes);
-                let item = match Read::from_reading(entry, read, started_at) {
+                let path = entry.path.clone();
+                let read = || format::read_file(&path, max_bytes);
+                let item = match Read::from_reading(entry, read, started_at, &budget) {
                     Some(item) => item,
                     // Taken away by someone else since the listing: nothing to do.
                     None => continue,
@@ -104,7 +101,14 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
     let mut summary = Summary::default();
     let result = load(cfg, opts, &mut client, run.run_id, &mut summary).await;
     summary.elapsed_s = started.elapsed().as_secs_f64();
-    summary.left = list_queue(cfg).map(|f| f.len() as u64).unwrap_or(0);
+    let result = match list_queue(cfg) {
+        Ok(files) => {
+            summary.left = files.len() as u64;
+            result
+        }
+        // Never "left 0" for a queue that cannot be listed: the run says so and fails.
+        Err(e) => result.and(Err(e.into())),
+    };
 
     output::say(&summary.render(false));
     tracing::info!(
@@ -170,9 +174,19 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
             continue;
         }
         let path = cfg.paths.queue.join(&u.file_name);
-        let same = match fs_err::read(&path) {
-            Ok(bytes) => hex::encode(Sha256::digest(&bytes)) == u.sha256,
-            Err(_) => false,
+        // Streamed: a file may be as large as sales.max_file_bytes, or larger (rule 9). Only
+        // a file that is gone is "not this file"; one that cannot be read fails the run
+        // (it stays in the queue), never passes for a different file to load again.
+        let same = match crate::core::hash::sha256_of_file(&path) {
+            Ok((_, sha256)) => sha256 == u.sha256,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => {
+                return Err(anyhow!(
+                    "cannot read {} to finish the move an interrupted run committed: {e}; it stays in \
+                     the queue (check its permissions)",
+                    path.display()
+                ))
+            }
         };
         if !same {
             // Already moved, or a different file now has that name: it is loaded normally.
@@ -216,7 +230,8 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     let started = Instant::now();
     let mut files = list_queue(cfg)?;
     if opts.retry_errors {
-        let mut errors = queue::list(&cfg.paths.error, format::is_sales_file_name).unwrap_or_default();
+        let mut errors = queue::list(&cfg.paths.error, format::is_sales_file_name)
+            .with_context(|| format!("cannot list {}", cfg.paths.error.display()))?;
         errors.append(&mut files);
         queue::sort_in_processing_order(&mut errors);
         files = errors;
@@ -232,9 +247,16 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     let mut out = std::io::stdout().lock();
     let mut reader_died = false;
     loop {
-        let next = rx.recv().await;
-        let end = matches!(next, None | Some(Read::End));
-        match next {
+        // A batch waits for more files half a second at most (`None`: none came): the reader
+        // may be waiting for the byte budget that this very batch holds.
+        let next = if batch.is_empty() {
+            Some(rx.recv().await)
+        } else {
+            tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await.ok()
+        };
+        let idle = next.is_none();
+        let end = matches!(next, Some(None | Some(Read::End)));
+        match next.flatten() {
             Some(Read::File(f)) => batch.push(*f),
             Some(Read::Unreadable(entry, e)) => {
                 summary.unreadable += 1;
@@ -246,9 +268,10 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
                 let _ = writeln!(out, "failed\t{msg}");
             }
             Some(Read::End) => {}
+            None if idle => {}
             None => reader_died = true,
         }
-        if batch.len() >= cfg.sales.batch_files || (end && !batch.is_empty()) {
+        if batch.len() >= cfg.sales.batch_files || ((end || idle) && !batch.is_empty()) {
             let results = apply::plan_only(client, &mut planner, &batch)
                 .await
                 .context("cannot read the cash server DB")?;

@@ -26,6 +26,7 @@ use super::{
 use crate::{
     archive::{self, tgz, Kind},
     core::{
+        budget::ByteBudget,
         config::Config,
         db::{self, Database},
         lock, output,
@@ -105,6 +106,7 @@ fn spawn_reader(
     max_bytes: u64,
 ) -> (mpsc::Receiver<Read>, std::thread::JoinHandle<Skipped>) {
     let (tx, rx) = mpsc::channel(64);
+    let budget = ByteBudget::new(engine::IN_FLIGHT_BYTES);
     let handle = std::thread::Builder::new()
         .name("replay-reader".into())
         .spawn(move || {
@@ -132,10 +134,11 @@ fn spawn_reader(
                 match source {
                     Source::Processed(files) => {
                         for entry in files {
-                            let read = format::read_file(&entry.path, max_bytes);
+                            let path = entry.path.clone();
+                            let read = || format::read_file(&path, max_bytes);
                             let mut entry = entry;
                             entry.name = entry.path.display().to_string();
-                            if !send(Read::from_reading(entry, read, Utc::now()), &mut skipped) {
+                            if !send(Read::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
                                 return skipped;
                             }
                         }
@@ -157,8 +160,8 @@ fn spawn_reader(
                                     size: e.size,
                                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
                                 };
-                                let read = format::read_bytes(content, name.ends_with(".gz"), max_bytes);
-                                if !send(Read::from_reading(entry, read, Utc::now()), &mut skipped) {
+                                let read = || format::read_bytes(content, name.ends_with(".gz"), max_bytes);
+                                if !send(Read::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
                                     stopped = true;
                                     return Err(std::io::Error::other("stopped"));
                                 }
