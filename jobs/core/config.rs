@@ -5,7 +5,10 @@
 //! and never reads the environment or raw strings itself.
 
 use fs_err as fs;
-use std::{fmt, path::PathBuf};
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+};
 
 use chrono::{DateTime, FixedOffset, Local};
 use rust_decimal::Decimal;
@@ -36,61 +39,48 @@ pub enum ConfigError {
 
 /// A PostgreSQL connection string (URL or `key=value` form), parsed when the configuration
 /// is loaded: a malformed one is a configuration error naming its key, never a surprise at
-/// connect time. It is printed from the parsed value (`postgres://user:***@host:port/db`),
+/// connect time. It is printed from the parsed value (`user@host:port/db`),
 /// never from the text, so no part of a password can show.
 #[derive(Clone)]
 pub struct DbUrl {
     config: tokio_postgres::Config,
+    tls: super::conninfo::Tls,
 }
 
 impl DbUrl {
-    /// Parses `text`, the value of `key`. `sslmode=require` connects with TLS, verified
-    /// (see `db::connect`); `disable` and `prefer` (the default) connect without it.
+    /// Parses `text`, the value of `key`, as libpq would (`super::conninfo`). `sslmode=require`
+    /// (and libpq's `verify-ca`, `verify-full`) connects with TLS, verified (see
+    /// `db::connect`), against `sslrootcert` when given and with `sslcert`/`sslkey` as the
+    /// client certificate; `disable` and `prefer` (the default) connect without it.
     pub fn parse(key: &'static str, text: &str) -> Result<DbUrl, ConfigError> {
-        let config: tokio_postgres::Config = verifying_as_require(text)
+        let parsed =
+            super::conninfo::parse(text).map_err(|e| ConfigError::DbUrl { key, reason: e.to_string() })?;
+        // The keyword string holds no password: tokio-postgres' messages cannot show it.
+        let mut config: tokio_postgres::Config = parsed
+            .keyword_string()
             .parse()
             .map_err(|e: tokio_postgres::Error| ConfigError::DbUrl { key, reason: e.to_string() })?;
-        Ok(DbUrl { config })
+        if let Some(password) = &parsed.password {
+            config.password(password);
+        }
+        if parsed.tls.client_cert.is_some() != parsed.tls.client_key.is_some() {
+            return Err(ConfigError::DbUrl {
+                key,
+                reason: "sslcert and sslkey go together: give both or neither".into(),
+            });
+        }
+        Ok(DbUrl { config, tls: parsed.tls })
     }
 
     /// The parsed configuration, for connecting.
     pub fn config(&self) -> &tokio_postgres::Config {
         &self.config
     }
-}
 
-/// libpq's `sslmode=verify-full` and `verify-ca`, which tokio-postgres does not know, as
-/// `require`: csjobs' `require` verifies the chain and the host name already (verify-full;
-/// verify-ca gets the stricter check). Only the value right after `sslmode` and `=` changes.
-fn verifying_as_require(text: &str) -> std::borrow::Cow<'_, str> {
-    let mut out = String::new();
-    let mut last = 0;
-    for (at, _) in text.match_indices("sslmode") {
-        let rest = &text[at + "sslmode".len()..];
-        let Some(value) = rest.trim_start().strip_prefix('=').map(str::trim_start) else { continue };
-        let quoted = value.starts_with('\'');
-        let bare = if quoted { &value[1..] } else { value };
-        let Some(mode) = ["verify-full", "verify-ca"].into_iter().find(|m| {
-            bare.strip_prefix(m).is_some_and(|after| {
-                if quoted {
-                    after.starts_with('\'')
-                } else {
-                    after.is_empty() || after.starts_with([' ', '&'])
-                }
-            })
-        }) else {
-            continue;
-        };
-        let start = text.len() - bare.len();
-        out.push_str(&text[last..start]);
-        out.push_str("require");
-        last = start + mode.len();
+    /// The TLS parameters that tokio-postgres does not know (CA file, client certificate).
+    pub fn tls(&self) -> &super::conninfo::Tls {
+        &self.tls
     }
-    if last == 0 {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    out.push_str(&text[last..]);
-    std::borrow::Cow::Owned(out)
 }
 
 impl PartialEq for DbUrl {
@@ -103,12 +93,9 @@ impl fmt::Display for DbUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         use tokio_postgres::config::Host;
         let c = &self.config;
-        f.write_str("postgres://")?;
-        let secret = if c.get_password().is_some() { ":***" } else { "" };
-        match c.get_user() {
-            Some(u) => write!(f, "{}{secret}@", enc(u))?,
-            None if !secret.is_empty() => write!(f, "{secret}@")?,
-            None => {}
+        // `user@host:port/db` (cli.md): never the password, nor whether there is one.
+        if let Some(u) = c.get_user() {
+            write!(f, "{}@", enc(u))?;
         }
         let ports = c.get_ports();
         for (i, h) in c.get_hosts().iter().enumerate() {
@@ -142,18 +129,44 @@ impl fmt::Debug for DbUrl {
     }
 }
 
-/// A URL (a ping, webhook or SMTP URL) with its password replaced by `***`, for messages;
-/// text that is not a URL is not shown at all.
-pub fn mask_password(s: &str) -> String {
+/// A URL that may carry a secret (a ping, webhook or SMTP URL) as it may be shown in logs,
+/// errors, the `error_message` table and `csjobs config`: `scheme://host[:port]/…` (cli.md).
+/// Its user, password, path, query and fragment are hidden: Slack and Telegram bridges and
+/// healthchecks carry their token in the path or the query. Text that is not a URL is not
+/// shown at all.
+pub fn shown_url(s: &str) -> String {
     match url::Url::parse(s) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            u.to_string()
-        }
+        Ok(u) => match (u.host_str(), u.port()) {
+            (Some(host), Some(port)) => format!("{}://{host}:{port}/…", u.scheme()),
+            (Some(host), None) => format!("{}://{host}/…", u.scheme()),
+            (None, _) => format!("{}:…", u.scheme()),
+        },
         Err(_) => "(not a valid URL)".to_string(),
     }
+}
+
+/// `text` (an HTTP client's error, say) with every secret part of `url` in it replaced by
+/// `…`: clients may quote the URL they failed on.
+pub fn scrub_url(text: &str, url: &str) -> String {
+    let mut secrets: Vec<String> = vec![url.to_string()];
+    if let Ok(u) = url::Url::parse(url) {
+        secrets.push(u.to_string());
+        secrets.push(u.path().to_string());
+        secrets.extend(u.query().map(str::to_string));
+        secrets.extend(u.password().map(str::to_string));
+        secrets.extend(u.path_segments().into_iter().flatten().map(str::to_string));
+        if !u.username().is_empty() {
+            secrets.push(u.username().to_string());
+        }
+    }
+    // Longest first, so a part inside a longer one does not leave the rest behind.
+    secrets.retain(|s| s.len() > 1);
+    secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in &secrets {
+        out = out.replace(s.as_str(), "…");
+    }
+    out
 }
 
 /// The directories csjobs works with.
@@ -585,7 +598,7 @@ impl Layers<'_> {
         from_file: Option<String>,
     ) -> Option<String> {
         let from_file = from_file.filter(|u| !u.trim().is_empty());
-        self.take(key, var, from_file, None, |s| Ok(s.to_string()), |u| mask_password(u)).ok().flatten()
+        self.take(key, var, from_file, None, |s| Ok(s.to_string()), |u| shown_url(u)).ok().flatten()
     }
 
     /// A database's connection string, parsed (a bad one is an error naming `key`).
@@ -618,6 +631,18 @@ impl Config {
             }
         };
         Config::build(file, file_path, file_origin, source, env)
+    }
+
+    /// The configuration that a config file's `text` gives, with `source` and `env` on top:
+    /// what [`Config::load`] does once it has read the file (`path` names it in messages).
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        source: &ConfigSource,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = parse_file(text, path)?;
+        Config::build(file, path.to_path_buf(), Origin::Flag("--config"), source, env)
     }
 
     /// The configuration of nothing but the defaults.
@@ -906,7 +931,11 @@ impl Config {
 
 fn read_file(path: &PathBuf) -> Result<FileConfig, ConfigError> {
     let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.clone(), message: e.to_string() })
+    parse_file(&text, path)
+}
+
+fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
+    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
 }
 
 /// What each section of the config file is for, in the order of the file.
@@ -1066,7 +1095,7 @@ mod tests {
         assert_eq!(get("paths.queue").value, "/from/file");
         assert_eq!(get("trim.keep_days").origin, Origin::Env("CSJOBS_TRIM_KEEP_DAYS"));
         assert_eq!(get("paths.processed").origin, Origin::Default);
-        assert_eq!(get("cashserver.database_url").value, "postgres://cs:***@db:5432/cash");
+        assert_eq!(get("cashserver.database_url").value, "cs@db:5432/cash");
         assert_eq!(get("bonus.database_url").value, "-");
         assert!(!format!("{:?}", c.settings).contains("s3cret"));
     }
@@ -1134,15 +1163,16 @@ mod tests {
     #[test]
     fn connection_strings_print_from_the_parsed_value_without_the_password() {
         let shown = |t: &str| DbUrl::parse("cashserver.database_url", t).unwrap().to_string();
-        assert_eq!(shown("postgres://cs:s3cret@db.local:5432/cash"), "postgres://cs:***@db.local:5432/cash");
-        assert_eq!(shown("postgres://cs@db/cash"), "postgres://cs@db:5432/cash");
-        assert_eq!(shown("postgresql://db/cash?user=cs&password=s3cret"), "postgres://cs:***@db:5432/cash");
-        assert_eq!(shown("host=db user=cs password=s3cret dbname=cash"), "postgres://cs:***@db:5432/cash");
+        // `user@host:port/db` (cli.md): the password, and whether there is one, never shows.
+        assert_eq!(shown("postgres://cs:s3cret@db.local:5432/cash"), "cs@db.local:5432/cash");
+        assert_eq!(shown("postgres://cs@db/cash"), "cs@db:5432/cash");
+        assert_eq!(shown("postgresql://db/cash?user=cs&password=s3cret"), "cs@db:5432/cash");
+        assert_eq!(shown("host=db user=cs password=s3cret dbname=cash"), "cs@db:5432/cash");
         // The hand-written masker showed "cret'" here.
-        assert_eq!(shown("host=db password='se cret' dbname=cash"), "postgres://:***@db:5432/cash");
+        assert_eq!(shown("host=db password='se cret' dbname=cash"), "db:5432/cash");
         assert_eq!(
             shown("host=/run/postgresql,db2 port=5433 dbname=cash"),
-            "postgres://%2Frun%2Fpostgresql:5433,db2:5433/cash"
+            "%2Frun%2Fpostgresql:5433,db2:5433/cash"
         );
         let u = DbUrl::parse("k", "postgres://u:pw@h/d").unwrap();
         assert!(!format!("{u:?}").contains("pw"));
@@ -1181,9 +1211,23 @@ mod tests {
     }
 
     #[test]
-    fn other_urls_are_masked_by_the_url_parser() {
-        assert_eq!(mask_password("smtp://alerts:p%40ss@mail.local:587"), "smtp://alerts:***@mail.local:587");
-        assert_eq!(mask_password("https://hc.local/ping/abc"), "https://hc.local/ping/abc");
-        assert_eq!(mask_password("not a url"), "(not a valid URL)");
+    fn other_urls_show_only_scheme_host_and_port() {
+        assert_eq!(shown_url("smtp://alerts:p%40ss@mail.local:587"), "smtp://mail.local:587/…");
+        assert_eq!(shown_url("https://hc.local/ping/abc-secret"), "https://hc.local/…");
+        assert_eq!(
+            shown_url("https://api.telegram.org/bot123:SECRET/sendMessage?chat_id=1"),
+            "https://api.telegram.org/…"
+        );
+        assert_eq!(
+            shown_url("https://hooks.slack.com/services/T0/B0/SECRET?x=1#f"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(shown_url("not a url"), "(not a valid URL)");
+        let url = "https://u:pw@hooks.slack.com/services/T0/SECRET?token=TOKEN";
+        let scrubbed = scrub_url(&format!("bad request for {url}: SECRET rejected, token=TOKEN"), url);
+        assert!(
+            !scrubbed.contains("SECRET") && !scrubbed.contains("TOKEN") && !scrubbed.contains("pw"),
+            "{scrubbed}"
+        );
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use sha2::{Digest, Sha256};
 use tokio_postgres::{error::SqlState, Client, NoTls};
 
-use super::config::DbUrl;
+use super::{config::DbUrl, conninfo::Tls};
 
 /// One migration file `sql/<database>/NNNN_name.sql`, embedded at build time.
 #[derive(Debug, Clone, Copy)]
@@ -61,7 +61,8 @@ pub async fn jit_off(client: &Client) -> anyhow::Result<()> {
 }
 
 /// Connects and drives the connection on the current runtime. `application_name` shows
-/// the job in `pg_stat_activity`.
+/// the job in `pg_stat_activity`. A connection string without a password takes it where
+/// libpq would (`PGPASSWORD`, then the password file: see `pgpass`).
 pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Result<Client> {
     let mut config = url.config().clone();
     if config.get_application_name().is_none() {
@@ -70,9 +71,17 @@ pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Re
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
+    if config.get_password().is_none() {
+        let env = |k: &str| std::env::var(k).ok();
+        let mut warn = |w: String| tracing::warn!("{w}");
+        if let Some(password) = password_for(&config, &env, &mut warn) {
+            config.password(password);
+        }
+    }
     let cannot = || format!("cannot connect to the {} at {url}", db.label());
     let client = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        let (client, connection) = config.connect(tls_connector()?).await.with_context(cannot)?;
+        let tls = tls_connector(url.tls()).with_context(cannot)?;
+        let (client, connection) = config.connect(tls).await.with_context(cannot)?;
         tokio::spawn(watch(connection));
         client
     } else {
@@ -83,34 +92,111 @@ pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Re
     Ok(client)
 }
 
+/// libpq's default socket directory, which password files name `localhost`.
+const DEFAULT_SOCKET_DIRS: &[&str] = &["/var/run/postgresql", "/run/postgresql", "/tmp"];
+
+/// The password for a connection whose string has none, matched as libpq does: on the first
+/// host (with its port), the database (the user's name when none is given) and the user (the
+/// login name when none is given).
+pub fn password_for(
+    config: &tokio_postgres::Config,
+    env: &dyn Fn(&str) -> Option<String>,
+    warn: &mut dyn FnMut(String),
+) -> Option<String> {
+    use tokio_postgres::config::Host;
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(dir)) if !DEFAULT_SOCKET_DIRS.iter().any(|d| dir.as_os_str() == *d) => {
+            dir.display().to_string()
+        }
+        _ => "localhost".to_string(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let login;
+    let user = match config.get_user() {
+        Some(u) => u,
+        None => {
+            login = whoami::username().unwrap_or_default();
+            &login
+        }
+    };
+    let database = config.get_dbname().unwrap_or(user);
+    super::pgpass::lookup(&super::pgpass::Target { host: &host, port, database, user }, env, warn)
+}
+
 async fn watch<F: std::future::Future<Output = Result<(), tokio_postgres::Error>>>(connection: F) {
     if let Err(e) = connection.await {
         tracing::debug!(error = %e, "database connection ended");
     }
 }
 
-/// TLS for `sslmode=require`, verified as libpq's `verify-full`: the server's certificate
-/// must chain to a CA of the system store (or of `SSL_CERT_FILE`, for a private CA) and
-/// name the host connected to. Encryption that a man in the middle could terminate would
-/// only look safe.
-fn tls_connector() -> anyhow::Result<tokio_postgres_rustls::MakeRustlsConnect> {
+/// TLS for `sslmode=require` (and libpq's `verify-ca`/`verify-full`), verified as libpq's
+/// `verify-full`: the server's certificate must chain to a trusted CA and name the host
+/// connected to. Encryption that a man in the middle could terminate would only look safe.
+/// The trusted CAs are the file `sslrootcert` names (that connection only; libpq's `system`
+/// means the system store), else the system store (or `SSL_CERT_FILE`, for a private CA).
+/// `sslcert` and `sslkey` give the client certificate (PEM) for `cert` authentication.
+fn tls_connector(tls: &Tls) -> anyhow::Result<tokio_postgres_rustls::MakeRustlsConnect> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer, PrivateKeyDer};
     let mut roots = rustls::RootCertStore::empty();
-    let found = rustls_native_certs::load_native_certs();
-    let (added, _) = roots.add_parsable_certificates(found.certs);
-    if added == 0 {
-        anyhow::bail!(
-            "sslmode=require, but no trusted CA certificate was found (the system store, or the file \
-             SSL_CERT_FILE names){}",
-            found.errors.first().map(|e| format!(": {e}")).unwrap_or_default()
-        );
+    match tls.root_cert.as_deref() {
+        Some(file) if file != "system" => {
+            let certs = CertificateDer::pem_file_iter(file)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow::anyhow!("sslrootcert {file}: cannot read the CA certificates: {e}"))?;
+            let (added, _) = roots.add_parsable_certificates(certs);
+            if added == 0 {
+                anyhow::bail!("sslrootcert {file}: no CA certificate in it");
+            }
+        }
+        _ => {
+            let found = rustls_native_certs::load_native_certs();
+            let (added, _) = roots.add_parsable_certificates(found.certs);
+            if added == 0 {
+                anyhow::bail!(
+                    "sslmode=require, but no trusted CA certificate was found (the system store, or the \
+                     file SSL_CERT_FILE names; or give sslrootcert){}",
+                    found.errors.first().map(|e| format!(": {e}")).unwrap_or_default()
+                );
+            }
+        }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS setup")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match (&tls.client_cert, &tls.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| anyhow::anyhow!("sslcert {cert}: cannot read the client certificate: {e}"))?;
+            key_file_is_private(key)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| anyhow::anyhow!("sslkey {key}: cannot read the client key: {e}"))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| anyhow::anyhow!("sslcert {cert} with sslkey: {e}"))?
+        }
+        _ => builder.with_no_client_auth(),
+    };
     Ok(tokio_postgres_rustls::MakeRustlsConnect::new(config))
+}
+
+/// libpq refuses a client key that others may read (unless root owns it, mode 0640 at most,
+/// for a key shared with a group), and so does csjobs: a key others can read is no secret.
+fn key_file_is_private(file: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = fs_err::metadata(file).map_err(|e| anyhow::anyhow!("sslkey: {e}"))?;
+    let mode = meta.mode() & 0o777;
+    let private = if meta.uid() == 0 { mode & 0o037 == 0 } else { mode & 0o077 == 0 };
+    if !private {
+        anyhow::bail!(
+            "sslkey {file} has group or world access ({mode:o}); permissions should be u=rw (0600) or \
+             less, or u=rw,g=r (0640) when root owns it"
+        );
+    }
+    Ok(())
 }
 
 /// What to do with a PostgreSQL error raised while applying one input.

@@ -2,7 +2,9 @@
 //! migrations, the job lock, the job run log, the file-queue mechanics and logging.
 //! Nothing here knows a business rule or an exit code.
 
+pub mod budget;
 pub mod config;
+pub mod conninfo;
 pub mod db;
 pub mod duration;
 pub mod error;
@@ -10,6 +12,7 @@ pub mod hash;
 pub mod lock;
 pub mod logging;
 pub mod output;
+pub mod pgpass;
 pub mod ping;
 pub mod queue;
 pub mod runlog;

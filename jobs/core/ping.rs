@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::config::mask_password;
+use super::config::{scrub_url, shown_url};
 
 /// How long one ping may take, all in.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -46,10 +46,10 @@ impl Pinger {
             return;
         };
         match self.agent.get(&url).call() {
-            Ok(_) => tracing::debug!(url = %mask_password(&url), "pinged"),
+            Ok(_) => tracing::debug!(url = %shown_url(&url), "pinged"),
             Err(e) => tracing::warn!(
-                url = %mask_password(&url),
-                error = %e,
+                url = %shown_url(&url),
+                error = %scrub_url(&e.to_string(), &url),
                 "the dead man's switch ping failed (notify.ping_url); the job's exit code is not affected"
             ),
         }

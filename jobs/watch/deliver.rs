@@ -15,7 +15,7 @@ use lettre::{
 };
 
 use super::alerts::Message;
-use crate::core::config::{mask_password, AlertSettings};
+use crate::core::config::{scrub_url, shown_url, AlertSettings};
 
 /// How long one delivery may take.
 const TIMEOUT: Duration = Duration::from_secs(10);
@@ -25,7 +25,7 @@ pub struct Smtp {
     transport: SmtpTransport,
     from: Mailbox,
     to: Vec<Mailbox>,
-    /// The URL with its password masked, for messages.
+    /// The URL as it may be shown (`shown_url`), for messages.
     shown: String,
 }
 
@@ -94,7 +94,7 @@ impl Delivery {
             let body = m.webhook.to_string();
             let sent = agent.post(url).header("content-type", "application/json").send(body.as_bytes());
             if let Err(e) = sent {
-                failed.push(format!("webhook {}: {e}", mask_password(url)));
+                failed.push(format!("webhook {}: {}", shown_url(url), scrub_url(&e.to_string(), url)));
             }
         }
         failed
@@ -109,9 +109,14 @@ fn smtp(url: &str, a: &AlertSettings) -> Result<Smtp, BadSetting> {
     let host = u.host_str().filter(|h| !h.is_empty()).ok_or_else(|| bad(k, v, "no host"))?.to_string();
     let tls = TlsParameters::new_rustls(host.clone()).map_err(|e| bad(k, v, format!("TLS: {e}")))?;
     let builder = match u.scheme() {
-        // STARTTLS when the server offers it, plain otherwise.
+        // STARTTLS when the server offers it, plain otherwise; required with a user
+        // (monitoring.md): a password is never sent over a plain connection, so against a
+        // server that offers no STARTTLS nothing is sent at all (no AUTH, no mail) and the
+        // run fails saying why. Opportunistic TLS would hand the password to anyone on the
+        // path who strips STARTTLS from the server's answer.
         "smtp" => {
-            SmtpTransport::builder_dangerous(&host).port(u.port().unwrap_or(25)).tls(Tls::Opportunistic(tls))
+            let tls = if u.username().is_empty() { Tls::Opportunistic(tls) } else { Tls::Required(tls) };
+            SmtpTransport::builder_dangerous(&host).port(u.port().unwrap_or(25)).tls(tls)
         }
         "smtps" => {
             SmtpTransport::builder_dangerous(&host).port(u.port().unwrap_or(465)).tls(Tls::Wrapper(tls))
@@ -142,7 +147,7 @@ fn smtp(url: &str, a: &AlertSettings) -> Result<Smtp, BadSetting> {
                 .map_err(|e| bad("alerts.to", "CSJOBS_ALERTS_TO", format!("{t:?} is not an address: {e}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Smtp { transport: builder.timeout(Some(TIMEOUT)).build(), from, to, shown: mask_password(url) })
+    Ok(Smtp { transport: builder.timeout(Some(TIMEOUT)).build(), from, to, shown: shown_url(url) })
 }
 
 /// `%XX` sequences of a URL's user or password, decoded.
