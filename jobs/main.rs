@@ -94,7 +94,8 @@ enum Command {
     /// and the archives in <backup>/processed_archive (read straight from the .tgz), through
     /// the same rules as the queue: replaying data already loaded changes nothing. Files are
     /// not moved. A period of 7 days or more needs --yes (without it and without a terminal:
-    /// exit code 5, nothing loaded).
+    /// exit code 5, nothing loaded). Holds the archive lock, so archive never runs under it
+    /// (exit code 4 for whichever comes second); a listed file that cannot be read is exit 1.
     LoadSales(LoadSalesArgs),
     /// Move the staged rows of the cash server DB into the bonus DB, each exactly once
     ///
@@ -126,9 +127,11 @@ enum Command {
     /// file is deleted only after its archive is on disk (fsync), renamed into place, read back
     /// and checked entry by entry; a killed run is finished by the next one. Archives of that
     /// naming dated more than archive.retention_days (30) days before now are deleted; nothing
-    /// else in the backup directories is touched. Needs no database. Exit code 1 when a source
-    /// directory is missing, a file cannot be read or the disk is full: what was not safely
-    /// archived stays where it is.
+    /// else in the backup directories is touched. Archiving needs no database; the run log is
+    /// written in the cash server DB when it is configured and answers (else a warning). Never
+    /// runs during load-sales --replay (one lock file: the second exits 4). Exit code 1 when a
+    /// source directory is missing, a file cannot be read or the disk is full: what was not
+    /// safely archived stays where it is.
     Archive(ArchiveOptions),
     /// Empty the dictionary directory named by the cash server setting
     /// SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY
@@ -137,8 +140,10 @@ enum Command {
     /// link inside is removed as a link, its target untouched. Nothing is removed when the cash
     /// server DB cannot be reached (exit code 1) or the setting is missing or empty (exit code
     /// 2), nor when it names a relative path, a missing path, a non-directory, a symbolic link,
-    /// / or a system or home directory, or a directory holding csjobs' own directories (exit
-    /// code 2).
+    /// / or a system directory, a directory inside /usr, /etc, /boot, /proc, /sys, /dev, /run,
+    /// /lib*, /bin, /sbin, /root or /var/lib, a home directory or one holding a home, or a
+    /// directory that is, holds or lies inside one of csjobs' own paths.* (judged also with
+    /// links and .. resolved; exit code 2, naming the setting, the value and the rule).
     TrimDicts(TrimDictsOptions),
     /// Write ASTU sales files (выгрузка в АСТУ) for closed shifts not yet exported
     ///

@@ -104,6 +104,30 @@ async fn an_unreachable_database_removes_nothing() {
     assert_eq!(Dirs::names(&dicts).len(), 6);
 }
 
+/// A directory of this test inside a system tree (the tests run as root), with a sentinel
+/// file; removed when dropped.
+struct Scratch(std::path::PathBuf);
+
+impl Scratch {
+    fn new(tree: &str) -> Scratch {
+        let dir = Path::new(tree).join(format!("csjobs-test-{}-{}", std::process::id(), tree.len()));
+        fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("this test needs root to create {}: {e}", dir.display()));
+        fs::write(dir.join("sentinel"), "keep").unwrap();
+        Scratch(dir)
+    }
+
+    fn untouched(&self) {
+        assert_eq!(fs::read_to_string(self.0.join("sentinel")).unwrap(), "keep", "{}", self.0.display());
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
 #[tokio::test]
 async fn every_refused_path_removes_nothing() {
     let db = TestDb::cashserver().await;
@@ -115,6 +139,8 @@ async fn every_refused_path_removes_nothing() {
     fs::write(t.join("a-file"), "f").unwrap();
     std::os::unix::fs::symlink(&dicts, t.join("link-to-dicts")).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
+    let scratch: Vec<Scratch> =
+        ["/usr/local", "/var/lib", "/etc"].iter().map(|tree| Scratch::new(tree)).collect();
     let cases = [
         ("dicts".to_string(), "not an absolute path"),
         ("./dicts".to_string(), "not an absolute path"),
@@ -138,7 +164,22 @@ async fn every_refused_path_removes_nothing() {
         // csjobs' own directories: emptying them would lose sales files.
         (s(t), "csjobs directory"),
         (s(&dirs.processed), "csjobs directory"),
+        // Inside a system tree, not only the tree itself (rules.md §3), by the canonical path.
+        // Scratch directories of this test (a sentinel file each), never a real one: a
+        // regression must not empty /usr/local or /var/lib/postgresql.
+        (s(&scratch[0].0), "inside the system directory /usr"),
+        (s(&scratch[1].0), "inside the system directory /var/lib"),
+        (s(&t.join("etc-link").join(scratch[2].0.file_name().unwrap())), "inside the system directory /etc"),
+        ("/usr/local/csjobs-no-such-dir".to_string(), "inside the system directory /usr"),
+        ("/var/lib".to_string(), "system directory"),
+        // Inside one of csjobs' own directories, directly and through a link.
+        (s(&t.join("backup/processed_archive")), "inside the csjobs directory"),
+        (s(&t.join("processed-link/sub")), "inside the csjobs directory"),
     ];
+    fs::create_dir_all(t.join("backup/processed_archive")).unwrap();
+    fs::create_dir_all(dirs.processed.join("sub")).unwrap();
+    std::os::unix::fs::symlink("/etc", t.join("etc-link")).unwrap();
+    std::os::unix::fs::symlink(&dirs.processed, t.join("processed-link")).unwrap();
     for (value, why) in cases {
         set_dir(&db, Some(&value)).await;
         let r = trim_dicts(&db.url, &dirs, &[]);
@@ -153,8 +194,17 @@ async fn every_refused_path_removes_nothing() {
             .join("\n");
         assert!(messages.contains(why), "{value}: want {why:?} in {}", r.stderr);
         assert!(messages.contains(&format!("{value:?}")), "the message names the value: {}", r.stderr);
+        assert!(
+            messages.contains("SEND_DICTS_ON_CASHES_BY_URL_LOCAL_DIRECTORY")
+                && messages.contains("rules.md §3"),
+            "the message names the setting and the rule: {}",
+            r.stderr
+        );
         assert_eq!(Dirs::names(&dicts).len(), 6, "{value}");
         outside_untouched(&outside);
+        for sc in &scratch {
+            sc.untouched();
+        }
     }
     // A home directory itself.
     let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());

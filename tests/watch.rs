@@ -103,9 +103,8 @@ async fn the_profile_and_the_verdict_by_hand() {
     let (db, dirs) = fixture().await;
     let r = watch(&db, &dirs, NOW, None, &["--dry-run"]);
     assert_eq!(r.code, 3, "{}", r.stderr);
-    let json_end = r.stdout.find("\n--- ").unwrap_or(r.stdout.len());
-    let v: Value =
-        serde_json::from_str(&r.stdout[..json_end]).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
+    // One JSON document, the message that would be sent inside it.
+    let v: Value = serde_json::from_str(&r.stdout).unwrap_or_else(|e| panic!("{e}: {}", r.stdout));
     let shop = |n: i64| v["shops"].as_array().unwrap().iter().find(|s| s["shop"] == n).unwrap().clone();
     // Median of 10,000 and 10,000 (the 15:00 sales are after noon; the closed days are left out).
     assert_eq!(shop(8)["today"], "5000.00");
@@ -115,7 +114,8 @@ async fn the_profile_and_the_verdict_by_hand() {
     assert_eq!(shop(9)["verdict"], "no_profile");
     assert_eq!(v["silent_registers"].as_array().unwrap().len(), 1);
     // The message that would be sent names the shop, the figures, the registers, the command.
-    let msg = &r.stdout[json_end..];
+    let msg = v["would_send"]["text"].as_str().unwrap_or_else(|| panic!("no message in {}", r.stdout));
+    assert!(v["would_send"]["subject"].is_string(), "{}", r.stdout);
     for want in [
         "Казань, ул. Баумана, 1",
         "today 5000.00 against a usual 10000.00",

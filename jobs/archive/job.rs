@@ -1,5 +1,7 @@
 //! `csjobs archive`: packs processed/, error/ and broken/ into dated `.tgz` archives and
-//! deletes archives past retention. Needs no database.
+//! deletes archives past retention. Needs no database to archive; it writes its run log
+//! (`job_run`) in the cash server DB when that is configured and answers, and archives
+//! without one (a warning) otherwise.
 //!
 //! Per directory the run goes: finish an interrupted run (recover) → list the files present
 //! now → delete expired archives → pack into a temporary file, fsync → rename to the final
@@ -29,15 +31,22 @@ use super::{
     tgz::{self, SourceFile},
     Kind,
 };
-use crate::core::{config::Config, output, queue, JobError, Outcome};
+use crate::core::{
+    config::Config,
+    db::{self, Database},
+    lock, output, queue,
+    runlog::RunLog,
+    JobError, Outcome,
+};
 
 pub const JOB: &str = "archive";
 /// Where a run writes an archive before its final rename (in the archive directory).
 pub const TEMP_NAME: &str = ".csjobs-archive-tmp.tgz";
 /// The journal: the name of the archive whose sources are being deleted.
 pub const JOURNAL_NAME: &str = ".csjobs-archive-pending";
-/// The lock file in the backup directory: one archive run at a time.
-pub const LOCK_NAME: &str = ".csjobs-archive.lock";
+/// The lock file in the backup directory: one archive run at a time, and none while
+/// `load-sales --replay` reads the archives (`core::lock::acquire_archive_lock`).
+pub const LOCK_NAME: &str = lock::ARCHIVE_LOCK_NAME;
 
 /// The options of `csjobs archive` (its `--help` is these doc comments).
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -77,7 +86,7 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
     let today = cfg.now.date_naive();
     let threads =
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let _lock = if opts.dry_run { None } else { Some(lock(&cfg.paths.backup)?) };
+    let _lock = if opts.dry_run { None } else { Some(lock::acquire_archive_lock(&cfg.paths.backup, JOB)?) };
     let plans = Kind::ALL.map(|kind| {
         let (dir, setting) = source_dir(cfg, kind);
         Plan {
@@ -89,11 +98,16 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
             retention_days: cfg.archive_retention_days,
         }
     });
+    // The run log (cli.md: every job writes one), so that a failed nightly archive shows in
+    // `status` and Prometheus. Archiving needs no database: when the cash server DB is not
+    // configured or cannot be used, the files are archived all the same, with a warning.
+    let log = if opts.dry_run { None } else { start_run_log(cfg).await };
     let mut failures = Vec::new();
     let mut fail = |kind: Kind, e: anyhow::Error| {
         tracing::error!(dir = kind.name(), "{e:#}");
         failures.push(format!("{}: {e:#}", kind.name()));
     };
+    let mut reports: [KindReport; 3] = Default::default();
     if opts.dry_run {
         for plan in &plans {
             if let Err(e) = dry_run(plan) {
@@ -103,7 +117,6 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
     } else {
         // Finish interrupted runs and apply retention first, then list the three
         // directories at once (the files present when the run starts), then pack each.
-        let mut reports: [KindReport; 3] = Default::default();
         let mut listed = Vec::new();
         for (plan, report) in plans.iter().zip(&mut reports) {
             if let Err(e) = prepare(plan, report) {
@@ -122,11 +135,68 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
         let elapsed = started.elapsed().as_secs_f64();
         output::say(&format!("archive: done in {elapsed:.2} s\n{lines}"));
     }
-    if failures.is_empty() {
+    let result = if failures.is_empty() {
         Ok(Outcome::default())
     } else {
         Err(anyhow!("{}", failures.join("\n")).into())
+    };
+    if let Some((client, run)) = &log {
+        run.close(client, JOB, &result, &counters(&plans, &reports)).await;
     }
+    result
+}
+
+/// Connects to the cash server DB and opens this run's row in `job_run`; `None`, with a
+/// warning, when there is no such DB or it cannot be used: archiving goes on without a run
+/// log (the files matter more than their bookkeeping).
+async fn start_run_log(cfg: &Config) -> Option<(tokio_postgres::Client, RunLog)> {
+    let Some(url) = cfg.cashserver_url.as_ref() else {
+        tracing::warn!(
+            "the cash server DB is not configured (cashserver.database_url): this archive run keeps \
+             no run log, so status cannot show it"
+        );
+        return None;
+    };
+    let started = async {
+        let client = db::connect(url, Database::CashServer, "csjobs archive").await?;
+        let run = RunLog::start(&client, JOB).await?;
+        anyhow::Ok((client, run))
+    }
+    .await;
+    match started {
+        Ok(log) => Some(log),
+        Err(e) => {
+            tracing::warn!(
+                error = %format!("{e:#}"),
+                "cannot write the run log in the cash server DB: archiving goes on without it"
+            );
+            None
+        }
+    }
+}
+
+/// The counters kept in the run log: per directory, what was packed, deleted and expired.
+fn counters(plans: &[Plan; 3], reports: &[KindReport; 3]) -> serde_json::Value {
+    let per: serde_json::Map<String, serde_json::Value> = plans
+        .iter()
+        .zip(reports)
+        .map(|(p, r)| {
+            (
+                p.kind.name().to_string(),
+                serde_json::json!({
+                    "files": r.files,
+                    "bytes": r.bytes,
+                    "compressed": r.compressed,
+                    "archive": r.archive.as_ref().map(|a| a.display().to_string()),
+                    "deleted": r.deleted,
+                    "kept_changed": r.kept_changed,
+                    "recovered": r.recovered,
+                    "expired": r.expired.len(),
+                }),
+            )
+        })
+        .collect();
+    serde_json::Value::Object(per)
 }
 
 fn render(kind: Kind, r: &KindReport) -> String {
@@ -176,28 +246,6 @@ fn progress(kind: Kind, bytes: u64) -> indicatif::ProgressBar {
         .progress_chars("=> "),
     );
     pb
-}
-
-/// Takes the archive lock: an exclusive `flock` on a file in the backup directory, released
-/// by the kernel when the process ends however it ends.
-fn lock(backup: &Path) -> Result<File, JobError> {
-    fs::create_dir_all(backup)
-        .with_context(|| format!("cannot create the backup directory {} (paths.backup)", backup.display()))?;
-    let path = backup.join(LOCK_NAME);
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .mode(0o644)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-        Ok(()) => Ok(file),
-        Err(rustix::io::Errno::WOULDBLOCK) => {
-            Err(JobError::Locked { job: JOB.into(), db: format!("lock file {}", path.display()) })
-        }
-        Err(e) => Err(anyhow!("cannot lock {}: {e}", path.display()).into()),
-    }
 }
 
 /// The regular files under `dir` (recursively; links are not followed and not archived),

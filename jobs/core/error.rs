@@ -26,6 +26,10 @@ pub enum JobError {
     /// Another run of the same job holds the lock.
     #[error("another run of `{job}` holds its lock (advisory lock in {db}); this run did nothing")]
     Locked { job: String, db: String },
+    /// A lock that two jobs share (the archive lock of `archive` and `load-sales --replay`)
+    /// is held by `holder`.
+    #[error("{holder} holds {lock}; this run did nothing (run it again once that one has ended)")]
+    LockedBy { holder: String, lock: String },
     /// The request needs `--yes` and there is no terminal to ask.
     #[error("{0}")]
     NeedsConfirmation(String),
@@ -49,7 +53,7 @@ pub fn exit_code(result: &Result<Outcome, JobError>) -> u8 {
         Ok(_) => 0,
         Err(JobError::Failed(_)) => 1,
         Err(JobError::Usage(_)) => 2,
-        Err(JobError::Locked { .. }) => 4,
+        Err(JobError::Locked { .. } | JobError::LockedBy { .. }) => 4,
         Err(JobError::NeedsConfirmation(_)) => 5,
     }
 }

@@ -30,3 +30,61 @@ pub async fn acquire(url: &DbUrl, job: &str) -> Result<JobLock, JobError> {
     }
     Ok(JobLock { _client: client })
 }
+
+/// The name of the lock file, in the backup directory, that `archive` and
+/// `load-sales --replay` both take: an archive run moves processed/ files into the `.tgz`
+/// archives that a replay reads, so the two never work at once. Nothing else takes it, so it
+/// blocks no other job (the queue's load-sales and replay already share the job lock).
+pub const ARCHIVE_LOCK_NAME: &str = ".csjobs-archive.lock";
+
+/// Held for the life of a run; the kernel releases an `flock` when the process ends however
+/// it ends.
+pub struct FileLock {
+    _file: fs_err::File,
+}
+
+/// Takes the exclusive `flock` on `<backup>/.csjobs-archive.lock` for `holder` (e.g.
+/// `archive`), creating the backup directory and the file when they are missing, and writes
+/// who holds it into the file. When another process holds it, fails with
+/// [`JobError::LockedBy`] naming that holder (exit code 4).
+pub fn acquire_archive_lock(backup: &std::path::Path, holder: &str) -> Result<FileLock, JobError> {
+    use fs_err::os::unix::fs::OpenOptionsExt;
+    use std::io::{Read, Seek, Write};
+    fs_err::create_dir_all(backup)
+        .with_context(|| format!("cannot create the backup directory {} (paths.backup)", backup.display()))?;
+    let path = backup.join(ARCHIVE_LOCK_NAME);
+    let file = fs_err::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .mode(0o644)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
+        Ok(()) => {}
+        Err(rustix::io::Errno::WOULDBLOCK) => {
+            let mut who = String::new();
+            let _ = (&file).read_to_string(&mut who);
+            let who = who.trim();
+            return Err(JobError::LockedBy {
+                holder: if who.is_empty() {
+                    "another run of archive or load-sales --replay".into()
+                } else {
+                    who.into()
+                },
+                lock: format!("the archive lock file {}", path.display()),
+            });
+        }
+        Err(e) => return Err(anyhow::anyhow!("cannot lock {}: {e}", path.display()).into()),
+    }
+    // Who holds it, for the message of a run that finds it taken. Only the holder writes.
+    let mut f = &file;
+    let noted = f.set_len(0).and_then(|()| f.rewind()).and_then(|()| {
+        writeln!(f, "{holder} (pid {} on {})", std::process::id(), super::runlog::host_name())
+    });
+    if let Err(e) = noted {
+        tracing::warn!(file = %path.display(), "cannot note the holder in the lock file: {e}");
+    }
+    Ok(FileLock { _file: file })
+}

@@ -115,6 +115,10 @@ pub fn is_move_in_flight(name: &str) -> bool {
     name.starts_with('.') && name.contains(TEMP_MARK)
 }
 
+/// Copies `src` to `dest` on another file system: to a temporary name, with the source's
+/// modification time (the queue's order is by mtime, so a moved file keeps its place) and
+/// fsynced, then linked into place (refusing an existing `dest`), the directory fsynced, and
+/// the source removed. A failing step removes the temporary copy and reports the error.
 fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
@@ -122,14 +126,17 @@ fn copy_across(src: &Path, dest: &Path) -> io::Result<()> {
         dest.file_name().and_then(|n| n.to_str()).unwrap_or("file"),
         std::process::id()
     ));
-    fs::copy(src, &tmp)?;
-    let f = fs::File::open(&tmp)?;
-    f.sync_all()?;
-    let mtime = fs::metadata(src)?.modified()?;
-    let _ = fs::File::options().write(true).open(&tmp).and_then(|f| f.set_modified(mtime));
-    let linked = fs::hard_link(&tmp, dest);
-    fs::remove_file(&tmp)?;
-    linked?;
+    let copied = (|| {
+        let mtime = fs::metadata(src)?.modified()?;
+        fs::copy(src, &tmp)?;
+        let f = fs::File::options().write(true).open(&tmp)?;
+        f.set_modified(mtime)?;
+        f.sync_all()?;
+        fs::hard_link(&tmp, dest)
+    })();
+    let removed = fs::remove_file(&tmp);
+    copied?;
+    removed?;
     fsync_dir(dir)?;
     fs::remove_file(src)
 }
@@ -191,6 +198,29 @@ mod tests {
         assert_eq!(fs::read_to_string(p.join("a.1.json")).unwrap(), "older");
         assert_eq!(fs::read_to_string(&moved).unwrap(), "new");
         assert!(!q.join("a.json").exists());
+    }
+
+    /// A move to another file system (tmpfs /dev/shm → the disk of the temporary directory)
+    /// copies: the copy keeps the modification time (the queue's order) and the content.
+    #[test]
+    fn a_move_across_file_systems_keeps_the_modification_time() {
+        use std::os::unix::fs::MetadataExt;
+        let shm = Path::new("/dev/shm");
+        let src_dir = tempfile::tempdir_in(shm).expect("a tmpfs at /dev/shm");
+        let dest_dir = tempfile::tempdir().unwrap();
+        let dev = |p: &Path| fs::metadata(p).unwrap().dev();
+        assert_ne!(dev(src_dir.path()), dev(dest_dir.path()), "the test needs two file systems");
+        let src = src_dir.path().join("a.json");
+        fs::write(&src, "sales").unwrap();
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_123);
+        fs::File::options().write(true).open(&src).unwrap().set_modified(mtime).unwrap();
+        let moved = move_no_overwrite(&src, dest_dir.path()).unwrap();
+        assert_eq!(moved, dest_dir.path().join("a.json"));
+        assert!(!src.exists());
+        assert_eq!(fs::read_to_string(&moved).unwrap(), "sales");
+        assert_eq!(fs::metadata(&moved).unwrap().modified().unwrap(), mtime);
+        let left: Vec<_> = fs::read_dir(dest_dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(left.len(), 1, "no temporary copy is left: {left:?}");
     }
 
     #[test]

@@ -45,7 +45,13 @@ impl RunLog {
             tracing::warn!(error = %format!("{e:#}"), "could not complete the job run log");
         }
         if let Err(e) = result {
-            let _ = record_error(client, job, None, &format!("{e:#}")).await;
+            if let Err(why) = record_error(client, job, None, &format!("{e:#}")).await {
+                tracing::warn!(
+                    error = %format!("{why:#}"),
+                    "could not record this run's failure in the error message list (its exit code \
+                     is in the job run log when that was written)"
+                );
+            }
         }
     }
 

@@ -34,6 +34,11 @@ const PROTECTED: &[&str] = &[
     "/sbin", "/sys", "/usr", "/var", "/home", "/opt", "/srv", "/tmp", "/mnt", "/media",
 ];
 
+/// The system trees of rules.md §3: nothing inside them (nor they) is emptied. `/lib*` is
+/// every top-level directory whose name starts with `lib` (see [`system_tree`]).
+const SYSTEM_TREES: &[&str] =
+    &["/usr", "/etc", "/boot", "/proc", "/sys", "/dev", "/run", "/bin", "/sbin", "/root", "/var/lib"];
+
 /// The options of `csjobs trim-dicts` (its `--help` is these doc comments).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct TrimDictsOptions {
@@ -42,7 +47,8 @@ pub struct TrimDictsOptions {
     pub dry_run: bool,
 }
 
-/// Why a configured directory is refused. Each names the setting and the value.
+/// Why a configured directory is refused. Each names the rule; the caller names the setting
+/// and the value.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Refused {
     #[error("is not an absolute path")]
@@ -57,17 +63,27 @@ pub enum Refused {
     NotDirectory,
     #[error("is {0}, a system directory that is never emptied")]
     System(String),
+    #[error("is {path}, inside the system directory {tree} (nothing inside {tree} is ever emptied)")]
+    InsideSystem { path: String, tree: String },
     #[error("is a home directory ({0})")]
     Home(String),
-    #[error("holds or is the csjobs directory {0}")]
+    #[error("is {path}, which contains the home directory {home}")]
+    HoldsHome { path: String, home: String },
+    #[error("is the csjobs directory {0} (a paths.* setting)")]
     Ours(String),
+    #[error("is {path}, which contains the csjobs directory {ours} (a paths.* setting)")]
+    HoldsOurs { path: String, ours: String },
+    #[error("is {path}, inside the csjobs directory {ours} (a paths.* setting)")]
+    InsideOurs { path: String, ours: String },
     #[error("cannot be inspected: {0}")]
     Io(String),
 }
 
 /// Validates the configured directory. `homes` are the users' home directories,
 /// `ours` the directories csjobs works in (queue, processed, …): emptying a directory that
-/// is or holds one of them would lose sales files.
+/// is, holds or lies inside one of them would lose sales files or archives. Judged on the
+/// path as written and on its canonical path (links and `..` resolved), so a link higher up
+/// cannot make a forbidden directory look innocent.
 pub fn check_directory(value: &str, homes: &[PathBuf], ours: &[&Path]) -> Result<PathBuf, Refused> {
     let path = Path::new(value);
     if !path.is_absolute() {
@@ -78,7 +94,9 @@ pub fn check_directory(value: &str, homes: &[PathBuf], ours: &[&Path]) -> Result
     }
     // Lexically normal: no `.`, no doubled or trailing slashes.
     let path: PathBuf = path.components().collect();
-    protected(&path, homes)?;
+    let homes: Vec<PathBuf> = homes.iter().map(|h| canonical_or_lexical(h)).collect();
+    let ours: Vec<PathBuf> = ours.iter().map(|o| canonical_or_lexical(o)).collect();
+    protected(&path, &homes)?;
     let meta = match fs::symlink_metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(Refused::Missing),
@@ -93,22 +111,46 @@ pub fn check_directory(value: &str, homes: &[PathBuf], ours: &[&Path]) -> Result
     // A link higher up (/opt/x → /) could make an innocent-looking path a system one: check
     // the real path as well.
     let real = fs::canonicalize(&path).map_err(|e| Refused::Io(e.to_string()))?;
-    protected(&real, homes)?;
+    protected(&real, &homes)?;
     for p in [&path, &real] {
-        for o in ours {
-            let o_real = fs::canonicalize(o).unwrap_or_else(|_| o.to_path_buf());
-            if o.starts_with(p) || o_real.starts_with(p) {
+        for o in &ours {
+            if p == o {
                 return Err(Refused::Ours(o.display().to_string()));
+            }
+            if o.starts_with(p) {
+                return Err(Refused::HoldsOurs {
+                    path: p.display().to_string(),
+                    ours: o.display().to_string(),
+                });
+            }
+            if p.starts_with(o) {
+                return Err(Refused::InsideOurs {
+                    path: p.display().to_string(),
+                    ours: o.display().to_string(),
+                });
             }
         }
     }
     Ok(path)
 }
 
-/// `/`, a system directory or a home directory itself.
+/// `p` with links and `..` resolved when it exists; else lexically normal (a csjobs
+/// directory not created yet is still judged by its name).
+fn canonical_or_lexical(p: &Path) -> PathBuf {
+    fs::canonicalize(p).unwrap_or_else(|_| p.components().collect())
+}
+
+/// `/`, a system directory, a directory inside a system tree, a home directory, or one that
+/// holds a home directory.
 fn protected(p: &Path, homes: &[PathBuf]) -> Result<(), Refused> {
     if let Some(sys) = PROTECTED.iter().find(|s| p == Path::new(s)) {
         return Err(Refused::System(sys.to_string()));
+    }
+    if let Some(tree) = system_tree(p) {
+        if p == Path::new(&tree) {
+            return Err(Refused::System(tree));
+        }
+        return Err(Refused::InsideSystem { path: p.display().to_string(), tree });
     }
     if let Some(h) = homes.iter().find(|h| p == *h) {
         return Err(Refused::Home(h.display().to_string()));
@@ -116,7 +158,23 @@ fn protected(p: &Path, homes: &[PathBuf]) -> Result<(), Refused> {
     if p.parent() == Some(Path::new("/home")) {
         return Err(Refused::Home(p.display().to_string()));
     }
+    if let Some(h) = homes.iter().find(|h| h.starts_with(p)) {
+        return Err(Refused::HoldsHome { path: p.display().to_string(), home: h.display().to_string() });
+    }
     Ok(())
+}
+
+/// The system tree `p` is (`/var/lib`) or lies inside (`/usr/local`, `/lib64/x`), if any.
+fn system_tree(p: &Path) -> Option<String> {
+    if let Some(tree) = SYSTEM_TREES.iter().find(|t| p.starts_with(t)) {
+        return Some(tree.to_string());
+    }
+    match p.components().nth(1) {
+        Some(Component::Normal(top)) if top.to_str().is_some_and(|t| t.starts_with("lib")) => {
+            Some(format!("/{}", top.to_string_lossy()))
+        }
+        _ => None,
+    }
 }
 
 /// The home directories of the users in /etc/passwd.
@@ -181,7 +239,7 @@ pub async fn run(cfg: &Config, opts: &TrimDictsOptions) -> Result<Outcome, JobEr
     let dir = check_directory(&value, &home_directories(), &ours).map_err(|why| {
         JobError::usage(format!(
             "the directory {value:?} of the cash server setting {SETTING} {why}; nothing was removed \
-             (fix the setting in table settings)"
+             (rules.md §3: fix the setting in table settings)"
         ))
     })?;
 
@@ -243,6 +301,86 @@ mod tests {
         assert!(matches!(check_directory(&s(&ok), std::slice::from_ref(&ok), none), Err(Refused::Home(_))));
         let queue = ok.join("queue");
         fs::create_dir(&queue).unwrap();
-        assert!(matches!(check_directory(&s(&ok), &[], &[queue.as_path()]), Err(Refused::Ours(_))));
+        assert!(matches!(check_directory(&s(&ok), &[], &[queue.as_path()]), Err(Refused::HoldsOurs { .. })));
+    }
+
+    /// csjobs' own directories: the directory is one, holds one, or lies inside one, judged
+    /// on the canonical paths of both (a link to ours, a link to inside ours).
+    #[test]
+    fn refuses_our_own_directories_every_way() {
+        let d = tempfile::tempdir().unwrap();
+        let backup = d.path().join("backup");
+        let inside = backup.join("processed_archive");
+        let elsewhere = d.path().join("elsewhere");
+        fs::create_dir_all(&inside).unwrap();
+        fs::create_dir_all(&elsewhere).unwrap();
+        std::os::unix::fs::symlink(&backup, elsewhere.join("to-backup")).unwrap();
+        let link_parent = d.path().join("via");
+        std::os::unix::fs::symlink(&backup, &link_parent).unwrap();
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let ours: &[&Path] = &[backup.as_path()];
+        assert_eq!(check_directory(&s(&backup), &[], ours), Err(Refused::Ours(s(&backup))));
+        assert!(matches!(check_directory(&s(d.path()), &[], ours), Err(Refused::HoldsOurs { .. })));
+        assert!(matches!(check_directory(&s(&inside), &[], ours), Err(Refused::InsideOurs { .. })));
+        // /…/via/processed_archive is really /…/backup/processed_archive.
+        let via = link_parent.join("processed_archive");
+        assert!(matches!(check_directory(&s(&via), &[], ours), Err(Refused::InsideOurs { .. })), "{via:?}");
+        // A setting that names our directory through a link (ours given as a link too).
+        let ours_link: &[&Path] = &[link_parent.as_path()];
+        assert!(matches!(check_directory(&s(&inside), &[], ours_link), Err(Refused::InsideOurs { .. })));
+        // A directory beside ours is fine.
+        assert_eq!(check_directory(&s(&elsewhere), &[], ours), Ok(elsewhere.clone()));
+    }
+
+    /// Inside the system trees, exactly as rules.md §3 lists them; `/var` and `/opt` are not
+    /// trees (only the directories themselves are refused).
+    #[test]
+    fn the_system_trees() {
+        for (p, tree) in [
+            ("/usr/local", Some("/usr")),
+            ("/usr/share/doc", Some("/usr")),
+            ("/etc/csjobs", Some("/etc")),
+            ("/var/lib/x", Some("/var/lib")),
+            ("/lib64/x", Some("/lib64")),
+            ("/libexec/y", Some("/libexec")),
+            ("/root/dicts", Some("/root")),
+            ("/run/user", Some("/run")),
+            ("/proc/self", Some("/proc")),
+            ("/var/lib", Some("/var/lib")),
+            ("/var/cache/dicts", None),
+            ("/opt/cashserver/dicts", None),
+            ("/usrx/a", None),
+            ("/var/library", None),
+        ] {
+            assert_eq!(system_tree(Path::new(p)).as_deref(), tree, "{p}");
+        }
+        let none: &[&Path] = &[];
+        assert!(matches!(check_directory("/usr/local", &[], none), Err(Refused::InsideSystem { .. })));
+        assert!(matches!(check_directory("/var/lib", &[], none), Err(Refused::System(_))));
+        // Judged before it is looked up: a missing directory inside /etc is still refused as such.
+        assert!(matches!(check_directory("/etc/no/such/dir", &[], none), Err(Refused::InsideSystem { .. })));
+    }
+
+    /// A home directory (any user's, /etc/passwd's or under /home) is refused, and so is a
+    /// directory that holds one; a directory inside a home is not a home directory.
+    #[test]
+    fn home_directories() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().join("users/kassir");
+        let dicts = home.join("dicts");
+        fs::create_dir_all(&dicts).unwrap();
+        let s = |p: &Path| p.to_str().unwrap().to_string();
+        let none: &[&Path] = &[];
+        let homes = std::slice::from_ref(&home);
+        assert_eq!(check_directory(&s(&home), homes, none), Err(Refused::Home(s(&home))));
+        assert!(matches!(
+            check_directory(&s(&d.path().join("users")), homes, none),
+            Err(Refused::HoldsHome { .. })
+        ));
+        assert_eq!(check_directory(&s(&dicts), homes, none), Ok(dicts.clone()));
+        // Through a link higher up, judged by the canonical path.
+        let alias = d.path().join("alias");
+        std::os::unix::fs::symlink(d.path().join("users"), &alias).unwrap();
+        assert_eq!(check_directory(&s(&alias.join("kassir")), homes, none), Err(Refused::Home(s(&home))));
     }
 }

@@ -539,8 +539,10 @@ async fn write_load_log(
         let broken = f.content.as_ref().err();
         let mtime: DateTime<Utc> = f.entry.mtime.into();
         let size = f.size as i64;
-        let shop = sf.map(|s| s.shop);
-        let cash = sf.map(|s| s.cash);
+        // A broken file whose shop and cash could be read still counts for its register.
+        let register = broken.and_then(|b| b.register);
+        let shop = sf.map(|s| s.shop).or(register.map(|(shop, _)| shop));
+        let cash = sf.map(|s| s.cash).or(register.map(|(_, cash)| cash));
         let shiftnum = sf.map(|s| s.shift.number);
         let opened = sf.and_then(|s| s.shift.opened_at);
         let action = r.shift.map(|p| p.action.as_str());
@@ -599,7 +601,9 @@ pub struct Undisposed {
     pub disposition: Disposition,
 }
 
-pub async fn undisposed(client: &Client) -> Result<Vec<Undisposed>, tokio_postgres::Error> {
+/// The committed files whose move was not recorded. A disposition this code does not know
+/// (a table changed by hand) is an error naming it: guessing would move the file wrongly.
+pub async fn undisposed(client: &Client) -> anyhow::Result<Vec<Undisposed>> {
     let rows = client
         .query(
             "select load_id, file_name, content_sha256, disposition from load_log \
@@ -607,19 +611,22 @@ pub async fn undisposed(client: &Client) -> Result<Vec<Undisposed>, tokio_postgr
             &[],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| Undisposed {
-            load_id: r.get(0),
-            file_name: r.get(1),
-            sha256: r.get(2),
-            disposition: match r.get::<_, &str>(3) {
+    rows.iter()
+        .map(|r| {
+            let (load_id, file_name, value): (i64, String, &str) = (r.get(0), r.get(1), r.get(3));
+            let disposition = match value {
                 "processed" => Disposition::Processed,
                 "error" => Disposition::Error,
-                _ => Disposition::Broken,
-            },
+                "broken" => Disposition::Broken,
+                other => anyhow::bail!(
+                    "load log row {load_id} ({file_name}) has the disposition {other:?}, which is none \
+                     of processed, error, broken; the file was not moved: correct the row (table \
+                     load_log) and run again"
+                ),
+            };
+            Ok(Undisposed { load_id, file_name, sha256: r.get(2), disposition })
         })
-        .collect())
+        .collect()
 }
 
 /// Marks files as moved: `moved` maps load ids to where the file went (None: it was no

@@ -147,6 +147,10 @@ pub struct Broken {
     pub rule: u8,
     pub path: String,
     pub message: String,
+    /// The file's `shop` and `cash` when both could still be read as positive integers
+    /// (e.g. a file broken by a wrong sum): the load log keeps them, so the broken file
+    /// counts for its register (monitoring.md). Set by [`parse`].
+    pub register: Option<(i32, i32)>,
 }
 
 impl Broken {
@@ -172,7 +176,7 @@ impl fmt::Display for Broken {
 impl std::error::Error for Broken {}
 
 fn broken(rule: u8, path: impl Into<String>, message: impl Into<String>) -> Broken {
-    Broken { rule, path: path.into(), message: message.into() }
+    Broken { rule, path: path.into(), message: message.into(), register: None }
 }
 
 // ---- reading a file -----------------------------------------------------------------------
@@ -386,6 +390,25 @@ fn unexpected(v: &serde_json::Value) -> de::Unexpected<'_> {
 
 /// Parses and validates a file's (decompressed) content.
 pub fn parse(content: &[u8]) -> Result<SalesFile, Broken> {
+    parse_file(content).map_err(|b| Broken { register: register_of(content), ..b })
+}
+
+/// The top-level `shop` and `cash` of a broken file, when it is a JSON object that has both
+/// as integers from 1 to i32::MAX.
+fn register_of(content: &[u8]) -> Option<(i32, i32)> {
+    #[derive(Deserialize)]
+    struct Head {
+        shop: Option<serde_json::Value>,
+        cash: Option<serde_json::Value>,
+    }
+    let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
+    let head: Head = serde_json::from_slice(content).ok()?;
+    let code =
+        |v: Option<serde_json::Value>| v?.as_i64().filter(|n| *n > 0).and_then(|n| i32::try_from(n).ok());
+    Some((code(head.shop)?, code(head.cash)?))
+}
+
+fn parse_file(content: &[u8]) -> Result<SalesFile, Broken> {
     // A UTF-8 byte order mark is tolerated (RFC 8259 allows ignoring it).
     let content = content.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(content);
     let mut de = serde_json::Deserializer::from_slice(content);

@@ -7,6 +7,11 @@
 //! Order: the archives oldest first (by their date, then sequence number), each in the
 //! order it was packed (modification time, path), then processed/ in queue order. This is
 //! the order the files were loaded in the first place, as far as the archives can tell.
+//!
+//! A replay holds the archive lock (`core::lock::acquire_archive_lock`) besides the job lock,
+//! so `archive` cannot move files of processed/ into an archive under it; a file it listed
+//! and cannot read anyway (gone, unreadable, a corrupt archive) fails the run (exit 1, the
+//! file named), never passes as skipped.
 
 use std::{
     collections::BTreeSet,
@@ -134,11 +139,16 @@ fn spawn_reader(
                 match source {
                     Source::Processed(files) => {
                         for entry in files {
+                            test_pause();
                             let path = entry.path.clone();
                             let read = || format::read_file(&path, max_bytes);
                             let mut entry = entry;
                             entry.name = entry.path.display().to_string();
-                            if !send(Read::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
+                            // A file listed in processed/ that is gone when it is read was not
+                            // replayed: a failure naming it, never a silent skip.
+                            let item = Read::from_reading(entry, read, Utc::now(), &budget)
+                                .unwrap_or_else(|| Read::Failed(vanished(&path)));
+                            if !send(Some(item), &mut skipped) {
                                 return skipped;
                             }
                         }
@@ -195,6 +205,27 @@ fn spawn_reader(
     (rx, handle)
 }
 
+/// The failure of a file of processed/ that was listed but is gone when read.
+fn vanished(path: &Path) -> String {
+    format!(
+        "cannot read {}: it was in processed/ when the replay started and is gone now (moved or \
+         deleted by something else than csjobs archive, which waits for the replay); it was not \
+         replayed: find it (e.g. in an archive of {}) and run the replay again",
+        path.display(),
+        path.parent().map(|p| p.display().to_string()).unwrap_or_default()
+    )
+}
+
+/// Tests only (debug builds): `CSJOBS_TEST_REPLAY_PAUSE_MS` makes the reader wait that long
+/// before each file of processed/, so a test can act while a replay is under way.
+fn test_pause() {
+    if cfg!(debug_assertions) {
+        if let Some(ms) = std::env::var("CSJOBS_TEST_REPLAY_PAUSE_MS").ok().and_then(|v| v.parse().ok()) {
+            std::thread::sleep(Duration::from_millis(ms));
+        }
+    }
+}
+
 /// Asks for confirmation of a long period: `--yes`, or "yes" typed at a terminal.
 fn confirm(opts: &ReplayOptions) -> Result<(), JobError> {
     if opts.days() < CONFIRM_DAYS || opts.yes {
@@ -234,6 +265,9 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
     confirm(opts)?;
     let mut client = db::connect(url, Database::CashServer, "csjobs load-sales --replay").await?;
     let _lock = lock::acquire(url, JOB).await?;
+    // `archive` moves processed/ files into the archives this run reads: the two never work
+    // at once (an archive run started meanwhile waits for its next turn, exit 4).
+    let _archive_lock = lock::acquire_archive_lock(&cfg.paths.backup, "load-sales --replay")?;
     let run = RunLog::start(&client, JOB).await?;
     let started = Instant::now();
     let mut summary = Summary::default();

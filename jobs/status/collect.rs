@@ -29,13 +29,15 @@ use crate::{
     transfer::staged::Table,
 };
 
-/// The jobs that keep a run log (`job_run`). `archive` needs no database and keeps none.
-pub const JOBS_WITH_RUN_LOG: [&str; 5] = [
+/// The jobs that keep a run log (`job_run`): every job (cli.md). `archive` keeps it when the
+/// cash server DB is configured and answers (it archives without one).
+pub const JOBS_WITH_RUN_LOG: [&str; 6] = [
     crate::sales::job::JOB,
     crate::transfer::job::JOB,
     crate::astu::job::JOB,
     crate::trim::job::JOB,
     crate::dicts::JOB,
+    crate::archive::job::JOB,
 ];
 
 /// How many of the latest error messages are shown.

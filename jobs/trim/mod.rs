@@ -131,15 +131,8 @@ pub async fn trim_bookkeeping(
     let three_days = now - chrono::TimeDelta::days(3);
     let mut b = Bookkeeping {
         load_log: in_batches(cs, "load_log", "load_id", "finished_at < $1", before, batch).await?,
-        job_run: in_batches(
-            cs,
-            "job_run",
-            "run_id",
-            "started_at < $1 and finished_at is not null",
-            before,
-            batch,
-        )
-        .await?,
+        // Killed runs (no end) go too: a run started before the retention has ended long since.
+        job_run: in_batches(cs, "job_run", "run_id", "started_at < $1", before, batch).await?,
         error_message: in_batches(cs, "error_message", "id", "created_at < $1", three_days, batch).await?,
         staged_rows: 0,
     };

@@ -45,10 +45,12 @@ pub struct WatchOptions {
     /// Only this shop (shopcode; repeatable) [default: every shop]
     #[arg(long = "shop", value_name = "N")]
     pub shops: Vec<i32>,
-    /// Print the verdicts and the message that would be sent; send nothing, write nothing
+    /// Print the verdicts and the message that would be sent (in JSON: its key would_send);
+    /// send nothing, write nothing
     #[arg(long)]
     pub dry_run: bool,
-    /// Format of the verdicts on stdout [default: table on a terminal, json otherwise]
+    /// Format of the verdicts on stdout, json being one document [default: table on a
+    /// terminal, json otherwise]
     #[arg(long, value_enum, value_name = "FORMAT")]
     pub format: Option<WatchFormat>,
 }
@@ -117,23 +119,25 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         r.state = status::judge(r, now, cfg.status.stale_after.as_duration());
     }
     let Assessment { verdicts, conditions } = assess(cfg, &facts, &registers);
-    print_verdicts(&verdicts, &conditions, opts.format);
+    let format = opts.format.unwrap_or(if std::io::stdout().is_terminal() {
+        WatchFormat::Table
+    } else {
+        WatchFormat::Json
+    });
 
     let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let plan = alerts::plan(&conditions, &live);
     let repeat_after = cfg.alerts.repeat_after.as_duration();
     let Some(delivery) = delivery else {
-        // --dry-run: what would be due if the plan were applied, and its message.
+        // --dry-run: what would be due if the plan were applied, and its message, printed in
+        // the one document (JSON) or after the table.
         let after = simulate(&live, &plan, now);
         let due = alerts::due(&after, now, repeat_after);
-        if due.is_empty() {
-            output::line("nothing to send");
-        } else {
-            let m = alerts::message(&due, now, &host_name());
-            output::say(&format!("--- the message that would be sent\nSubject: {}\n\n{}", m.subject, m.text));
-        }
+        let message = (!due.is_empty()).then(|| alerts::message(&due, now, &host_name()));
+        print_verdicts(&verdicts, &conditions, format, Some(message.as_ref()));
         return Ok(Outcome { rejected: 0, problems: conditions.len() as u64 });
     };
+    print_verdicts(&verdicts, &conditions, format, None);
 
     alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
     let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
@@ -302,12 +306,15 @@ fn simulate(
     after
 }
 
-fn print_verdicts(verdicts: &[ShopVerdict], conditions: &[Condition], format: Option<WatchFormat>) {
-    let format = format.unwrap_or(if std::io::stdout().is_terminal() {
-        WatchFormat::Table
-    } else {
-        WatchFormat::Json
-    });
+/// The verdicts on stdout: one JSON document, or the table. `would_send` is the dry run's
+/// message (`Some(None)`: nothing would be sent; `None`: not a dry run): in JSON the key
+/// `would_send` (`null`, or `{"subject", "text"}`), after the table as text.
+fn print_verdicts(
+    verdicts: &[ShopVerdict],
+    conditions: &[Condition],
+    format: WatchFormat,
+    would_send: Option<Option<&alerts::Message>>,
+) {
     match format {
         WatchFormat::Json => {
             let silent: Vec<serde_json::Value> = conditions
@@ -315,8 +322,11 @@ fn print_verdicts(verdicts: &[ShopVerdict], conditions: &[Condition], format: Op
                 .filter(|c| c.kind == "register_silent")
                 .map(|c| json!({"shop": c.shop, "cash": c.cash, "last_contact": c.details["last_contact"]}))
                 .collect();
-            let doc =
+            let mut doc =
                 json!({"format": "csjobs-revenue-watch/1", "shops": verdicts, "silent_registers": silent});
+            if let Some(m) = would_send {
+                doc["would_send"] = json!(m.map(|m| json!({"subject": m.subject, "text": m.text})));
+            }
             output::line(&serde_json::to_string_pretty(&doc).expect("serialisable"));
         }
         WatchFormat::Table => {
@@ -342,6 +352,14 @@ fn print_verdicts(verdicts: &[ShopVerdict], conditions: &[Condition], format: Op
                     c.shop,
                     c.details["last_contact"].as_str().unwrap_or("?")
                 ));
+            }
+            match would_send {
+                None => {}
+                Some(None) => out.push_str("nothing to send\n"),
+                Some(Some(m)) => out.push_str(&format!(
+                    "--- the message that would be sent\nSubject: {}\n\n{}",
+                    m.subject, m.text
+                )),
             }
             output::say(&out);
         }
