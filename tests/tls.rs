@@ -12,8 +12,9 @@ use std::{
 
 use common::*;
 
-/// A throwaway cluster on a free loopback port whose pg_hba.conf has only `hostssl`, with a
-/// certificate for 127.0.0.1 signed by a test CA; stopped on drop.
+/// A throwaway cluster on a free loopback port with a certificate for 127.0.0.1 signed by a
+/// test CA (which it also trusts for client certificates), and the pg_hba.conf it is given;
+/// stopped on drop.
 struct TlsCluster {
     dir: tempfile::TempDir,
     port: u16,
@@ -35,7 +36,13 @@ fn sh_as_server(script: &str) -> std::process::ExitStatus {
 }
 
 impl TlsCluster {
+    /// Only `hostssl`, trusted: TLS or nothing.
     fn start() -> TlsCluster {
+        TlsCluster::start_with("hostssl all all 127.0.0.1/32 trust", &[])
+    }
+
+    /// `hba` for the TCP connections (local ones are trusted); `sql` run as postgres once up.
+    fn start_with(hba: &str, sql: &[&str]) -> TlsCluster {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let (ca, cert, key) = certificates(d);
@@ -70,17 +77,28 @@ unix_socket_directories = '{d}'
 ssl = on
 ssl_cert_file = '{cert}'
 ssl_key_file = '{key}'
+ssl_ca_file = '{ca}'
 fsync = off
 EOF
-             printf 'local all all trust\\nhostssl all all 127.0.0.1/32 trust\\n' > data/pg_hba.conf
+             printf 'local all all trust\\n{hba}\\n' > data/pg_hba.conf
              '{bindir}/pg_ctl' -D data -l server.log -w -t 60 start > /dev/null",
             d = d.display(),
             key = key.display(),
             cert = cert.display(),
+            ca = ca.display(),
+            hba = hba.replace('\n', "\\n"),
         );
         let ok = sh_as_server(&script);
         let log = |n: &str| std::fs::read_to_string(d.join(n)).unwrap_or_default();
         assert!(ok.success(), "the TLS cluster did not start:\n{}\n{}", log("initdb.log"), log("server.log"));
+        for statement in sql {
+            let psql = format!(
+                "'{bindir}/psql' -X -q -v ON_ERROR_STOP=1 -h '{}' -p {port} -U postgres -d postgres",
+                d.display()
+            );
+            let ok = sh_as_server(&format!("{psql} -c \"{}\"", statement.replace('"', "\\\"")));
+            assert!(ok.success(), "{statement}");
+        }
         TlsCluster { dir, port, ca }
     }
 
@@ -140,4 +158,156 @@ fn sslmode_require_connects_over_verified_tls_and_refuses_what_it_cannot_verify(
     let r = migrate(&server.url("localhost", "verify-ca"), &server.ca);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
+}
+
+/// A client certificate for `user`, signed by the test CA of `dir` (made by `certificates`).
+fn client_certificate(dir: &Path, user: &str) -> (PathBuf, PathBuf) {
+    let script = format!(
+        "set -e; cd '{}'
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {user}.key -out {user}.csr \
+           -subj /CN={user} 2>/dev/null
+         printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > {user}.ext
+         openssl x509 -req -in {user}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {user}.pem -days 3 \
+           -extfile {user}.ext 2>/dev/null
+         chmod 600 {user}.key",
+        dir.display()
+    );
+    assert!(Command::new("sh").args(["-c", &script]).status().unwrap().success(), "openssl");
+    (dir.join(format!("{user}.pem")), dir.join(format!("{user}.key")))
+}
+
+/// `csjobs migrate` with `url` and nothing else of the caller's environment that libpq reads:
+/// `env` sets what the case needs (HOME points at an empty directory unless given).
+fn migrate_with(url: &str, env: &[(&str, &Path)], vars: &[(&str, &str)]) -> Run {
+    let dirs = Dirs::new();
+    let home = tempfile::tempdir().unwrap();
+    let mut c = csjobs(url, &dirs);
+    c.env_remove("PGPASSWORD").env_remove("PGPASSFILE").env_remove("SSL_CERT_FILE").env("HOME", home.path());
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    for (k, v) in vars {
+        c.env(k, v);
+    }
+    c.arg("migrate");
+    run(c)
+}
+
+/// cli.md: a connection string without a password takes PGPASSWORD, then PGPASSFILE or
+/// ~/.pgpass (libpq's format and matching, `\` escapes; a file others can read is ignored with
+/// a warning), against a server of our own that requires scram-sha-256.
+#[test]
+fn passwords_come_from_pgpassword_then_the_password_file_as_libpq_has_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TlsCluster::start_with(
+        "host all all 127.0.0.1/32 scram-sha-256\nhostssl all all 127.0.0.1/32 scram-sha-256",
+        &[
+            "set password_encryption = 'scram-sha-256'; create role app login password 'pa:ss\\word'",
+            "create database appdb owner app",
+            "create database bonusdb owner app",
+        ],
+    );
+    let url = format!("postgres://app@127.0.0.1:{}/appdb?sslmode=disable", server.port);
+    let files = tempfile::tempdir().unwrap();
+    let passfile = |name: &str, text: &str, mode: u32| {
+        let p = files.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).unwrap();
+        p
+    };
+
+    // No password anywhere: the server refuses, exit 1.
+    let r = migrate_with(&url, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("password"), "{}", r.stderr);
+
+    // PGPASSWORD, and it wins over the file.
+    let wrong = passfile("wrong", "*:*:*:*:wrong\n", 0o600);
+    let r = migrate_with(&url, &[("PGPASSFILE", &wrong)], &[("PGPASSWORD", "pa:ss\\word")]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("0008_transfer_done"), "{}", r.stdout);
+
+    // PGPASSFILE: the first matching line, with escaped `:` and `\`; other lines skipped.
+    let port = server.port;
+    let good = passfile(
+        "good",
+        &format!(
+            "# csjobs\n127.0.0.1:{port}:otherdb:app:wrong\nlocalhost:{port}:appdb:app:wrong\n\
+             127.0.0.1:{port}:appdb:app:pa\\:ss\\\\word\n*:*:*:*:wrong\n"
+        ),
+        0o600,
+    );
+    let r = migrate_with(&url, &[("PGPASSFILE", &good)], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    // The same file readable by others: ignored, with a warning naming it; no connection.
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = migrate_with(&url, &[("PGPASSFILE", &good)], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("group or world access") && r.stderr.contains("good"), "{}", r.stderr);
+    assert!(!r.stderr.contains("pa:ss"), "{}", r.stderr);
+
+    // ~/.pgpass when PGPASSFILE is not set; for the bonus DB too (transfer's URL).
+    let home = tempfile::tempdir().unwrap();
+    let pgpass = home.path().join(".pgpass");
+    std::fs::write(&pgpass, format!("127.0.0.1:{port}:*:app:pa\\:ss\\\\word\n")).unwrap();
+    std::fs::set_permissions(&pgpass, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dirs = Dirs::new();
+    let mut c = csjobs(&url, &dirs);
+    c.env_remove("PGPASSWORD").env_remove("PGPASSFILE").env("HOME", home.path());
+    c.env("CSJOBS_BONUS_DATABASE_URL", format!("postgres://app@127.0.0.1:{port}/bonusdb"))
+        .args(["migrate", "--bonus"]);
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("bonus"), "{}", r.stdout);
+}
+
+/// libpq's sslrootcert (that connection's CA file, with no SSL_CERT_FILE at all) and a client
+/// certificate (sslcert/sslkey) against a server that authenticates by certificate; a key
+/// others can read is refused, as libpq refuses it.
+#[test]
+fn sslrootcert_and_a_client_certificate_work_as_in_libpq() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = TlsCluster::start_with(
+        "hostssl all certuser 127.0.0.1/32 cert",
+        &["create role certuser login", "create database certdb owner certuser"],
+    );
+    let (cert, key) = client_certificate(server.dir.path(), "certuser");
+    let url = |extra: &str| {
+        format!(
+            "host=127.0.0.1 port={} user=certuser dbname=certdb sslmode=verify-full sslrootcert='{}' {extra}",
+            server.port,
+            server.ca.display()
+        )
+    };
+    let with_cert = url(&format!("sslcert='{}' sslkey='{}'", cert.display(), key.display()));
+    let r = migrate_with(&with_cert, &[], &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(r.stdout.contains("0008_transfer_done"), "{}", r.stdout);
+
+    // The server's CA is trusted through sslrootcert alone: without a client certificate
+    // the TLS connection is made and the server refuses the login (not the certificate).
+    let r = migrate_with(&url(""), &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("certificate") || r.stderr.contains("pg_hba"), "{}", r.stderr);
+
+    // Another CA file: the server's certificate is not trusted.
+    let other = tempfile::tempdir().unwrap();
+    let (untrusted, _, _) = certificates(other.path());
+    let r = migrate_with(
+        &with_cert.replace(&server.ca.display().to_string(), &untrusted.display().to_string()),
+        &[],
+        &[],
+    );
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
+
+    // One without the other is a configuration error; a key others can read is refused.
+    let r = migrate_with(&url(&format!("sslcert='{}'", cert.display())), &[], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("sslcert and sslkey go together"), "{}", r.stderr);
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let r = migrate_with(&with_cert, &[], &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("group or world access"), "{}", r.stderr);
 }

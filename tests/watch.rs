@@ -564,3 +564,62 @@ async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice
         got.len() - seen.len()
     );
 }
+
+/// monitoring.md: with a user in the URL, STARTTLS is required. Against a server that offers
+/// AUTH but no STARTTLS (what a man in the middle who strips STARTTLS shows), csjobs sends no
+/// AUTH and no mail, exits 1 saying why, and the alerts stay owed. Before, `Opportunistic`
+/// sent the password in clear.
+#[tokio::test]
+async fn a_login_is_never_sent_without_starttls() {
+    let (db, dirs) = fixture().await;
+    let server = SmtpServer::start("auth-no-tls", None);
+    let url = format!("smtp://alerts:p%40ss%2Fw%3Ard@127.0.0.1:{}", server.port);
+    let r = watch_smtp(&db, &dirs, NOW, &url, None);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("STARTTLS"), "the reason is named: {}", r.stderr);
+    assert!(r.stderr.contains("stay owed"), "{}", r.stderr);
+    assert!(!r.stderr.contains("p@ss") && !r.stderr.contains("p%40ss"), "{}", r.stderr);
+    let attempts: Vec<_> = std::fs::read_dir(server.dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().extension().is_some_and(|x| x == "attempt"))
+        .collect();
+    assert!(attempts.is_empty(), "no AUTH was sent: {attempts:?}");
+    assert!(server.take().is_empty(), "no mail was sent");
+    assert_eq!(db.scalar_i64("select count(*) from alert where last_sent_at is null").await, 2);
+
+    // Without a user, the same server takes the mail over the plain connection (a LAN relay).
+    let r = watch_smtp(&db, &dirs, NOW, &format!("smtp://127.0.0.1:{}", server.port), None);
+    assert_eq!(r.code, 3, "{}", r.stderr);
+    assert_eq!(server.take().len(), 1);
+}
+
+/// cli.md: a webhook URL carries its token in the path or query (Slack, Telegram bridges):
+/// it is shown as scheme://host:port/… in the log, the error_message table and `csjobs
+/// config`, never whole.
+#[tokio::test]
+async fn a_webhook_token_shows_nowhere() {
+    let (db, dirs) = fixture().await;
+    let failing = HttpReceiver::start(500);
+    let url = format!("http://127.0.0.1:{}/services/T0/B0/TOKEN5ecret?key=KEY5ecret", failing.port);
+    let r = watch(&db, &dirs, NOW, Some(&url), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains(&format!("http://127.0.0.1:{}/…", failing.port)), "{}", r.stderr);
+    // revenue-watch keeps no run log yet (so no error_message row); whatever a job stores
+    // there must not hold the token either.
+    let stored = db.rows("select message from error_message").await.join("\n");
+    let mut c = csjobs(&db.url, &dirs);
+    c.env("CSJOBS_ALERTS_WEBHOOK_URL", &url).env("CSJOBS_NOTIFY_PING_URL", &url).arg("config");
+    let config = run(c);
+    assert_eq!(config.code, 0, "{}", config.stderr);
+    for secret in ["TOKEN5ecret", "KEY5ecret"] {
+        for (what, text) in [
+            ("log", &r.stderr),
+            ("stdout", &r.stdout),
+            ("error_message", &stored),
+            ("config", &config.stdout),
+        ] {
+            assert!(!text.contains(secret), "{secret} in the {what}: {text}");
+        }
+    }
+}

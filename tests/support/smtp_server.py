@@ -3,7 +3,9 @@
     smtp_server.py PORT OUTDIR MODE [CERT KEY]
 
 MODE: plain (no TLS, no auth), starttls (STARTTLS required, then AUTH required), smtps (TLS
-from the first byte, AUTH required), refuse (every message answered 554). The login is
+from the first byte, AUTH required), refuse (every message answered 554), auth-no-tls (AUTH
+offered over the plain connection and no STARTTLS: what a man in the middle who strips
+STARTTLS shows a client; every AUTH attempt is recorded as OUTDIR/auth-NNN.attempt). The login is
 `alerts` with the password `p@ss/w:rd`.
 
 Each message received is kept as OUTDIR/NNN.json: the envelope, whether the session was
@@ -56,6 +58,10 @@ class Keep:
 
 
 def check(server, session, envelope, mechanism, auth_data):
+    if getattr(server, "record_auth", None):
+        n = len([f for f in os.listdir(server.record_auth) if f.endswith(".attempt")])
+        with open(os.path.join(server.record_auth, f"auth-{n:03}.attempt"), "w") as f:
+            f.write(mechanism)
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == LOGIN and auth_data.password == PASSWORD
     return AuthResult(success=ok, handled=False, auth_data=auth_data)
 
@@ -74,8 +80,12 @@ def main():
             kw.update(tls_context=ctx, require_starttls=True)
         else:
             kw.update(ssl_context=ctx, auth_require_tls=False)
+    if mode == "auth-no-tls":
+        kw.update(authenticator=check, auth_required=False, auth_require_tls=False)
     c = Controller(Keep(outdir, mode == "refuse"), hostname="127.0.0.1", port=port, **kw)
     c.start()
+    if mode == "auth-no-tls":
+        c.smtpd.record_auth = outdir
     print("ready", flush=True)
     signal.sigwait({signal.SIGTERM, signal.SIGINT})
     c.stop()
