@@ -273,12 +273,20 @@ fn a_full_disk_fails_the_run_and_deletes_nothing() {
     // archive (2 MB, incompressible) cannot fit.
     let mut c = csjobs("postgres://unused.invalid/none", &dirs);
     c.args(["--now", NOW, "archive"]);
-    let r = run(with_small_disk(&backup(&dirs), "256k", &c));
+    let listing = dirs.tmp.path().join("full-disk.txt");
+    let r = run(with_small_disk_listed(&backup(&dirs), "256k", &c, &listing));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
     assert!(r.stderr.contains("nothing was deleted"), "{}", r.stderr);
     assert_eq!(tree(&dirs.processed), before);
-    // The real backup directory (under the tmpfs) got nothing either.
+    // The full disk itself, as the run left it (seen inside the namespace, before the tmpfs
+    // vanished): the lock file and the archive directory, but no archive, no half-written
+    // temporary archive, no journal.
+    let full = fs::read_to_string(&listing).unwrap();
+    let files: Vec<&str> = full.lines().filter(|l| l.starts_with("f ")).collect();
+    assert!(full.lines().any(|l| l.starts_with("d ") && l.ends_with(" processed_archive")), "{full}");
+    assert_eq!(files, ["f 0 .csjobs-archive.lock"], "what the full disk held at the end:\n{full}");
+    // And the real backup directory, under the tmpfs, got nothing.
     assert!(!backup(&dirs).join("processed_archive").exists());
 }
 
@@ -378,37 +386,60 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
     // Kills that left a journal: the run was deleting the sources of an archive it had
     // renamed into place, the window the journal protects. At least 3 must land there.
     let mut in_journal = 0;
+    // Kills during deletion: that run deleted sources (of an archive complete and checked)
+    // and stopped with sources still to delete.
+    let mut mid_delete = 0;
     let mut cycles = 0;
-    while kills < 12 || (in_journal < 3 && kills < 200) {
-        let mut child = spawn();
-        if !kill_after(&mut child, Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000))) {
-            mid_run += 1;
-        }
-        kills += 1;
-        let journals = csjobs::archive::Kind::ALL
+    // Each kill is judged against the state just before its run: (sources, archived entries,
+    // journals). A run killed before it did anything counts for nothing.
+    let journal_texts = || -> Vec<Option<Vec<u8>>> {
+        csjobs::archive::Kind::ALL
             .iter()
-            .filter(|k| k.archive_dir(&backup(&dirs)).join(csjobs::archive::job::JOURNAL_NAME).exists())
-            .count();
-        in_journal += usize::from(journals > 0);
-
-        // Every file is in its directory, intact, or in an archive, intact (or both).
-        let in_archives = archived(&backup(&dirs));
+            .map(|k| fs::read(k.archive_dir(&backup(&dirs)).join(csjobs::archive::job::JOURNAL_NAME)).ok())
+            .collect()
+    };
+    let sources_now = || {
         let mut in_sources = BTreeMap::new();
         for d in ["processed", "error", "broken"] {
             for (rel, h) in tree(&root.join(d)) {
                 in_sources.insert(format!("{d}/{rel}"), h);
             }
         }
-        let mut archived_now = 0;
+        in_sources
+    };
+    let entries = |a: &BTreeMap<String, Vec<[u8; 32]>>| a.values().map(Vec::len).sum::<usize>();
+    let mut prev = (sources_now(), 0usize, journal_texts());
+    while kills < 12 || ((in_journal < 3 || mid_delete < 1 || mid_archive < 3) && kills < 200) {
+        let mut child = spawn();
+        let killed =
+            !kill_after(&mut child, Duration::from_micros(rng.range(0, full.as_micros() as u64 + 1000)));
+        if killed {
+            mid_run += 1;
+        }
+        kills += 1;
+        let journal_now = journal_texts();
+        let journals = journal_now.iter().filter(|j| j.is_some()).count();
+        // A journal this very run wrote (or rewrote): it was killed in the window it guards.
+        in_journal += usize::from(killed && journals > 0 && journal_now != prev.2);
+
+        // Every file is in its directory, intact, or in an archive, intact (or both).
+        let in_archives = archived(&backup(&dirs));
+        let in_sources = sources_now();
         for (name, hash) in &files {
             let src = in_sources.get(name) == Some(hash);
             let arc = in_archives.get(name).is_some_and(|v| v.contains(hash));
             assert!(src || arc, "kill {kills}: {name} is lost");
-            archived_now += usize::from(arc);
         }
-        if archived_now > 0 && archived_now < files.len() {
+        let unfinished = !in_sources.is_empty() || journals > 0;
+        // This run wrote archive entries or deleted sources, and work was left.
+        let did_something = entries(&in_archives) != prev.1 || in_sources.len() != prev.0.len();
+        if killed && did_something && unfinished {
             mid_archive += 1;
         }
+        if killed && in_sources.len() < prev.0.len() && unfinished {
+            mid_delete += 1;
+        }
+        prev = (in_sources.clone(), entries(&in_archives), journal_now);
         for (name, hashes) in &in_archives {
             for h in hashes {
                 assert_eq!(files.get(name), Some(h), "kill {kills}: the archives hold a wrong {name}");
@@ -428,9 +459,17 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
             cycles += 1;
             fs::remove_dir_all(backup(&dirs)).unwrap();
             crash_tree(root);
+            prev = (sources_now(), 0, journal_texts());
         }
     }
+    eprintln!(
+        "{kills} kills: {mid_run} mid-run, {mid_archive} mid-archive, {mid_delete} mid-deletion, \
+         {in_journal} in the journal window"
+    );
     assert!(mid_run >= 6, "the kills must land mid-run to prove anything: {mid_run} of {kills}");
+    assert!(mid_archive >= 3, "the kills must land while archiving: {mid_archive} of {kills}");
+    // The deletions themselves are quick (3 of 90 kills landed there in one run): one is asked.
+    assert!(mid_delete >= 1, "the kills must land while deleting sources: {mid_delete} of {kills}");
     assert!(in_journal >= 3, "the kills must land in the journal window: {in_journal} of {kills}");
 
     // A final run finishes the job: no source left, each file exactly once in the archives.
@@ -452,8 +491,101 @@ fn sigkill_at_random_moments_loses_nothing_and_a_final_run_archives_each_file_on
             assert!(kind.parse_archive_name(&n).is_some(), "leftover {n} in {}", dir.display());
         }
     }
-    eprintln!(
-        "{kills} kills, {mid_run} mid-run, {in_journal} in the journal window, {mid_archive} with the tree \
-         partly archived, {cycles} whole cycles checked"
+    eprintln!("{cycles} whole cycles checked");
+}
+
+// ---- what allows deleting a source ------------------------------------------------------------
+
+/// A file changed after the run listed it (here: grown while the run packs the directory)
+/// is not what was archived: it is kept, with its new content, and the next run archives
+/// that.
+#[test]
+fn a_file_changed_while_being_archived_is_kept_for_the_next_run() {
+    let dirs = Dirs::new();
+    let mut rng = SplitMix(17);
+    // Enough incompressible data that packing takes a while; a.json is packed first.
+    write(&dirs.processed.join("a.json"), b"{\"old\":1}", 1, 0o644);
+    for i in 0..12 {
+        let data: Vec<u8> = (0..4_000_000).map(|_| rng.next_u64() as u8).collect();
+        write(&dirs.processed.join(format!("f{i:02}.json")), &data, 2 + i, 0o644);
+    }
+    let mut c = csjobs("postgres://unused.invalid/none", &dirs);
+    c.args(["--now", NOW, "archive"]).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = c.spawn().unwrap();
+    // The temporary archive exists: the run has listed its files and is packing them; it
+    // deletes sources only after the archive is complete and read back.
+    let temp = backup(&dirs).join("processed_archive").join(csjobs::archive::job::TEMP_NAME);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !temp.exists() {
+        assert!(Instant::now() < deadline, "the run never began packing");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    write(&dirs.processed.join("a.json"), b"{\"new\":2, \"longer\": true}", 100, 0o644);
+    let out = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert_eq!(out.status.code(), Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("1 kept because they changed while being archived"), "{stdout}");
+    assert!(stderr.contains("changed while being archived: kept for the next run"), "{stderr}");
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json"], "the others were archived and deleted");
+    assert_eq!(fs::read(dirs.processed.join("a.json")).unwrap(), b"{\"new\":2, \"longer\": true}");
+
+    // The next run archives the new content and deletes it.
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(Dirs::names(&dirs.processed).is_empty());
+    let new: [u8; 32] = Sha256::digest(b"{\"new\":2, \"longer\": true}").into();
+    let a = archived(&backup(&dirs)).remove("processed/a.json").unwrap();
+    assert_eq!(a.len(), 2, "a.json in both archives");
+    assert!(a.contains(&new), "the new content is archived");
+}
+
+/// An interrupted run's journal names an archive; the recovery deletes a source only when the
+/// archive's entry is that very file. Here one entry differs from its source (same name,
+/// size and mtime, other bytes): that source is kept — and then archived by this run — while
+/// the identical one is deleted and archived only once.
+#[test]
+fn recovery_keeps_a_source_that_differs_from_its_archived_entry() {
+    let dirs = Dirs::new();
+    let scratch = dirs.tmp.path().join("scratch");
+    write(&scratch.join("a.json"), b"{\"v\":1}", 5, 0o644);
+    write(&scratch.join("b.json"), b"{\"b\":0}", 6, 0o644);
+    let srcs: Vec<tgz::SourceFile> = ["a.json", "b.json"]
+        .iter()
+        .map(|n| {
+            let p = scratch.join(n);
+            let meta = fs::metadata(&p).unwrap();
+            tgz::SourceFile::new(p, PathBuf::from(n), &meta)
+        })
+        .collect();
+    let archive_dir = backup(&dirs).join("processed_archive");
+    fs::create_dir_all(&archive_dir).unwrap();
+    let name = "processed-26-11-22.tgz";
+    tgz::write(fs_err::File::create(archive_dir.join(name)).unwrap(), &srcs, 1, &|_| {}).unwrap();
+    fs::write(archive_dir.join(csjobs::archive::job::JOURNAL_NAME), format!("{name}\n")).unwrap();
+    // The sources as the interrupted run left them: b.json the same, a.json other bytes of
+    // the same size with the same mtime.
+    write(&dirs.processed.join("a.json"), b"{\"v\":2}", 5, 0o644);
+    write(&dirs.processed.join("b.json"), b"{\"b\":0}", 6, 0o644);
+
+    let r = archive(&dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert!(
+        r.stdout.contains("finished an interrupted run: 1 archived source files deleted"),
+        "{}",
+        r.stdout
     );
+    assert!(!archive_dir.join(csjobs::archive::job::JOURNAL_NAME).exists());
+    let got = archived(&backup(&dirs));
+    let h = |b: &[u8]| -> [u8; 32] { Sha256::digest(b).into() };
+    assert_eq!(
+        got["processed/b.json"],
+        vec![h(b"{\"b\":0}")],
+        "b.json deleted by the recovery, archived once"
+    );
+    let mut a = got["processed/a.json"].clone();
+    a.sort();
+    let mut both = vec![h(b"{\"v\":1}"), h(b"{\"v\":2}")];
+    both.sort();
+    assert_eq!(a, both, "a.json's new bytes were kept and archived by this run");
+    assert!(Dirs::names(&dirs.processed).is_empty());
 }

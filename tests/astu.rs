@@ -315,18 +315,26 @@ async fn a_full_disk_leaves_no_partial_file_and_the_shift_unexported() {
     );
     let mut c = csjobs(&db.url, &dirs);
     c.arg("load-sales");
-    let r = run(with_small_disk(&dirs.astu, "16k", &c));
+    let listing = dirs.tmp.path().join("full-outbox.txt");
+    let r = run(with_small_disk_listed(&dirs.astu, "16k", &c, &listing));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("No space left on device"), "{}", r.stderr);
+    // The full outbox as the run left it, seen inside the namespace: its shop directory,
+    // no ASTU file and no half-written temporary one.
+    let full = fs::read_to_string(&listing).unwrap();
+    assert!(full.lines().any(|l| l.starts_with("d ") && l.ends_with(" 8")), "{full}");
+    assert!(!full.lines().any(|l| l.starts_with("f ")), "files left on the full outbox:\n{full}");
     assert_eq!(Dirs::names(&dirs.processed), ["big.json"]);
     assert_eq!(db.scalar_i64("select count(*) from goodsitem").await, 600);
     assert_eq!(exported(&db).await, ["1:false"]);
     // export-astu on the same full disk fails the same way (exit 1) and still marks nothing.
     let mut c = csjobs(&db.url, &dirs);
     c.arg("export-astu");
-    let r = run(with_small_disk(&dirs.astu, "16k", &c));
+    let r = run(with_small_disk_listed(&dirs.astu, "16k", &c, &listing));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("workshiftid 1"), "{}", r.stderr);
+    let full = fs::read_to_string(&listing).unwrap();
+    assert!(!full.lines().any(|l| l.starts_with("f ")), "files left on the full outbox:\n{full}");
     assert_eq!(exported(&db).await, ["1:false"]);
     // On the real outbox it works, and the file has all 600 lines.
     let r = export_astu(&db, &dirs, &[]);

@@ -594,8 +594,17 @@ async fn second_run_while_the_lock_is_held_exits_4_and_does_nothing() {
     assert_eq!(r.code, 4, "{}", r.stderr);
     assert!(r.stderr.contains("holds its lock"));
     assert_eq!(Dirs::names(&dirs.queue), ["a.json"]);
+    let held = "select count(*) from pg_locks l join pg_database d on d.oid = l.database
+                 where l.locktype = 'advisory' and d.datname = current_database()";
+    assert_eq!(db.scalar_i64(held).await, 1, "the other session's lock, as pg_locks shows it");
     drop(other);
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // The server releases the lock when it notices the session gone: wait for that (and no
+    // longer), not for a guessed while.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while db.scalar_i64(held).await > 0 {
+        assert!(std::time::Instant::now() < deadline, "the lock of a closed session was never released");
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
     assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
 }
 

@@ -203,10 +203,28 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
     let state_was_there = Path::new("/var/lib/csjobs").exists();
     fs::create_dir_all("/var/lib/csjobs").unwrap();
     fs::write("/var/lib/csjobs/report.html", b"<!DOCTYPE html>").unwrap();
+    // A page a killed report run left half written goes too.
+    fs::write("/var/lib/csjobs/.report.html.csjobs-tmp-test", b"<!DOCTYPE").unwrap();
+    // What the admin keeps beside them is not the package's: it stays (and so does the
+    // directory holding it) when the directory was there before.
+    let admins = Path::new("/var/lib/csjobs/admin-notes.txt");
+    if state_was_there {
+        fs::write(admins, b"mine").unwrap();
+    }
     sh(Command::new("dpkg").args(["--purge", "csjobs"]));
     let purged = (|| {
         assert!(!Path::new("/etc/csjobs").exists(), "purge removes the config");
-        assert!(state_was_there || !Path::new("/var/lib/csjobs").exists(), "purge removes the report page");
+        assert!(!Path::new("/var/lib/csjobs/report.html").exists(), "purge removes the report page");
+        assert!(
+            !Path::new("/var/lib/csjobs/.report.html.csjobs-tmp-test").exists(),
+            "purge removes a half-written report page"
+        );
+        if state_was_there {
+            assert!(admins.exists(), "purge keeps what is not the package's");
+            let _ = fs::remove_file(admins);
+        } else {
+            assert!(!Path::new("/var/lib/csjobs").exists(), "purge removes the directory it emptied");
+        }
         assert!(sales.exists(), "purge never removes sales files");
         sh(Command::new("getent").args(["passwd", "csjobs"]));
         let overrides = text(&sh(Command::new("dpkg-statoverride").arg("--list")));

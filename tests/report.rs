@@ -272,13 +272,43 @@ async fn the_page_in_a_real_browser_shows_every_shop_register_and_chart() {
 #[tokio::test]
 async fn only_the_shops_asked_for_and_an_unknown_shop_is_a_usage_error() {
     let (db, dirs) = fixture().await;
+    // Every data directory there (a missing one is a problem of its own).
+    std::fs::create_dir_all(dirs.tmp.path().join("backup")).unwrap();
     let page = dirs.tmp.path().join("nine.html");
     let r = report(&db.url, &dirs, &page, &["--shop", "9"]);
-    // Shop 9 alone: no problem there but register 22 never heard from → exit 3 (status
-    // counts registers never heard from as a problem only when... ) – judged as status does.
+    // Shop 9 alone: its revenue is as usual and register 21 is ok, but register 22 was never
+    // heard from — a register not `ok` makes the state unhealthy (monitoring.md, status):
+    // exit 3, judged as status judges it.
     let html = std::fs::read_to_string(&page).unwrap_or_else(|e| panic!("{e}: {}", r.stderr));
     assert!(html.contains("id=\"shop-9\"") && !html.contains("id=\"shop-8\""));
     assert!(!html.contains("Касса 17"));
+    assert_eq!(r.code, 3, "register 22 of shop 9 is `never`: exit 3\n{}", r.stderr);
+    assert!(html.contains("class=\"health unhealthy\""));
+    let mut st = csjobs(&db.url, &dirs);
+    st.args(["--now", NOW, "status", "--shop", "9", "--format", "json"]);
+    let st = run(st);
+    assert_eq!(st.code, r.code, "report --shop 9 exits as status --shop 9 does: {}", st.stdout);
+
+    // Register 22 heard from: shop 9 has nothing wrong, so the page of shop 9 alone is
+    // healthy (exit 0) while shop 8's stale register 18 still makes the whole page exit 3.
+    db.client
+        .batch_execute(
+            "insert into load_log (file_name, file_size, content_sha256, shopcode, cashcode, source_host,
+                                   disposition, started_at, finished_at, disposed_at)
+             values ('f-22.json', 1, md5('22'), 9, 22, 'pos-22', 'processed',
+                     '2026-11-24T11:55:00+03:00', '2026-11-24T11:55:00+03:00', '2026-11-24T11:55:00+03:00')",
+        )
+        .await
+        .unwrap();
+    let r = report(&db.url, &dirs, &page, &["--shop", "9"]);
+    let mut st = csjobs(&db.url, &dirs);
+    st.args(["--now", NOW, "status", "--shop", "9", "--format", "json"]);
+    let st = run(st);
+    assert_eq!(r.code, 0, "shop 9 alone is healthy once register 22 reported\n{}\n{}", r.stderr, st.stdout);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("class=\"health healthy\""), "{html}");
+    let r = report(&db.url, &dirs, &page, &[]);
+    assert_eq!(r.code, 3, "the whole page still has shop 8's stale register 18\n{}", r.stderr);
     let r = report(&db.url, &dirs, &dirs.tmp.path().join("x.html"), &["--shop", "99"]);
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert!(r.stderr.contains("--shop 99: no such shop"), "{}", r.stderr);

@@ -1027,3 +1027,56 @@ async fn a_standby_in_recovery_is_read_only_and_still_read() {
     let r = run(status_cmd(&primary, &dirs, NOW, &["--format", "json"]));
     assert_eq!(json_of(&r)["connections"][0]["state"], "ok");
 }
+
+/// A job that really runs (here a transfer waiting for a table lock the test holds in the
+/// bonus DB, its run log open) is `running` — not killed, not a problem — with its own pid;
+/// once SIGKILLed it is `killed` and the state is unhealthy.
+#[tokio::test]
+async fn a_job_that_really_runs_is_running_and_killed_once_its_process_is_gone() {
+    use std::time::Instant;
+    let (db, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    db.client
+        .batch_execute("insert into changeaccountbalancetemp (accountnumber, amount) values ('A', 1)")
+        .await
+        .unwrap();
+    let (holder, conn) = tokio_postgres::connect(&bonus.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    holder.batch_execute("begin; lock table asset in access exclusive mode").await.unwrap();
+    let mut c = csjobs(&db.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url)
+        .arg("transfer")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let mut child = c.spawn().unwrap();
+    let waiting = "select count(*) from pg_stat_activity
+                    where datname = current_database() and wait_event_type = 'Lock' and query ilike '%asset%'";
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while bonus.scalar_i64(waiting).await == 0 {
+        assert!(Instant::now() < deadline, "the transfer never reached the lock");
+        assert!(child.try_wait().unwrap().is_none(), "the transfer ended before the lock");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = chrono::Local::now().fixed_offset().to_rfc3339();
+    let transfer_of = |r: &Run| {
+        let v = json_of(r);
+        v["jobs"].as_array().unwrap().iter().find(|j| j["job"] == "transfer").unwrap().clone()
+    };
+    let r = status(&db, &dirs, &now, &["--format", "json"]);
+    let t = transfer_of(&r);
+    assert_eq!(t["unfinished"]["outcome"], "running", "{t}");
+    assert_eq!(t["unfinished"]["pid"], child.id(), "{t}");
+    assert_eq!(t["last_run"]["outcome"], "running", "{t}");
+    assert!(t["unfinished"]["finished_at"].is_null(), "{t}");
+    let problems = json_of(&r)["problems"].clone();
+    assert!(!problems.to_string().contains("transfer"), "a running job is no problem: {problems}");
+
+    child.kill().unwrap();
+    child.wait().unwrap();
+    holder.batch_execute("rollback").await.unwrap();
+    let r = status(&db, &dirs, &now, &["--format", "json"]);
+    let t = transfer_of(&r);
+    assert_eq!(t["unfinished"]["outcome"], "killed", "{t}");
+    let problems = json_of(&r)["problems"].clone();
+    assert!(problems.to_string().contains("was killed"), "a killed run is a problem: {problems}");
+    assert_eq!(r.code, 3, "{problems}");
+}

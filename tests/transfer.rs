@@ -517,6 +517,19 @@ async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on(
         .stderr(std::process::Stdio::piped());
     let mut child = c.spawn().unwrap();
     let pid = Pid::from_child(&child);
+    // Its log, line by line as it comes: the test waits for what the run says, not for a while.
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let reader = {
+        let log = log.clone();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut err, &mut line).is_ok_and(|n| n > 0) {
+                log.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        })
+    };
     let waiting = "select count(*) from pg_stat_activity
                     where datname = current_database() and wait_event_type = 'Lock' and query ilike '%asset%'";
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -525,8 +538,15 @@ async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     kill_process(pid, Signal::TERM).unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The run has taken the request (it says so) and goes on waiting for its batch.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !log.lock().unwrap().contains("stop requested") {
+        assert!(child.try_wait().unwrap().is_none(), "the first request waits for the batch");
+        assert!(Instant::now() < deadline, "the run never took the stop request: {}", log.lock().unwrap());
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     assert!(child.try_wait().unwrap().is_none(), "the first request waits for the batch");
+    assert_eq!(bonus.scalar_i64(waiting).await, 1, "still waiting for the lock after the first request");
     kill_process(pid, Signal::TERM).unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -536,8 +556,8 @@ async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on(
         assert!(Instant::now() < deadline, "a second stop request did not end the run");
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(child.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    reader.join().unwrap();
+    let stderr = log.lock().unwrap().clone();
     assert_eq!(status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("second stop request"), "{stderr}");
 
@@ -545,4 +565,41 @@ async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on(
     let r = transfer(&cash, &bonus, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(100,5050.00)"]);
+}
+
+/// One SIGTERM: the run finishes the batch under way and exits 0; the rows of later batches
+/// stay staged; the next run transfers them, each exactly once.
+#[tokio::test]
+async fn one_sigterm_finishes_the_batch_exits_0_and_the_rerun_completes() {
+    use std::time::{Duration, Instant};
+    let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
+    stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 7), i from generate_series(1, 3000) i").await;
+    let mut c = csjobs(&cash.url, &dirs);
+    c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "10").arg("transfer");
+    let child = LoggedChild::spawn(c);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while bonus.scalar_i64("select count(*) from asset").await == 0 {
+        assert!(Instant::now() < deadline, "the run never applied a batch: {}", child.log());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.terminate();
+    let (code, log) = child.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("stop requested"), "{log}");
+    let applied = bonus.scalar_i64("select count(*) from asset").await;
+    let pending = cash.scalar_i64("select count(*) from transfer_pending").await;
+    assert!(applied > 0 && applied < 3000, "stopped mid-way: {applied} applied");
+    assert_eq!(applied + pending, 3000, "what was applied is marked done, the rest pending");
+
+    let r = transfer(&cash, &bonus, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(bonus.rows("select count(*), sum(amount) from asset").await, ["(3000,4501500.00)"]);
+    assert_eq!(cash.scalar_i64("select count(*) from transfer_pending").await, 0);
+    assert_eq!(
+        bonus.rows("select accountnumber, count(*), sum(amount) from asset group by 1 order by 1").await,
+        cash.rows(
+            "select accountnumber, count(*), sum(amount) from changeaccountbalancetemp group by 1 order by 1"
+        )
+        .await
+    );
 }

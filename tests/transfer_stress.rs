@@ -8,7 +8,7 @@
 mod common;
 
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     process::Stdio,
     sync::{
         atomic::{AtomicBool, Ordering},
@@ -91,6 +91,39 @@ async fn writer(url: String, seed: u64, stop: Arc<AtomicBool>) -> u64 {
     n
 }
 
+/// The rows applied in the bonus DB (its claims), and those of them that the cash server DB
+/// still counts as pending: (staging table, id).
+async fn window(
+    cash: &tokio_postgres::Client,
+    bonus: &tokio_postgres::Client,
+) -> (i64, BTreeSet<(String, i64)>) {
+    let claims = bonus
+        .query(
+            "select s.staging_table, lower(r), upper(r) from transfer_claim c join transfer_source s using (source_id),
+                    unnest(c.id_ranges) r",
+            &[],
+        )
+        .await
+        .unwrap();
+    let claimed: i64 = claims.iter().map(|r| r.get::<_, i64>(2) - r.get::<_, i64>(1)).sum();
+    let pending: BTreeSet<(String, i64)> = cash
+        .query("select staging_table, id from transfer_pending", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let unmarked = pending
+        .into_iter()
+        .filter(|(t, id)| {
+            claims
+                .iter()
+                .any(|c| c.get::<_, String>(0) == *t && c.get::<_, i64>(1) <= *id && *id < c.get::<_, i64>(2))
+        })
+        .collect();
+    (claimed, unmarked)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 3)]
 async fn concurrent_writers_and_random_kills_transfer_every_row_exactly_once() {
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
@@ -101,11 +134,23 @@ async fn concurrent_writers_and_random_kills_transfer_every_row_exactly_once() {
     let cash_url = cash.url.clone();
     let bonus_url = bonus.url.clone();
     let queue = dirs.tmp.path().to_path_buf();
-    let killer = tokio::task::spawn_blocking(move || {
+    let killer = tokio::spawn(async move {
+        let connect = |url: String| async move {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+            tokio::spawn(conn);
+            c
+        };
+        let (cash_db, bonus_db) = (connect(cash_url.clone()).await, connect(bonus_url.clone()).await);
         let mut rng = SplitMix(5);
         let (mut kills, mut completed) = (0, 0);
+        // Each kill judged by what changed between just before its run and just after it:
+        // `mid_transfer` — that run had applied rows to the bonus DB; `applied_unmarked` — it
+        // left rows applied in the bonus DB that the cash server DB still counts as pending
+        // (the window exactly-once is about).
+        let (mut mid_transfer, mut applied_unmarked) = (0, 0);
         let until = Instant::now() + Duration::from_secs(6);
         while Instant::now() < until {
+            let before = window(&cash_db, &bonus_db).await;
             let mut child = std::process::Command::new(csjobs_bin())
                 .env("CSJOBS_CASHSERVER_DATABASE_URL", &cash_url)
                 .env("CSJOBS_BONUS_DATABASE_URL", &bonus_url)
@@ -117,23 +162,36 @@ async fn concurrent_writers_and_random_kills_transfer_every_row_exactly_once() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
-            if kill_after(&mut child, Duration::from_millis(rng.range(5, 120))) {
+            let wait = Duration::from_millis(rng.range(5, 120));
+            if tokio::task::block_in_place(|| kill_after(&mut child, wait)) {
                 completed += 1;
             } else {
                 kills += 1;
+                let after = window(&cash_db, &bonus_db).await;
+                mid_transfer += usize::from(after.0 > before.0);
+                applied_unmarked += usize::from(!after.1.is_subset(&before.1));
             }
-            std::thread::sleep(Duration::from_millis(rng.range(0, 30)));
+            tokio::time::sleep(Duration::from_millis(rng.range(0, 30))).await;
         }
-        (kills, completed)
+        (kills, completed, mid_transfer, applied_unmarked)
     });
-    let (kills, completed) = killer.await.unwrap();
+    let (kills, completed, mid_transfer, applied_unmarked) = killer.await.unwrap();
     stop.store(true, Ordering::SeqCst);
     let mut written = 0;
     for w in writers {
         written += w.await.unwrap();
     }
+    eprintln!(
+        "{kills} kills ({completed} runs completed): {mid_transfer} after applying rows, \
+         {applied_unmarked} with rows applied but not yet marked done"
+    );
     assert!(written > 300, "writers wrote {written} rows");
     assert!(kills >= 10, "killed {kills} times ({completed} runs completed)");
+    assert!(mid_transfer >= 10, "kills must land mid-transfer: {mid_transfer} of {kills}");
+    assert!(
+        applied_unmarked >= 3,
+        "kills must land between applying and marking: {applied_unmarked} of {kills}"
+    );
 
     // One last run (a killed run's lock may take a moment to vanish).
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -475,6 +475,33 @@ mod tests {
         assert!(verify(&out, &packed.entries).is_err());
     }
 
+    /// The read-back compares each entry with what was written: an archive whose entry
+    /// differs in content (same size), mtime or mode, or that lacks or adds an entry, fails
+    /// the check — what allows deleting the sources.
+    #[test]
+    fn an_entry_that_differs_from_what_was_written_fails_the_read_back() {
+        let d = tempfile::tempdir().unwrap();
+        let files = vec![source(d.path(), "a.json", b"{\"x\":1}"), source(d.path(), "b.json", b"bbbb")];
+        let out = d.path().join("out.tgz");
+        let packed = write(File::create(&out).unwrap(), &files, 1, &|_| {}).unwrap();
+        verify(&out, &packed.entries).unwrap();
+        let changed = |f: &dyn Fn(&mut Vec<Entry>)| {
+            let mut e = packed.entries.clone();
+            f(&mut e);
+            verify(&out, &e)
+        };
+        let content = changed(&|e| e[1].sha256[0] ^= 1).unwrap_err();
+        assert!(content.contains("entry b.json differs"), "{content}");
+        assert!(changed(&|e| e[0].mtime += 1).unwrap_err().contains("entry a.json differs"));
+        assert!(changed(&|e| e[0].mode ^= 0o100).unwrap_err().contains("entry a.json differs"));
+        assert!(changed(&|e| e.swap(0, 1)).unwrap_err().contains("differs"));
+        assert!(changed(&|e| {
+            e.pop();
+        })
+        .unwrap_err()
+        .contains("holds 2 entries, 1 were written"));
+    }
+
     #[test]
     fn a_file_that_shrank_fails_the_archive() {
         let d = tempfile::tempdir().unwrap();

@@ -355,6 +355,29 @@ pub fn with_small_disk(dir: &Path, size: &str, c: &Command) -> Command {
     through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &mount], c)
 }
 
+/// [`with_small_disk`], and once the command has ended — still inside its mount namespace,
+/// where the tmpfs lives — every entry under `dir` as `type size path` (find's `%y %s %P`),
+/// sorted, written to `listing` (which must lie outside `dir`): the full disk's real end
+/// state, which vanishes with the namespace. The command's exit code is kept.
+pub fn with_small_disk_listed(dir: &Path, size: &str, c: &Command, listing: &Path) -> Command {
+    let probe = Command::new("unshare").args(["-m", "true"]).status();
+    assert!(
+        probe.is_ok_and(|s| s.success()),
+        "this test needs `unshare -m` and tmpfs mounts (root or CAP_SYS_ADMIN)"
+    );
+    assert!(!listing.starts_with(dir), "the listing must survive the namespace");
+    let script = format!(
+        "mount -t tmpfs -o size={size} tmpfs '{d}' || exit 97
+         \"$0\" \"$@\"; rc=$?
+         grep -q ' {d} tmpfs ' /proc/self/mounts || exit 98
+         (cd '{d}' && find . -mindepth 1 -printf '%y %s %P\\n' | LC_ALL=C sort) > '{l}' || exit 99
+         exit $rc",
+        d = dir.display(),
+        l = listing.display()
+    );
+    through(&["unshare", "-m", "--propagation", "private", "sh", "-c", &script], c)
+}
+
 /// Lets `child` run for at most `wait`, SIGKILLs it if it has not ended by then, and reaps
 /// it. True when it ended on its own: the crash tests' one way of killing at a moment.
 pub fn kill_after(child: &mut std::process::Child, wait: std::time::Duration) -> bool {
@@ -518,4 +541,61 @@ pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pa
     let s = std::process::Command::new("sh").args(["-c", &script]).status().expect("openssl");
     assert!(s.success(), "openssl could not make the test certificates");
     (p("ca.pem"), p("srv.pem"), p("srv.key"))
+}
+
+/// A child whose stderr is read line by line as it comes, so a test can wait for what it
+/// says instead of sleeping.
+pub struct LoggedChild {
+    pub child: std::process::Child,
+    log: std::sync::Arc<std::sync::Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl LoggedChild {
+    pub fn spawn(mut c: Command) -> LoggedChild {
+        let mut child =
+            c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+        let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let kept = log.clone();
+        let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let reader = std::thread::spawn(move || {
+            let mut line = String::new();
+            while std::io::BufRead::read_line(&mut err, &mut line).is_ok_and(|n| n > 0) {
+                kept.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        LoggedChild { child, log, reader: Some(reader) }
+    }
+
+    pub fn log(&self) -> String {
+        self.log.lock().unwrap().clone()
+    }
+
+    /// SIGTERM, once.
+    pub fn terminate(&self) {
+        rustix::process::kill_process(
+            rustix::process::Pid::from_child(&self.child),
+            rustix::process::Signal::TERM,
+        )
+        .unwrap();
+    }
+
+    /// Waits (at most `timeout`) for the process to end: its exit code (None: a signal) and
+    /// its whole stderr.
+    pub fn wait(mut self, timeout: Duration) -> (Option<i32>, String) {
+        let deadline = std::time::Instant::now() + timeout;
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("the process did not end within {timeout:?}: {}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        self.reader.take().unwrap().join().unwrap();
+        (status.code(), self.log())
+    }
 }
