@@ -23,7 +23,9 @@ PROFILES=${PROFILES:-large small}
 REPEAT=${REPEAT:-2}
 
 cargo build --release --locked --quiet --bin csjobs --example gen_sales
-CSJOBS=$PWD/target/release/csjobs
+# CSJOBS_BIN: another build of csjobs to measure (e.g. the commit before a change) beside
+# the same-run baseline; the data generator is always this tree's.
+CSJOBS=${CSJOBS_BIN:-$PWD/target/release/csjobs}
 GEN=$PWD/target/release/examples/gen_sales
 
 pg_bench_server

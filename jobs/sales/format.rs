@@ -160,7 +160,7 @@ impl Broken {
 
     /// A file that reading failed on in a way of ours (a panic): broken with that reason.
     pub fn internal(message: impl Into<String>) -> Broken {
-        Broken { rule: Broken::INTERNAL, path: ".".into(), message: message.into() }
+        Broken { rule: Broken::INTERNAL, path: ".".into(), message: message.into(), register: None }
     }
 }
 
