@@ -864,3 +864,42 @@ async fn hostile_files_end_in_broken_with_rule_and_path_and_the_queue_goes_on() 
         ]
     );
 }
+
+/// Crash recovery (a file committed but not moved) that cannot read the queued file fails the
+/// run, naming it, and leaves it in the queue: before, a read error counted as "a different
+/// file now has that name", and the file was loaded again as new. Once readable, the next run
+/// finishes the move without loading it twice.
+#[tokio::test]
+async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let db = TestDb::cashserver().await;
+    let dirs = Dirs::new();
+    for d in [dirs.tmp.path(), &dirs.queue, &dirs.processed, &dirs.error, &dirs.broken, &dirs.astu] {
+        fs::create_dir_all(d).unwrap();
+        fs::set_permissions(d, fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    put_sale(&dirs, "a.json", (17, 801, Some("2026-11-20T08:00:00")), (1, "10.00"), 1);
+    assert_eq!(load_sales(&db, &dirs, &[]).code, 0);
+    // Back to "committed, not moved", and unreadable for the user the job runs as.
+    fs::rename(dirs.processed.join("a.json"), dirs.queue.join("a.json")).unwrap();
+    db.client.batch_execute("update load_log set disposed_at = null, moved_to = null").await.unwrap();
+    fs::set_permissions(dirs.queue.join("a.json"), fs::Permissions::from_mode(0o000)).unwrap();
+    let mut c = csjobs(&db.url, &dirs);
+    c.arg("load-sales");
+    let r = if rustix::process::geteuid().is_root() {
+        run(through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c))
+    } else {
+        run(c)
+    };
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("a.json") && r.stderr.contains("finish the move"), "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.queue), ["a.json"], "it stays in the queue");
+    assert_eq!(db.scalar_i64("select count(*) from load_log").await, 1, "not loaded again");
+
+    fs::set_permissions(dirs.queue.join("a.json"), fs::Permissions::from_mode(0o644)).unwrap();
+    let r = load_sales(&db, &dirs, &[]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
+    assert_eq!(db.scalar_i64("select count(*) from load_log").await, 1, "the move finished, nothing loaded twice");
+    assert_eq!(db.scalar_i64("select count(*) from document d join workshift w using (workshiftid) where w.shiftnum = 801").await, 1);
+}

@@ -1,0 +1,57 @@
+//! The config file and its env twins: any TOML text with any values for the env variables
+//! csjobs reads goes through the same `Config::from_toml` as `Config::load`. No panic; an
+//! error never shows a password given in a connection string or URL.
+#![no_main]
+
+use std::path::Path;
+
+use arbitrary::Arbitrary;
+use csjobs::core::config::{Config, ConfigSource};
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    toml: String,
+    env: Vec<(u8, String)>,
+    now: Option<String>,
+}
+
+/// The env variables a fuzz case may set (a few of each kind: URL, path, number, duration).
+const VARS: &[&str] = &[
+    "CSJOBS_CASHSERVER_DATABASE_URL",
+    "CSJOBS_BONUS_DATABASE_URL",
+    "CSJOBS_QUEUE_DIR",
+    "CSJOBS_ARCHIVE_RETENTION_DAYS",
+    "CSJOBS_TRIM_KEEP_DAYS",
+    "CSJOBS_SALES_MAX_FILE_BYTES",
+    "CSJOBS_ASTU_AUTO_EXPORT",
+    "CSJOBS_ALERTS_SMTP_URL",
+    "CSJOBS_ALERTS_WEBHOOK_URL",
+    "CSJOBS_NOTIFY_PING_URL",
+    "CSJOBS_STATUS_STALE_AFTER",
+    "CSJOBS_WATCH_SILENT_AFTER",
+];
+
+const SECRET: &str = "Fuzz5ecret";
+
+fuzz_target!(|input: Input| {
+    let env: Vec<(&str, String)> =
+        input.env.iter().map(|(k, v)| (VARS[usize::from(*k) % VARS.len()], v.clone())).collect();
+    let lookup = |k: &str| env.iter().rev().find(|(name, _)| *name == k).map(|(_, v)| v.clone());
+    let source = ConfigSource { now: input.now.clone(), ..Default::default() };
+    match Config::from_toml(&input.toml, Path::new("/fuzz/csjobs.toml"), &source, &lookup) {
+        Ok(c) => {
+            for s in &c.settings {
+                assert!(!s.value.contains(SECRET), "{} shows a secret: {}", s.key, s.value);
+            }
+        }
+        Err(e) => {
+            let shown = e.to_string();
+            // A secret placed as a password shows in no error.
+            let placed = env.iter().any(|(_, v)| v.contains(&format!(":{SECRET}@")));
+            if placed {
+                assert!(!shown.contains(SECRET), "{shown}");
+            }
+        }
+    }
+});
