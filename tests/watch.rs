@@ -607,8 +607,8 @@ async fn a_webhook_token_shows_nowhere() {
     let r = watch(&db, &dirs, NOW, Some(&url), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains(&format!("http://127.0.0.1:{}/…", failing.port)), "{}", r.stderr);
-    // revenue-watch keeps no run log yet (so no error_message row); whatever a job stores
-    // there must not hold the token either.
+    // revenue-watch writes only its alert table (monitoring.md), so no error_message row of
+    // its own; whatever is stored there must not hold the token either.
     let stored = db.rows("select message from error_message").await.join("\n");
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_ALERTS_WEBHOOK_URL", &url).env("CSJOBS_NOTIFY_PING_URL", &url).arg("config");

@@ -7,7 +7,7 @@ use std::io::IsTerminal;
 use anyhow::Context;
 use std::collections::HashMap;
 
-use chrono::{DateTime, FixedOffset, NaiveDate, TimeDelta};
+use chrono::{NaiveDate, TimeDelta};
 use rust_decimal::Decimal;
 use serde_json::json;
 use tokio_postgres::Client;
@@ -24,7 +24,7 @@ use crate::{
         config::Config,
         db::{self, Database},
         lock, output,
-        runlog::{host_name, RunLog},
+        runlog::host_name,
         JobError, Outcome,
     },
     status::{self, collect, time_text, Register},
@@ -139,26 +139,8 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     };
     print_verdicts(&verdicts, &conditions, format, None);
 
-    // The run log (cli.md: every job writes one), so a revenue-watch whose alerts cannot be
-    // delivered is seen by status and Prometheus, and its failure is in error_message.
-    let run = RunLog::start(&client, JOB).await?;
-    let result = send(&mut client, cfg, &delivery, &plan, now).await;
-    let counters = json!({ "shops": verdicts.len(), "conditions": conditions.len() });
-    run.close(&client, JOB, &result, &counters).await;
-    result
-}
-
-/// Records the plan's alerts and sends what is due, marking it sent once delivered.
-async fn send(
-    client: &mut Client,
-    cfg: &Config,
-    delivery: &Delivery,
-    plan: &alerts::Plan,
-    now: DateTime<FixedOffset>,
-) -> Result<Outcome, JobError> {
-    let repeat_after = cfg.alerts.repeat_after.as_duration();
-    alerts::apply(client, plan, now).await.context("cannot record the alerts (table alert)")?;
-    let live = read::live_alerts(client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
+    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
     let due = alerts::due(&live, now, repeat_after);
     if !due.is_empty() {
@@ -172,7 +154,7 @@ async fn send(
                 due.len()
             )));
         }
-        alerts::mark_sent(client, &due, now).await.context("cannot mark the alerts sent (table alert)")?;
+        alerts::mark_sent(&client, &due, now).await.context("cannot mark the alerts sent (table alert)")?;
         let counts = |d: Due| due.iter().filter(|(x, _)| *x == d).count();
         tracing::info!(
             new = counts(Due::New),
