@@ -23,8 +23,14 @@ fuzz_target!(|text: &str| {
                 (d, s) => panic!("{text:?}: tokio-postgres ok={}, split ok={}", d.is_ok(), s.is_ok()),
             }
         }
-    } else if !libpq_only {
-        assert!(direct.is_err(), "{text:?}: tokio-postgres takes what the split refuses");
+    } else if let Err(e) = &ours {
+        // tokio-postgres stops reading at an `=` where a name should be and takes what it
+        // read so far ("=5433 user=u" is an empty configuration to it); csjobs refuses such a
+        // string instead of connecting somewhere the admin did not write. Nothing else may
+        // differ (found by this target: crash-2a453d9e…).
+        if !libpq_only && !e.0.contains("has no name before `=`") {
+            assert!(direct.is_err(), "{text:?}: tokio-postgres takes what the split refuses: {e}");
+        }
     }
     if let Err(e) = DbUrl::parse("cashserver.database_url", text) {
         if let Ok(Some(pw)) = direct.as_ref().map(|c| c.get_password()) {

@@ -346,6 +346,17 @@ mod tests {
         }
     }
 
+    /// tokio-postgres stops at an `=` where a name should be and connects with what it read
+    /// before (here: nothing, so the defaults); csjobs refuses the string. Found by the
+    /// conninfo fuzz target.
+    #[test]
+    fn an_equals_sign_without_a_name_is_refused_not_the_end_of_the_string() {
+        let text = "=5433 user=u password='mode=yffull sslrooectrslrootcert=/ca.pem";
+        assert!(text.parse::<tokio_postgres::Config>().is_ok(), "tokio-postgres takes it as empty");
+        assert_eq!(parse(text).unwrap_err().0, "a parameter has no name before `=`");
+        assert!(parse("host=h = x").is_err());
+    }
+
     #[test]
     fn errors_never_show_the_text() {
         for text in ["host=h password='unclosed secret", "postgres://[secret", "secret"] {
