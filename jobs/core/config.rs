@@ -169,7 +169,7 @@ pub fn scrub_url(text: &str, url: &str) -> String {
 }
 
 // Each field below is the setting of its name (`paths.queue`, `transfer.batch_rows`, …):
-// SETTINGS says what it means, its env variable and default.
+// SETTINGS says what it means, its env variable and default; docs/configuration.md lists them.
 
 /// The directories csjobs works with.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -308,9 +308,9 @@ pub struct ConfigSource {
 
 // ---- the table of settings -----------------------------------------------------------
 //
-// Every setting is one entry of SETTINGS: the loader, `csjobs config` and the example file
-// (`csjobs config --example`) are all made from it. Adding a setting: a field in its struct
-// above, one entry below.
+// Every setting is one entry of SETTINGS: the loader, `csjobs config`, the example file
+// (`csjobs config --example`) and docs/configuration.md (`csjobs config --reference`) are
+// all made from it. Adding a setting: a field in its struct above, one entry below.
 
 /// What each section of the config file is for, in the order of the file.
 const SECTIONS: &[(&str, &str)] = &[
@@ -844,6 +844,56 @@ pub fn example() -> String {
     out
 }
 
+/// docs/configuration.md: the reference of every setting, made from the table
+/// (`csjobs config --reference > docs/configuration.md`).
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from the table of settings in jobs/core/config.rs: do not edit; run\n     \
+         `cargo run -q -- config --reference > docs/configuration.md` after changing the table. -->\n\n\
+         One TOML file (default `/etc/csjobs/csjobs.toml`, or `--config FILE` / `CSJOBS_CONFIG`),\n\
+         optional when the environment variables are set. Sources, strongest first: command-line\n\
+         options, environment variables (an empty one counts as unset), the file, the defaults. A key\n\
+         the file does not know, or a value that does not read, is an error naming the key (exit 2).\n\
+         `csjobs config` prints what is in effect and where each value came from; `csjobs config\n\
+         --example` prints a commented file of every key at its default.\n\n\
+         Secrets never show: a connection string is printed as `user@host:port/db`, any other URL\n\
+         as `scheme://host[:port]/…`.\n",
+    );
+    for (section, about) in SECTIONS {
+        let about = about.replace('<', "\\<");
+        out.push_str(&format!("\n## [{section}]\n\n{about}\n\n| key | env | default | value | meaning |\n"));
+        out.push_str("|---|---|---|---|---|\n");
+        for e in SETTINGS.iter().filter(|e| e.section_and_name().0 == *section) {
+            let default = match e.default {
+                None | Some("") => "none".to_string(),
+                Some(d) => format!("`{d}`"),
+            };
+            let value = match e.kind {
+                Kind::DbUrl => format!("{}; secret: shown as `user@host:port/db`", e.kind.expected()),
+                Kind::SecretUrl => {
+                    format!("{}; secret: shown as `scheme://host[:port]/…`", e.kind.expected())
+                }
+                Kind::Count => "a whole number, at least 1".into(),
+                Kind::Bool => "`true` or `false` (the env variable also takes 1/0, yes/no, on/off)".into(),
+                Kind::Decimal(max) if max == Decimal::ONE => "a decimal number from 0 to 1".into(),
+                Kind::Decimal(_) => "a decimal number, at least 0".into(),
+                k => k.expected().to_string(),
+            };
+            let doc = e.doc.replace('|', "\\|").replace('<', "\\<");
+            out.push_str(&format!("| `{}` | `{}` | {default} | {value} | {doc} |\n", e.key, e.env));
+        }
+    }
+    out.push_str(
+        "\n## Command line only\n\n\
+         | option | env | default | value |\n|---|---|---|---|\n\
+         | `--config FILE` | `CSJOBS_CONFIG` | `/etc/csjobs/csjobs.toml` | the config file; when given, it must exist |\n\
+         | `--now TIME` | `CSJOBS_NOW` | the real clock | an RFC 3339 timestamp the job takes as now |\n\
+         | `--log-format` | `CSJOBS_LOG_FORMAT` | human on a terminal, else json | `human` or `json` |\n",
+    );
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1114,5 +1164,21 @@ mod tests {
         }
         let e = load(Some("[sales]\nbatch_files = 0\n"), &[]).unwrap_err().to_string();
         assert!(e.contains("sales.batch_files must be at least 1"), "{e}");
+    }
+
+    /// docs/configuration.md is generated from the table; this fails when the two differ.
+    #[test]
+    fn docs_configuration_md_is_what_the_table_generates() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let generated = reference();
+        let first = committed.lines().zip(generated.lines()).position(|(a, b)| a != b);
+        assert!(
+            committed == generated,
+            "docs/configuration.md is not what the table of settings in jobs/core/config.rs gives \
+             (first difference at line {}); regenerate it with\n\n    \
+             cargo run -q -- config --reference > docs/configuration.md\n",
+            first.map_or(committed.lines().count().min(generated.lines().count()), |i| i) + 1
+        );
     }
 }
