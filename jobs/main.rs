@@ -233,6 +233,9 @@ struct ConfigArgs {
     /// Print a commented config file with every key at its default instead
     #[arg(long)]
     example: bool,
+    /// Print docs/configuration.md, the reference of every setting
+    #[arg(long, hide = true, conflicts_with = "example")]
+    reference: bool,
 }
 
 #[derive(Debug, Args)]
@@ -381,7 +384,12 @@ fn main() -> ExitCode {
         Ok(cfg) => cfg,
     };
     if let Command::Config(args) = &cli.command {
-        output::say(&if args.example { csjobs::core::config::example() } else { config_table(&cfg) });
+        use csjobs::core::config::{example, reference};
+        output::say(&match (args.example, args.reference) {
+            (true, _) => example(),
+            (_, true) => reference(),
+            _ => config_table(&cfg),
+        });
         return ExitCode::SUCCESS;
     }
     let pinger = Pinger::new(cfg.notify_ping_url.as_deref(), &job);

@@ -2,7 +2,8 @@
 //!
 //! Sources, strongest first: command-line options, environment variables, the TOML file,
 //! defaults. Everything is merged here, before any job starts; a job receives a [`Config`]
-//! and never reads the environment or raw strings itself.
+//! and never reads the environment or raw strings itself. Every setting is one entry of
+//! [`SETTINGS`], which the loader, `csjobs config`, `--example` and `--reference` all read.
 
 use fs_err as fs;
 use std::{
@@ -12,7 +13,6 @@ use std::{
 
 use chrono::{DateTime, FixedOffset, Local};
 use rust_decimal::Decimal;
-use serde::Deserialize;
 
 use super::duration::Span;
 
@@ -169,69 +169,55 @@ pub fn scrub_url(text: &str, url: &str) -> String {
     out
 }
 
+// Each field below is the setting of its name (`paths.queue`, `transfer.batch_rows`, …):
+// SETTINGS says what it means, its env variable and default; docs/configuration.md lists them.
+
 /// The directories csjobs works with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Paths {
-    /// Sales queue (очередь): where registers drop sales files.
     pub queue: PathBuf,
     pub processed: PathBuf,
     pub error: PathBuf,
     pub broken: PathBuf,
-    /// Holds `processed_archive/`, `error_archive/`, `broken_archive/`.
     pub backup: PathBuf,
     pub astu_outbox: PathBuf,
 }
 
 /// Tuning of the sales loader.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SalesSettings {
-    /// A file larger than this (or a `.gz` that decompresses to more) is broken (rule 9).
     pub max_file_bytes: u64,
-    /// At most this many files are committed in one transaction.
     pub batch_files: usize,
-    /// A batch is closed once it holds this many goods items.
     pub batch_items: usize,
 }
 
 /// The thresholds of `csjobs status` (shared/spec/monitoring.md, "Settings").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct StatusSettings {
-    /// A register of an open shop silent longer than this is `stale`.
     pub stale_after: Span,
-    /// The oldest queued sales file may wait this long.
     pub queue_max_age: Span,
-    /// The oldest staged row not yet transferred may wait this long.
     pub staged_max_age: Span,
-    /// A closed shift may be owed its ASTU file this long.
     pub astu_max_age: Span,
 }
 
 /// The settings of `revenue-watch` (shared/spec/monitoring.md, "Settings").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WatchSettings {
-    /// A shop's revenue is low when (profile − today) / profile is above this (0.40).
     pub threshold: Decimal,
-    /// Same weekdays looked back for the profile.
     pub weeks: u32,
-    /// Fewer days with revenue than this: no profile, no verdict.
     pub min_weeks: u32,
-    /// A profile below this (money) gives no alert.
     pub min_profile: Decimal,
-    /// A shop must have been open this long today before it is judged.
     pub start_after: Span,
-    /// A register of an open shop silent longer than this raises `register_silent`; zero: off.
     pub silent_after: Span,
 }
 
 /// Where and how often alerts go (shared/spec/monitoring.md, "Settings").
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertSettings {
-    /// `smtp://[user:password@]host[:port]` or `smtps://…`; checked by revenue-watch.
     pub smtp_url: Option<String>,
     pub from: String,
     pub to: Vec<String>,
     pub webhook_url: Option<String>,
-    /// An alert that holds is sent again this often.
     pub repeat_after: Span,
 }
 
@@ -244,14 +230,11 @@ pub struct Config {
     pub archive_retention_days: u32,
     pub trim_keep_days: u32,
     pub sales: SalesSettings,
-    /// Staged rows per transaction of `transfer`.
     pub transfer_batch_rows: usize,
     pub astu_auto_export: bool,
     pub status: StatusSettings,
     pub watch: WatchSettings,
     pub alerts: AlertSettings,
-    /// Dead man's switch (`notify.ping_url`): `<url>/start` and `<url>/<exit code>` around
-    /// every job; `{job}` in it is the job's name.
     pub notify_ping_url: Option<String>,
     /// The moment the job takes as "now" (`--now` / `CSJOBS_NOW`, else the real clock).
     pub now: DateTime<FixedOffset>,
@@ -276,150 +259,6 @@ impl Config {
             )
         })
     }
-}
-
-// ---- the TOML file -------------------------------------------------------------------
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileConfig {
-    cashserver: Option<DbSection>,
-    bonus: Option<DbSection>,
-    paths: Option<PathsSection>,
-    archive: Option<ArchiveSection>,
-    trim: Option<TrimSection>,
-    sales: Option<SalesSection>,
-    transfer: Option<TransferSection>,
-    astu: Option<AstuSection>,
-    status: Option<StatusSection>,
-    watch: Option<WatchSection>,
-    alerts: Option<AlertsSection>,
-    notify: Option<NotifySection>,
-}
-
-/// A number the file may write as a TOML number or as a string ("0.40").
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum Number {
-    Float(f64),
-    Int(i64),
-    Text(String),
-}
-
-impl Number {
-    fn text(&self) -> String {
-        match self {
-            Number::Float(f) => f.to_string(),
-            Number::Int(i) => i.to_string(),
-            Number::Text(t) => t.clone(),
-        }
-    }
-}
-
-/// A list the file may write as a TOML array or as one comma-separated string.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-enum List {
-    Many(Vec<String>),
-    One(String),
-}
-
-impl List {
-    fn items(self) -> Vec<String> {
-        match self {
-            List::Many(v) => v,
-            List::One(s) => split_list(&s),
-        }
-    }
-}
-
-fn split_list(s: &str) -> Vec<String> {
-    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct WatchSection {
-    threshold: Option<Number>,
-    weeks: Option<u32>,
-    min_weeks: Option<u32>,
-    min_profile: Option<Number>,
-    start_after: Option<String>,
-    silent_after: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AlertsSection {
-    smtp_url: Option<String>,
-    from: Option<String>,
-    to: Option<List>,
-    webhook_url: Option<String>,
-    repeat_after: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NotifySection {
-    ping_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StatusSection {
-    stale_after: Option<String>,
-    queue_max_age: Option<String>,
-    staged_max_age: Option<String>,
-    astu_max_age: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TransferSection {
-    batch_rows: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DbSection {
-    database_url: Option<String>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PathsSection {
-    queue: Option<PathBuf>,
-    processed: Option<PathBuf>,
-    error: Option<PathBuf>,
-    broken: Option<PathBuf>,
-    backup: Option<PathBuf>,
-    astu_outbox: Option<PathBuf>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ArchiveSection {
-    retention_days: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TrimSection {
-    keep_days: Option<u32>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct SalesSection {
-    max_file_bytes: Option<u64>,
-    batch_files: Option<usize>,
-    batch_items: Option<usize>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AstuSection {
-    auto_export: Option<bool>,
 }
 
 /// Where a value of the effective configuration came from (`csjobs config`).
@@ -468,478 +307,14 @@ pub struct ConfigSource {
     pub extra: Vec<Setting>,
 }
 
-/// The layers of one load: environment over file over defaults, each value's origin noted.
-struct Layers<'a> {
-    env: &'a dyn Fn(&str) -> Option<String>,
-    file: PathBuf,
-    settings: Vec<Setting>,
-}
-
-impl Layers<'_> {
-    /// The value of `key`: the env variable `var` when set (and not empty), else the file's,
-    /// else `default`. `parse` reads the env text; `show` prints the value (masking secrets).
-    fn take<T>(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<T>,
-        default: Option<T>,
-        parse: impl Fn(&str) -> Result<T, ConfigError>,
-        show: impl Fn(&T) -> String,
-    ) -> Result<Option<T>, ConfigError> {
-        let (value, origin) = match (self.env)(var).filter(|v| !v.is_empty()) {
-            Some(text) => (Some(parse(&text)?), Origin::Env(var)),
-            None => match from_file {
-                Some(v) => (Some(v), Origin::File(self.file.clone())),
-                None => (default, Origin::Default),
-            },
-        };
-        self.settings.push(Setting {
-            key,
-            env: Some(var),
-            value: value.as_ref().map_or_else(|| "-".to_string(), show),
-            origin,
-        });
-        Ok(value)
-    }
-
-    fn path(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<PathBuf>,
-        default: &str,
-    ) -> PathBuf {
-        self.take(
-            key,
-            var,
-            from_file,
-            Some(PathBuf::from(default)),
-            |s| Ok(PathBuf::from(s)),
-            |p| p.display().to_string(),
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_default()
-    }
-
-    fn number<T: std::str::FromStr + fmt::Display>(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<T>,
-        default: T,
-        expected: &'static str,
-    ) -> Result<T, ConfigError> {
-        let parse =
-            |v: &str| v.trim().parse().map_err(|_| ConfigError::Env { var, value: v.to_string(), expected });
-        Ok(self.take(key, var, from_file, Some(default), parse, |n| n.to_string())?.expect("a default"))
-    }
-
-    /// A duration (`30m`, `2h`, `1d`); with `zero_is_off`, also `0` (off).
-    fn span(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<String>,
-        default: Span,
-        zero_is_off: bool,
-    ) -> Result<Span, ConfigError> {
-        let read = |v: &str| {
-            if zero_is_off && v.trim() == "0" {
-                Ok(Span::minutes(0))
-            } else {
-                v.parse::<Span>().map_err(|source| ConfigError::Duration { key, var, source })
-            }
-        };
-        let from_file = from_file.map(|t| read(&t)).transpose()?;
-        let show = |s: &Span| if s.is_zero() { "0".to_string() } else { s.to_string() };
-        Ok(self.take(key, var, from_file, Some(default), read, show)?.expect("a default"))
-    }
-
-    /// A decimal (money, a ratio) within `range`, written as a number or a string.
-    fn decimal(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<Number>,
-        default: &str,
-        range: (Decimal, Decimal),
-    ) -> Result<Decimal, ConfigError> {
-        let expected = "a decimal number (e.g. 0.40, 1000.00)";
-        let read = |text: &str, bad: &dyn Fn() -> ConfigError| -> Result<Decimal, ConfigError> {
-            let d: Decimal = text.trim().parse().map_err(|_| bad())?;
-            if d < range.0 || d > range.1 {
-                return Err(ConfigError::Range {
-                    key,
-                    value: text.to_string(),
-                    expected: "within its range (see csjobs config --example)",
-                });
-            }
-            Ok(d.normalize())
-        };
-        let from_file = match from_file {
-            None => None,
-            Some(n) => {
-                let t = n.text();
-                Some(read(&t, &|| ConfigError::Range { key, value: t.clone(), expected })?)
-            }
-        };
-        let parse = |v: &str| read(v, &|| ConfigError::Env { var, value: v.to_string(), expected });
-        let default = Some(default.parse().expect("a valid default"));
-        Ok(self.take(key, var, from_file, default, parse, |d| d.to_string())?.expect("a default"))
-    }
-
-    /// A URL holding a secret (SMTP, webhook, ping): printed with its password masked.
-    fn secret_url(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<String>,
-    ) -> Option<String> {
-        let from_file = from_file.filter(|u| !u.trim().is_empty());
-        self.take(key, var, from_file, None, |s| Ok(s.to_string()), |u| shown_url(u)).ok().flatten()
-    }
-
-    /// A database's connection string, parsed (a bad one is an error naming `key`).
-    fn db_url(
-        &mut self,
-        key: &'static str,
-        var: &'static str,
-        from_file: Option<String>,
-    ) -> Result<Option<DbUrl>, ConfigError> {
-        let from_file =
-            from_file.filter(|u| !u.trim().is_empty()).map(|t| DbUrl::parse(key, &t)).transpose()?;
-        self.take(key, var, from_file, None, |s| DbUrl::parse(key, s), |u| u.to_string())
-    }
-}
-
-impl Config {
-    /// Merges file, environment (through `env`) and defaults. Command-line overrides of
-    /// single keys (e.g. `trim-db --keep-days`) are applied by the job's options on top.
-    pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        let (file, file_path, file_origin) = match &source.file {
-            Some(path) => (
-                read_file(path)?,
-                path.clone(),
-                source.file_origin.clone().unwrap_or(Origin::Flag("--config")),
-            ),
-            None => {
-                let path = PathBuf::from(DEFAULT_CONFIG_FILE);
-                let f = if path.exists() { read_file(&path)? } else { FileConfig::default() };
-                (f, path, Origin::Default)
-            }
-        };
-        Config::build(file, file_path, file_origin, source, env)
-    }
-
-    /// The configuration that a config file's `text` gives, with `source` and `env` on top:
-    /// what [`Config::load`] does once it has read the file (`path` names it in messages).
-    pub fn from_toml(
-        text: &str,
-        path: &Path,
-        source: &ConfigSource,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let file = parse_file(text, path)?;
-        Config::build(file, path.to_path_buf(), Origin::Flag("--config"), source, env)
-    }
-
-    /// The configuration of nothing but the defaults.
-    pub fn defaults() -> Config {
-        Config::build(
-            FileConfig::default(),
-            DEFAULT_CONFIG_FILE.into(),
-            Origin::Default,
-            &ConfigSource::default(),
-            &|_| None,
-        )
-        .expect("the defaults are valid")
-    }
-
-    fn build(
-        file: FileConfig,
-        file_path: PathBuf,
-        file_origin: Origin,
-        source: &ConfigSource,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Config, ConfigError> {
-        let mut l = Layers { env, file: file_path.clone(), settings: Vec::new() };
-        l.settings.push(Setting {
-            key: "config",
-            env: Some("CSJOBS_CONFIG"),
-            value: if file_path.exists() {
-                file_path.display().to_string()
-            } else {
-                format!("{} (absent)", file_path.display())
-            },
-            origin: file_origin,
-        });
-        let paths = file.paths.unwrap_or_default();
-        let sales = file.sales.unwrap_or_default();
-        let status = file.status.unwrap_or_default();
-
-        let cashserver_url = l.db_url(
-            "cashserver.database_url",
-            "CSJOBS_CASHSERVER_DATABASE_URL",
-            file.cashserver.and_then(|s| s.database_url),
-        )?;
-        let bonus_url = l.db_url(
-            "bonus.database_url",
-            "CSJOBS_BONUS_DATABASE_URL",
-            file.bonus.and_then(|s| s.database_url),
-        )?;
-        let paths = Paths {
-            queue: l.path("paths.queue", "CSJOBS_QUEUE_DIR", paths.queue, "/opt/cashserver/queue"),
-            processed: l.path(
-                "paths.processed",
-                "CSJOBS_PROCESSED_DIR",
-                paths.processed,
-                "/opt/cashserver/processed",
-            ),
-            error: l.path("paths.error", "CSJOBS_ERROR_DIR", paths.error, "/opt/cashserver/error"),
-            broken: l.path("paths.broken", "CSJOBS_BROKEN_DIR", paths.broken, "/opt/cashserver/broken"),
-            backup: l.path("paths.backup", "CSJOBS_BACKUP_DIR", paths.backup, "/opt/backup"),
-            astu_outbox: l.path(
-                "paths.astu_outbox",
-                "CSJOBS_ASTU_OUTBOX",
-                paths.astu_outbox,
-                "/opt/cashserver/astu",
-            ),
-        };
-        let days = "a whole number of days";
-        let archive_retention_days = l.number(
-            "archive.retention_days",
-            "CSJOBS_ARCHIVE_RETENTION_DAYS",
-            file.archive.and_then(|a| a.retention_days),
-            30,
-            days,
-        )?;
-        let trim_keep_days = l.number(
-            "trim.keep_days",
-            "CSJOBS_TRIM_KEEP_DAYS",
-            file.trim.and_then(|t| t.keep_days),
-            180,
-            days,
-        )?;
-        let sales = SalesSettings {
-            max_file_bytes: l.number(
-                "sales.max_file_bytes",
-                "CSJOBS_SALES_MAX_FILE_BYTES",
-                sales.max_file_bytes,
-                268_435_456,
-                "a whole number of bytes",
-            )?,
-            batch_files: l.number(
-                "sales.batch_files",
-                "CSJOBS_SALES_BATCH_FILES",
-                sales.batch_files,
-                1000,
-                "a whole number",
-            )?,
-            batch_items: l.number(
-                "sales.batch_items",
-                "CSJOBS_SALES_BATCH_ITEMS",
-                sales.batch_items,
-                50_000,
-                "a whole number",
-            )?,
-        };
-        let transfer_batch_rows = l.number(
-            "transfer.batch_rows",
-            "CSJOBS_TRANSFER_BATCH_ROWS",
-            file.transfer.and_then(|t| t.batch_rows),
-            10_000,
-            "a whole number",
-        )?;
-        let astu_auto_export = l
-            .take(
-                "astu.auto_export",
-                "CSJOBS_ASTU_AUTO_EXPORT",
-                file.astu.and_then(|a| a.auto_export),
-                Some(true),
-                |v| parse_bool("CSJOBS_ASTU_AUTO_EXPORT", v),
-                |b| b.to_string(),
-            )?
-            .expect("a default");
-        let status = StatusSettings {
-            stale_after: l.span(
-                "status.stale_after",
-                "CSJOBS_STATUS_STALE_AFTER",
-                status.stale_after,
-                Span::hours(2),
-                false,
-            )?,
-            queue_max_age: l.span(
-                "status.queue_max_age",
-                "CSJOBS_STATUS_QUEUE_MAX_AGE",
-                status.queue_max_age,
-                Span::minutes(15),
-                false,
-            )?,
-            staged_max_age: l.span(
-                "status.staged_max_age",
-                "CSJOBS_STATUS_STAGED_MAX_AGE",
-                status.staged_max_age,
-                Span::minutes(15),
-                false,
-            )?,
-            astu_max_age: l.span(
-                "status.astu_max_age",
-                "CSJOBS_STATUS_ASTU_MAX_AGE",
-                status.astu_max_age,
-                Span::hours(1),
-                false,
-            )?,
-        };
-        let watch = file.watch.unwrap_or_default();
-        let watch = WatchSettings {
-            threshold: l.decimal(
-                "watch.threshold",
-                "CSJOBS_WATCH_THRESHOLD",
-                watch.threshold,
-                "0.40",
-                (Decimal::ZERO, Decimal::ONE),
-            )?,
-            weeks: l.number(
-                "watch.weeks",
-                "CSJOBS_WATCH_WEEKS",
-                watch.weeks,
-                4,
-                "a whole number of weeks",
-            )?,
-            min_weeks: l.number(
-                "watch.min_weeks",
-                "CSJOBS_WATCH_MIN_WEEKS",
-                watch.min_weeks,
-                2,
-                "a whole number of weeks",
-            )?,
-            min_profile: l.decimal(
-                "watch.min_profile",
-                "CSJOBS_WATCH_MIN_PROFILE",
-                watch.min_profile,
-                "1000.00",
-                (Decimal::ZERO, Decimal::MAX),
-            )?,
-            start_after: l.span(
-                "watch.start_after",
-                "CSJOBS_WATCH_START_AFTER",
-                watch.start_after,
-                Span::hours(1),
-                false,
-            )?,
-            silent_after: l.span(
-                "watch.silent_after",
-                "CSJOBS_WATCH_SILENT_AFTER",
-                watch.silent_after,
-                Span::hours(1),
-                true,
-            )?,
-        };
-        if watch.weeks == 0 || watch.min_weeks == 0 || watch.min_weeks > watch.weeks {
-            return Err(ConfigError::Range {
-                key: "watch.min_weeks",
-                value: format!("{} (watch.weeks {})", watch.min_weeks, watch.weeks),
-                expected: "at least 1 and at most watch.weeks",
-            });
-        }
-        let alerts = file.alerts.unwrap_or_default();
-        let alerts = AlertSettings {
-            smtp_url: l.secret_url("alerts.smtp_url", "CSJOBS_ALERTS_SMTP_URL", alerts.smtp_url),
-            from: l
-                .take(
-                    "alerts.from",
-                    "CSJOBS_ALERTS_FROM",
-                    alerts.from.filter(|f| !f.trim().is_empty()),
-                    Some(format!("csjobs@{}", super::runlog::host_name())),
-                    |v| Ok(v.trim().to_string()),
-                    |v| v.clone(),
-                )?
-                .expect("a default"),
-            to: l
-                .take(
-                    "alerts.to",
-                    "CSJOBS_ALERTS_TO",
-                    alerts.to.map(List::items),
-                    Some(Vec::new()),
-                    |v| Ok(split_list(v)),
-                    |v| if v.is_empty() { "-".into() } else { v.join(", ") },
-                )?
-                .expect("a default"),
-            webhook_url: l.secret_url("alerts.webhook_url", "CSJOBS_ALERTS_WEBHOOK_URL", alerts.webhook_url),
-            repeat_after: l.span(
-                "alerts.repeat_after",
-                "CSJOBS_ALERTS_REPEAT_AFTER",
-                alerts.repeat_after,
-                Span::hours(4),
-                false,
-            )?,
-        };
-        let notify_ping_url =
-            l.secret_url("notify.ping_url", "CSJOBS_NOTIFY_PING_URL", file.notify.and_then(|n| n.ping_url));
-
-        // --now: the flag (or its env twin, as clap read them), else the env here, else the clock.
-        let (now_text, now_origin) = match (&source.now, &source.now_origin) {
-            (Some(t), Some(o)) => (Some(t.clone()), o.clone()),
-            (Some(t), None) => (Some(t.clone()), Origin::Flag("--now")),
-            (None, _) => match env("CSJOBS_NOW").filter(|v| !v.is_empty()) {
-                Some(t) => (Some(t), Origin::Env("CSJOBS_NOW")),
-                None => (None, Origin::Default),
-            },
-        };
-        let now = match &now_text {
-            Some(text) => DateTime::parse_from_rfc3339(text.trim())
-                .map_err(|_| ConfigError::Now { value: text.clone() })?,
-            None => Local::now().fixed_offset(),
-        };
-        l.settings.push(Setting {
-            key: "now",
-            env: Some("CSJOBS_NOW"),
-            value: now_text.unwrap_or_else(|| "the real clock".into()),
-            origin: now_origin,
-        });
-        l.settings.extend(source.extra.iter().cloned());
-
-        for (key, value) in [
-            ("sales.batch_files", sales.batch_files),
-            ("sales.batch_items", sales.batch_items),
-            ("transfer.batch_rows", transfer_batch_rows),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::Range { key, value: "0".into(), expected: "at least 1" });
-            }
-        }
-        Ok(Config {
-            cashserver_url,
-            bonus_url,
-            paths,
-            archive_retention_days,
-            trim_keep_days,
-            sales,
-            transfer_batch_rows,
-            astu_auto_export,
-            status,
-            watch,
-            alerts,
-            notify_ping_url,
-            now,
-            settings: l.settings,
-        })
-    }
-}
-
-fn read_file(path: &PathBuf) -> Result<FileConfig, ConfigError> {
-    let text = fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.clone(), source })?;
-    parse_file(&text, path)
-}
-
-fn parse_file(text: &str, path: &Path) -> Result<FileConfig, ConfigError> {
-    toml::from_str(text).map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
-}
+// ---- the table of settings -----------------------------------------------------------
+//
+// Every setting is one entry of SETTINGS: the loader, `csjobs config`, the example file
+// (`csjobs config --example`) and docs/configuration.md (`csjobs config --reference`) are
+// all made from it. Adding a setting: a field in its struct above, one entry below.
 
 /// What each section of the config file is for, in the order of the file.
-const SECTIONS: [(&str, &str); 13] = [
+const SECTIONS: &[(&str, &str)] = &[
     (
         "cashserver",
         "The cash server DB (кассовый сервер). Passwords may also come from PGPASSWORD or ~/.pgpass.",
@@ -961,51 +336,563 @@ const SECTIONS: [(&str, &str); 13] = [
         "notify",
         "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job} is the job's name.",
     ),
-    ("", ""),
 ];
 
+const DAYS: &str = "a whole number of days";
+const WEEKS: &str = "a whole number of weeks";
+const BYTES: &str = "a whole number of bytes";
+
+/// Every setting, in the order of the file: key, env variable, kind, default (as the env
+/// variable would write it; `None`: none), one line of doc, and the field it fills.
+#[rustfmt::skip]
+pub const SETTINGS: &[Entry] = &[
+    Entry { key: "cashserver.database_url", env: "CSJOBS_CASHSERVER_DATABASE_URL", kind: Kind::DbUrl, default: None,
+        doc: "The cash server DB; required by the jobs that use it.",
+        set: |c, v| c.cashserver_url = v.into() },
+    Entry { key: "bonus.database_url", env: "CSJOBS_BONUS_DATABASE_URL", kind: Kind::DbUrl, default: None,
+        doc: "The bonus DB; required by transfer.",
+        set: |c, v| c.bonus_url = v.into() },
+    Entry { key: "paths.queue", env: "CSJOBS_QUEUE_DIR", kind: Kind::Path, default: Some("/opt/cashserver/queue"),
+        doc: "Sales queue (очередь): where registers drop sales files.", set: |c, v| c.paths.queue = v.into() },
+    Entry { key: "paths.processed", env: "CSJOBS_PROCESSED_DIR", kind: Kind::Path, default: Some("/opt/cashserver/processed"),
+        doc: "Where load-sales moves the files it loaded.", set: |c, v| c.paths.processed = v.into() },
+    Entry { key: "paths.error", env: "CSJOBS_ERROR_DIR", kind: Kind::Path, default: Some("/opt/cashserver/error"),
+        doc: "Where load-sales moves the files it rejected (load-sales --retry-errors takes them back).",
+        set: |c, v| c.paths.error = v.into() },
+    Entry { key: "paths.broken", env: "CSJOBS_BROKEN_DIR", kind: Kind::Path, default: Some("/opt/cashserver/broken"),
+        doc: "Where load-sales moves the files it cannot read at all.", set: |c, v| c.paths.broken = v.into() },
+    Entry { key: "paths.backup", env: "CSJOBS_BACKUP_DIR", kind: Kind::Path, default: Some("/opt/backup"),
+        doc: "Holds processed_archive/, error_archive/ and broken_archive/, written by archive.",
+        set: |c, v| c.paths.backup = v.into() },
+    Entry { key: "paths.astu_outbox", env: "CSJOBS_ASTU_OUTBOX", kind: Kind::Path, default: Some("/opt/cashserver/astu"),
+        doc: "Where the ASTU sales files are written.", set: |c, v| c.paths.astu_outbox = v.into() },
+    Entry { key: "archive.retention_days", env: "CSJOBS_ARCHIVE_RETENTION_DAYS", kind: Kind::U32(DAYS), default: Some("30"),
+        doc: "Days an archive is kept before archive deletes it.", set: |c, v| c.archive_retention_days = v.into() },
+    Entry { key: "trim.keep_days", env: "CSJOBS_TRIM_KEEP_DAYS", kind: Kind::U32(DAYS), default: Some("180"),
+        doc: "Days of sales trim-db keeps in the database (trim-db --keep-days wins).",
+        set: |c, v| c.trim_keep_days = v.into() },
+    Entry { key: "sales.max_file_bytes", env: "CSJOBS_SALES_MAX_FILE_BYTES", kind: Kind::U64(BYTES), default: Some("268435456"),
+        doc: "A sales file larger than this (or a .gz that decompresses to more) is broken.",
+        set: |c, v| c.sales.max_file_bytes = v.into() },
+    Entry { key: "sales.batch_files", env: "CSJOBS_SALES_BATCH_FILES", kind: Kind::Count, default: Some("1000"),
+        doc: "At most this many files are committed in one transaction.", set: |c, v| c.sales.batch_files = v.into() },
+    Entry { key: "sales.batch_items", env: "CSJOBS_SALES_BATCH_ITEMS", kind: Kind::Count, default: Some("50000"),
+        doc: "A transaction is closed once it holds this many goods items.", set: |c, v| c.sales.batch_items = v.into() },
+    Entry { key: "transfer.batch_rows", env: "CSJOBS_TRANSFER_BATCH_ROWS", kind: Kind::Count, default: Some("10000"),
+        doc: "Staged rows per transaction of transfer.", set: |c, v| c.transfer_batch_rows = v.into() },
+    Entry { key: "astu.auto_export", env: "CSJOBS_ASTU_AUTO_EXPORT", kind: Kind::Bool, default: Some("true"),
+        doc: "Whether load-sales writes the ASTU file of every shift a file closes or changes.",
+        set: |c, v| c.astu_auto_export = v.into() },
+    Entry { key: "status.stale_after", env: "CSJOBS_STATUS_STALE_AFTER", kind: Kind::Span(false), default: Some("2h"),
+        doc: "A register of an open shop silent longer than this is stale.", set: |c, v| c.status.stale_after = v.into() },
+    Entry { key: "status.queue_max_age", env: "CSJOBS_STATUS_QUEUE_MAX_AGE", kind: Kind::Span(false), default: Some("15m"),
+        doc: "The oldest queued sales file may wait this long.", set: |c, v| c.status.queue_max_age = v.into() },
+    Entry { key: "status.staged_max_age", env: "CSJOBS_STATUS_STAGED_MAX_AGE", kind: Kind::Span(false), default: Some("15m"),
+        doc: "The oldest staged row not yet transferred may wait this long.",
+        set: |c, v| c.status.staged_max_age = v.into() },
+    Entry { key: "status.astu_max_age", env: "CSJOBS_STATUS_ASTU_MAX_AGE", kind: Kind::Span(false), default: Some("1h"),
+        doc: "A closed shift may be owed its ASTU file this long.", set: |c, v| c.status.astu_max_age = v.into() },
+    Entry { key: "watch.threshold", env: "CSJOBS_WATCH_THRESHOLD", kind: Kind::Decimal(Decimal::ONE), default: Some("0.40"),
+        doc: "A shop's revenue is low when (profile - today) / profile is above this.",
+        set: |c, v| c.watch.threshold = v.into() },
+    Entry { key: "watch.weeks", env: "CSJOBS_WATCH_WEEKS", kind: Kind::U32(WEEKS), default: Some("4"),
+        doc: "Same weekdays looked back for the profile.", set: |c, v| c.watch.weeks = v.into() },
+    Entry { key: "watch.min_weeks", env: "CSJOBS_WATCH_MIN_WEEKS", kind: Kind::U32(WEEKS), default: Some("2"),
+        doc: "Fewer days with revenue than this: no profile, no verdict (at least 1, at most watch.weeks).",
+        set: |c, v| c.watch.min_weeks = v.into() },
+    Entry { key: "watch.min_profile", env: "CSJOBS_WATCH_MIN_PROFILE", kind: Kind::Decimal(Decimal::MAX), default: Some("1000.00"),
+        doc: "A profile below this (money) gives no alert.", set: |c, v| c.watch.min_profile = v.into() },
+    Entry { key: "watch.start_after", env: "CSJOBS_WATCH_START_AFTER", kind: Kind::Span(false), default: Some("1h"),
+        doc: "A shop must have been open this long today before it is judged.",
+        set: |c, v| c.watch.start_after = v.into() },
+    Entry { key: "watch.silent_after", env: "CSJOBS_WATCH_SILENT_AFTER", kind: Kind::Span(true), default: Some("1h"),
+        doc: "A register of an open shop silent longer than this raises register_silent; 0: off.",
+        set: |c, v| c.watch.silent_after = v.into() },
+    Entry { key: "alerts.smtp_url", env: "CSJOBS_ALERTS_SMTP_URL", kind: Kind::SecretUrl, default: None,
+        doc: "smtp://[user:password@]host[:port] (STARTTLS when offered) or smtps://; checked by revenue-watch.",
+        set: |c, v| c.alerts.smtp_url = v.into() },
+    Entry { key: "alerts.from", env: "CSJOBS_ALERTS_FROM", kind: Kind::Text, default: Some("csjobs@<hostname>"),
+        doc: "The sender of alert e-mails.", set: |c, v| c.alerts.from = v.into() },
+    Entry { key: "alerts.to", env: "CSJOBS_ALERTS_TO", kind: Kind::List, default: Some(""),
+        doc: "The recipients of alert e-mails.", set: |c, v| c.alerts.to = v.into() },
+    Entry { key: "alerts.webhook_url", env: "CSJOBS_ALERTS_WEBHOOK_URL", kind: Kind::SecretUrl, default: None,
+        doc: "An http(s) URL each run POSTs its alerts to (Alertmanager webhook JSON).", set: |c, v| c.alerts.webhook_url = v.into() },
+    Entry { key: "alerts.repeat_after", env: "CSJOBS_ALERTS_REPEAT_AFTER", kind: Kind::Span(false), default: Some("4h"),
+        doc: "An alert that holds is sent again this often.", set: |c, v| c.alerts.repeat_after = v.into() },
+    Entry { key: "notify.ping_url", env: "CSJOBS_NOTIFY_PING_URL", kind: Kind::SecretUrl, default: None,
+        doc: "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job}: the job's name.",
+        set: |c, v| c.notify_ping_url = v.into() },
+];
+
+/// One setting of the table.
+pub struct Entry {
+    /// `section.name` in the file.
+    pub key: &'static str,
+    pub env: &'static str,
+    pub kind: Kind,
+    /// The default as the env variable would write it (`<hostname>`: this host's name).
+    pub default: Option<&'static str>,
+    pub doc: &'static str,
+    /// Stores the value in its field of [`Config`].
+    set: fn(&mut Config, Val),
+}
+
+/// What a setting holds, hence how it is read and how it is shown.
+#[derive(Debug, Clone, Copy)]
+pub enum Kind {
+    /// A PostgreSQL connection string; a secret, shown as `user@host:port/db` ([`DbUrl`]).
+    DbUrl,
+    /// A URL that may carry a token; a secret, shown as `scheme://host[:port]/…` ([`shown_url`]).
+    SecretUrl,
+    Path,
+    /// A whole number (u32, u64) of what the text says.
+    U32(&'static str),
+    U64(&'static str),
+    /// A whole number, at least 1.
+    Count,
+    /// `true` or `false` (the env variable also takes 1/0, yes/no, on/off).
+    Bool,
+    /// A duration (`30m`, `2h`, `1d`); with `true`, also `0`: off.
+    Span(bool),
+    /// A decimal number from 0 to the given maximum, as a TOML number or a string.
+    Decimal(Decimal),
+    Text,
+    /// A TOML array of strings or one comma-separated string.
+    List,
+}
+
+impl Kind {
+    fn expected(self) -> &'static str {
+        match self {
+            Kind::DbUrl => "a PostgreSQL connection string (URL or key=value)",
+            Kind::SecretUrl => "a URL",
+            Kind::Path => "a path",
+            Kind::U32(what) | Kind::U64(what) => what,
+            Kind::Count => "a whole number",
+            Kind::Bool => "true or false",
+            Kind::Span(false) => "a duration: 30m, 2h or 1d",
+            Kind::Span(true) => "a duration: 30m, 2h or 1d, or 0 (off)",
+            Kind::Decimal(_) => "a decimal number (e.g. 0.40, 1000.00)",
+            Kind::Text => "a string",
+            Kind::List => "a list: an array of strings or one comma-separated string",
+        }
+    }
+
+    /// Whether the file may write the value as this TOML type.
+    fn takes(self, v: &toml::Value) -> bool {
+        use toml::Value as V;
+        match self {
+            Kind::Bool => v.is_bool(),
+            Kind::U32(_) | Kind::U64(_) | Kind::Count => v.is_integer(),
+            Kind::Decimal(_) => matches!(v, V::Float(_) | V::Integer(_) | V::String(_)),
+            Kind::List => v.is_str() || v.as_array().is_some_and(|a| a.iter().all(V::is_str)),
+            _ => v.is_str(),
+        }
+    }
+}
+
+/// A value read for an entry, before it goes into its field (and is dropped at once: the
+/// size of a parsed connection string does not matter).
+#[allow(clippy::large_enum_variant)]
+enum Val {
+    Db(Option<DbUrl>),
+    Url(Option<String>),
+    Path(PathBuf),
+    U32(u32),
+    U64(u64),
+    Usize(usize),
+    Bool(bool),
+    Span(Span),
+    Dec(Decimal),
+    Text(String),
+    List(Vec<String>),
+}
+
+macro_rules! field_of {
+    ($($t:ty => $v:ident),*) => {$(
+        impl From<Val> for $t {
+            fn from(v: Val) -> $t {
+                match v {
+                    Val::$v(x) => x,
+                    _ => unreachable!("an entry of SETTINGS whose kind does not fit its field"),
+                }
+            }
+        }
+    )*};
+}
+field_of!(Option<DbUrl> => Db, Option<String> => Url, PathBuf => Path, u32 => U32, u64 => U64,
+    usize => Usize, bool => Bool, Span => Span, Decimal => Dec, String => Text, Vec<String> => List);
+
+impl Val {
+    /// As `csjobs config` prints it: secrets masked, `-` for none.
+    fn shown(&self) -> String {
+        match self {
+            Val::Db(Some(u)) => u.to_string(),
+            Val::Url(Some(u)) => shown_url(u),
+            Val::Db(None) | Val::Url(None) => "-".into(),
+            Val::Path(p) => p.display().to_string(),
+            Val::U32(n) => n.to_string(),
+            Val::U64(n) => n.to_string(),
+            Val::Usize(n) => n.to_string(),
+            Val::Bool(b) => b.to_string(),
+            Val::Span(s) if s.is_zero() => "0".into(),
+            Val::Span(s) => s.to_string(),
+            Val::Dec(d) => d.to_string(),
+            Val::Text(t) => t.clone(),
+            Val::List(v) if v.is_empty() => "-".into(),
+            Val::List(v) => v.join(", "),
+        }
+    }
+}
+
+/// Where a text being read comes from; it decides the form of an error.
+#[derive(Clone, Copy, PartialEq)]
+enum Src<'a> {
+    Default,
+    Env,
+    File(&'a Path),
+}
+
+impl Entry {
+    fn section_and_name(&self) -> (&'static str, &'static str) {
+        self.key.split_once('.').expect("every key is section.name")
+    }
+
+    /// `text`, the value of this entry from `src`, read as its kind.
+    fn read(&self, text: &str, src: Src) -> Result<Val, ConfigError> {
+        let (key, var) = (self.key, self.env);
+        let bad = || match src {
+            Src::File(path) => ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: format!("{key} ({var}) must be {}, got {text}", self.kind.expected()),
+            },
+            _ => ConfigError::Env { var, value: text.to_string(), expected: self.kind.expected() },
+        };
+        Ok(match self.kind {
+            Kind::DbUrl => Val::Db(Some(DbUrl::parse(key, text)?)),
+            Kind::SecretUrl => Val::Url(Some(text.to_string())),
+            Kind::Path => Val::Path(text.into()),
+            Kind::U32(_) => Val::U32(text.trim().parse().map_err(|_| bad())?),
+            Kind::U64(_) => Val::U64(text.trim().parse().map_err(|_| bad())?),
+            Kind::Count => match text.trim().parse().map_err(|_| bad())? {
+                0 => return Err(ConfigError::Range { key, value: "0".into(), expected: "at least 1" }),
+                n => Val::Usize(n),
+            },
+            Kind::Bool => match text.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" | "on" => Val::Bool(true),
+                "false" | "0" | "no" | "off" => Val::Bool(false),
+                _ => return Err(bad()),
+            },
+            Kind::Span(true) if text.trim() == "0" => Val::Span(Span::minutes(0)),
+            Kind::Span(_) => {
+                Val::Span(text.parse().map_err(|source| ConfigError::Duration { key, var, source })?)
+            }
+            Kind::Decimal(max) => {
+                let d: Decimal = text.trim().parse().map_err(|_| match src {
+                    Src::Env => bad(),
+                    _ => ConfigError::Range { key, value: text.to_string(), expected: self.kind.expected() },
+                })?;
+                if d < Decimal::ZERO || d > max {
+                    let expected = "within its range (see csjobs config --example)";
+                    return Err(ConfigError::Range { key, value: text.to_string(), expected });
+                }
+                Val::Dec(if src == Src::Default { d } else { d.normalize() })
+            }
+            Kind::Text if src == Src::Default => {
+                Val::Text(text.replace("<hostname>", &super::runlog::host_name()))
+            }
+            Kind::Text if src == Src::Env => Val::Text(text.trim().to_string()),
+            Kind::Text => Val::Text(text.to_string()),
+            Kind::List => Val::List(split_list(text)),
+        })
+    }
+
+    /// The file's value `v` of this entry, if it gives one (an empty URL or text does not).
+    fn read_file_value(&self, v: &toml::Value, path: &Path) -> Result<Option<Val>, ConfigError> {
+        let text = match v {
+            _ if !self.kind.takes(v) => {
+                let (key, var, expected) = (self.key, self.env, self.kind.expected());
+                let got = match v {
+                    toml::Value::String(s) => format!("{s:?}"),
+                    other => toml_scalar(other),
+                };
+                let message = format!("{key} ({var}) must be {expected}, got {got}");
+                return Err(ConfigError::Parse { path: path.to_path_buf(), message });
+            }
+            toml::Value::Array(items) => {
+                return Ok(Some(Val::List(
+                    items.iter().filter_map(|i| i.as_str()).map(String::from).collect(),
+                )));
+            }
+            toml::Value::String(s) => s.clone(),
+            other => toml_scalar(other),
+        };
+        if text.trim().is_empty() && matches!(self.kind, Kind::DbUrl | Kind::SecretUrl | Kind::Text) {
+            return Ok(None);
+        }
+        self.read(&text, Src::File(path)).map(Some)
+    }
+
+    /// The value when nothing sets it.
+    fn default_value(&self) -> Val {
+        match (self.default, self.kind) {
+            (Some(d), _) => self.read(d, Src::Default).expect("the defaults are valid"),
+            (None, Kind::DbUrl) => Val::Db(None),
+            (None, _) => Val::Url(None),
+        }
+    }
+
+    /// The default as the example file writes it.
+    fn toml_default(&self) -> String {
+        match (self.default, self.kind) {
+            (None, _) => "\"\"".into(),
+            (Some(d), Kind::U32(_) | Kind::U64(_) | Kind::Count | Kind::Bool) => d.into(),
+            (Some(d), _) => format!("{d:?}"),
+        }
+    }
+}
+
+/// A TOML number or boolean as text (another value: its type).
+fn toml_scalar(v: &toml::Value) -> String {
+    match v {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) => f.to_string(),
+        toml::Value::Boolean(b) => b.to_string(),
+        other => format!("a TOML {}", other.type_str()),
+    }
+}
+
+fn split_list(s: &str) -> Vec<String> {
+    s.split(',').map(str::trim).filter(|x| !x.is_empty()).map(String::from).collect()
+}
+
+/// The config file's text as a TOML table of known sections and keys.
+fn parse_file(text: &str, path: &Path) -> Result<toml::Table, ConfigError> {
+    let bad = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
+    let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    for (section, keys) in &table {
+        let names: Vec<&str> = SETTINGS
+            .iter()
+            .map(Entry::section_and_name)
+            .filter(|(s, _)| s == section)
+            .map(|(_, n)| n)
+            .collect();
+        if names.is_empty() {
+            let known: Vec<&str> = SECTIONS.iter().map(|(s, _)| *s).collect();
+            return Err(bad(format!(
+                "unknown section `{section}`, expected one of `{}`",
+                known.join("`, `")
+            )));
+        }
+        let Some(keys) = keys.as_table() else {
+            return Err(bad(format!("`{section}` must be a table: [{section}]")));
+        };
+        if let Some(name) = keys.keys().find(|k| !names.contains(&k.as_str())) {
+            let expected = names.join("`, `");
+            return Err(bad(format!("unknown key `{name}` in [{section}], expected one of `{expected}`")));
+        }
+    }
+    Ok(table)
+}
+
+impl Config {
+    /// Merges file, environment (through `env`) and defaults. Command-line overrides of
+    /// single keys (e.g. `trim-db --keep-days`) are applied by the job's options on top.
+    pub fn load(source: &ConfigSource, env: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        let (path, origin) = match &source.file {
+            Some(path) => (path.clone(), source.file_origin.clone().unwrap_or(Origin::Flag("--config"))),
+            None => (PathBuf::from(DEFAULT_CONFIG_FILE), Origin::Default),
+        };
+        let file = if source.file.is_some() || path.exists() {
+            let text = fs::read_to_string(&path)
+                .map_err(|source| ConfigError::Read { path: path.clone(), source })?;
+            parse_file(&text, &path)?
+        } else {
+            toml::Table::new()
+        };
+        Config::build(file, path, origin, source, env)
+    }
+
+    /// The configuration that a config file's `text` gives, with `source` and `env` on top:
+    /// what [`Config::load`] does once it has read the file (`path` names it in messages).
+    pub fn from_toml(
+        text: &str,
+        path: &Path,
+        source: &ConfigSource,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let file = parse_file(text, path)?;
+        Config::build(file, path.to_path_buf(), Origin::Flag("--config"), source, env)
+    }
+
+    /// The configuration of nothing but the defaults.
+    pub fn defaults() -> Config {
+        let (file, source) = (toml::Table::new(), ConfigSource::default());
+        Config::build(file, DEFAULT_CONFIG_FILE.into(), Origin::Default, &source, &|_| None)
+            .expect("the defaults are valid")
+    }
+
+    fn build(
+        file: toml::Table,
+        path: PathBuf,
+        file_origin: Origin,
+        source: &ConfigSource,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let shown_path = match path.exists() {
+            true => path.display().to_string(),
+            false => format!("{} (absent)", path.display()),
+        };
+        let mut settings = vec![Setting {
+            key: "config",
+            env: Some("CSJOBS_CONFIG"),
+            value: shown_path,
+            origin: file_origin,
+        }];
+        let mut cfg = Config::blank();
+        for e in SETTINGS {
+            let (section, name) = e.section_and_name();
+            // A bad value in the file is an error even when the environment overrides it.
+            let in_file = file.get(section).and_then(|t| t.get(name));
+            let from_file = in_file.map(|v| e.read_file_value(v, &path)).transpose()?.flatten();
+            let (value, origin) = match (env(e.env).filter(|v| !v.is_empty()), from_file) {
+                (Some(text), _) => (e.read(&text, Src::Env)?, Origin::Env(e.env)),
+                (None, Some(v)) => (v, Origin::File(path.clone())),
+                (None, None) => (e.default_value(), Origin::Default),
+            };
+            settings.push(Setting { key: e.key, env: Some(e.env), value: value.shown(), origin });
+            (e.set)(&mut cfg, value);
+        }
+        let w = &cfg.watch;
+        if w.weeks == 0 || w.min_weeks == 0 || w.min_weeks > w.weeks {
+            return Err(ConfigError::Range {
+                key: "watch.min_weeks",
+                value: format!("{} (watch.weeks {})", w.min_weeks, w.weeks),
+                expected: "at least 1 and at most watch.weeks",
+            });
+        }
+
+        // --now: the flag (or its env twin, as clap read them), else the env here, else the clock.
+        let (now_text, now_origin) = match (&source.now, &source.now_origin) {
+            (Some(t), Some(o)) => (Some(t.clone()), o.clone()),
+            (Some(t), None) => (Some(t.clone()), Origin::Flag("--now")),
+            (None, _) => match env("CSJOBS_NOW").filter(|v| !v.is_empty()) {
+                Some(t) => (Some(t), Origin::Env("CSJOBS_NOW")),
+                None => (None, Origin::Default),
+            },
+        };
+        cfg.now = match &now_text {
+            Some(text) => DateTime::parse_from_rfc3339(text.trim())
+                .map_err(|_| ConfigError::Now { value: text.clone() })?,
+            None => Local::now().fixed_offset(),
+        };
+        settings.push(Setting {
+            key: "now",
+            env: Some("CSJOBS_NOW"),
+            value: now_text.unwrap_or_else(|| "the real clock".into()),
+            origin: now_origin,
+        });
+        settings.extend(source.extra.iter().cloned());
+        cfg.settings = settings;
+        Ok(cfg)
+    }
+
+    /// Empty values, for [`Config::build`] to fill in from the table.
+    fn blank() -> Config {
+        Config {
+            cashserver_url: None,
+            bonus_url: None,
+            paths: Paths::default(),
+            archive_retention_days: 0,
+            trim_keep_days: 0,
+            sales: SalesSettings::default(),
+            transfer_batch_rows: 0,
+            astu_auto_export: false,
+            status: StatusSettings::default(),
+            watch: WatchSettings::default(),
+            alerts: AlertSettings::default(),
+            notify_ping_url: None,
+            now: DateTime::UNIX_EPOCH.fixed_offset(),
+            settings: Vec::new(),
+        }
+    }
+}
+
 /// A commented config file with every key at its default and its environment variable: the
-/// package's `/etc/csjobs/csjobs.toml`, made from the same definitions as the loader.
+/// package's `/etc/csjobs/csjobs.toml`, made from the same table as the loader.
 pub fn example() -> String {
-    let cfg = Config::defaults();
     let mut out = String::from(
         "# csjobs configuration (csjobs config --example). Every key is shown at its default,\n\
          # commented out; the environment variable beside each one wins over this file, and\n\
          # command-line options win over both. `csjobs config` shows what is in effect.\n",
     );
-    for (section, about) in SECTIONS.iter().filter(|(s, _)| !s.is_empty()) {
-        let keys: Vec<&Setting> =
-            cfg.settings.iter().filter(|s| s.key.split_once('.').map(|(a, _)| a) == Some(section)).collect();
+    for (section, about) in SECTIONS {
         out.push_str(&format!("\n# {about}\n[{section}]\n"));
-        for k in keys {
-            let name = k.key.split_once('.').map_or(k.key, |(_, n)| n);
-            let env = k.env.map(|e| format!("  # {e}")).unwrap_or_default();
-            let value = if k.value == "-" {
-                "\"\"".to_string()
-            } else if k.value.parse::<i64>().is_ok() || k.value == "true" || k.value == "false" {
-                k.value.clone()
-            } else {
-                format!("{:?}", k.value)
-            };
-            // The sender's default names the host it runs on, not the one that wrote this file.
-            let value = if k.key == "alerts.from" { "\"csjobs@<hostname>\"".to_string() } else { value };
-            let default = match (k.key, k.value.as_str()) {
-                ("alerts.from", _) => " (default: csjobs@ and this host's name)",
-                (_, "-") => " (no default)",
+        for e in SETTINGS.iter().filter(|e| e.section_and_name().0 == *section) {
+            let default = match e.default {
+                Some(d) if d.contains("<hostname>") => " (default: csjobs@ and this host's name)",
+                None | Some("") => " (no default)",
                 _ => "",
             };
-            out.push_str(&format!("#{name} = {value}{env}{default}\n"));
+            out.push_str(&format!(
+                "#{} = {}  # {}{default}\n",
+                e.section_and_name().1,
+                e.toml_default(),
+                e.env
+            ));
         }
     }
     out
 }
 
-fn parse_bool(var: &'static str, v: &str) -> Result<bool, ConfigError> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" | "1" | "yes" | "on" => Ok(true),
-        "false" | "0" | "no" | "off" => Ok(false),
-        _ => Err(ConfigError::Env { var, value: v.to_string(), expected: "true or false" }),
+/// docs/configuration.md: the reference of every setting, made from the table
+/// (`csjobs config --reference > docs/configuration.md`).
+pub fn reference() -> String {
+    let mut out = String::from(
+        "# Configuration reference\n\n\
+         <!-- Generated from the table of settings in jobs/core/config.rs: do not edit; run\n     \
+         `cargo run -q -- config --reference > docs/configuration.md` after changing the table. -->\n\n\
+         One TOML file (default `/etc/csjobs/csjobs.toml`, or `--config FILE` / `CSJOBS_CONFIG`),\n\
+         optional when the environment variables are set. Sources, strongest first: command-line\n\
+         options, environment variables (an empty one counts as unset), the file, the defaults. A key\n\
+         the file does not know, or a value that does not read, is an error naming the key (exit 2).\n\
+         `csjobs config` prints what is in effect and where each value came from; `csjobs config\n\
+         --example` prints a commented file of every key at its default.\n\n\
+         Secrets never show: a connection string is printed as `user@host:port/db`, any other URL\n\
+         as `scheme://host[:port]/…`.\n",
+    );
+    for (section, about) in SECTIONS {
+        let about = about.replace('<', "\\<");
+        out.push_str(&format!("\n## [{section}]\n\n{about}\n\n| key | env | default | value | meaning |\n"));
+        out.push_str("|---|---|---|---|---|\n");
+        for e in SETTINGS.iter().filter(|e| e.section_and_name().0 == *section) {
+            let default = match e.default {
+                None | Some("") => "none".to_string(),
+                Some(d) => format!("`{d}`"),
+            };
+            let value = match e.kind {
+                Kind::DbUrl => format!("{}; secret: shown as `user@host:port/db`", e.kind.expected()),
+                Kind::SecretUrl => {
+                    format!("{}; secret: shown as `scheme://host[:port]/…`", e.kind.expected())
+                }
+                Kind::Count => "a whole number, at least 1".into(),
+                Kind::Bool => "`true` or `false` (the env variable also takes 1/0, yes/no, on/off)".into(),
+                Kind::Decimal(max) if max == Decimal::ONE => "a decimal number from 0 to 1".into(),
+                Kind::Decimal(_) => "a decimal number, at least 0".into(),
+                k => k.expected().to_string(),
+            };
+            let doc = e.doc.replace('|', "\\|").replace('<', "\\<");
+            out.push_str(&format!("| `{}` | `{}` | {default} | {value} | {doc} |\n", e.key, e.env));
+        }
     }
+    out.push_str(
+        "\n## Command line only\n\n\
+         | option | env | default | value |\n|---|---|---|---|\n\
+         | `--config FILE` | `CSJOBS_CONFIG` | `/etc/csjobs/csjobs.toml` | the config file; when given, it must exist |\n\
+         | `--now TIME` | `CSJOBS_NOW` | the real clock | an RFC 3339 timestamp the job takes as now |\n\
+         | `--log-format` | `CSJOBS_LOG_FORMAT` | human on a terminal, else json | `human` or `json` |\n",
+    );
+    out
 }
 
 #[cfg(test)]
@@ -1240,6 +1127,59 @@ mod tests {
         assert!(
             !scrubbed.contains("SECRET") && !scrubbed.contains("TOKEN") && !scrubbed.contains("pw"),
             "{scrubbed}"
+        );
+    }
+
+    #[test]
+    fn the_table_is_whole() {
+        for e in SETTINGS {
+            let (section, name) = e.section_and_name();
+            assert!(SECTIONS.iter().any(|(s, _)| *s == section), "{}: no section {section}", e.key);
+            assert!(!name.contains('.') && e.env.starts_with("CSJOBS_"), "{}", e.key);
+            assert!(!e.doc.is_empty() && !e.doc.contains('\n'), "{}", e.key);
+            assert_eq!(SETTINGS.iter().filter(|o| o.key == e.key || o.env == e.env).count(), 1, "{}", e.key);
+        }
+        for (section, _) in SECTIONS {
+            assert!(SETTINGS.iter().any(|e| e.section_and_name().0 == *section), "{section} is empty");
+        }
+        // Every entry's kind fits its field (a mismatch panics here) and its default reads.
+        let c = Config::defaults();
+        assert_eq!(c.settings.len(), SETTINGS.len() + 2);
+    }
+
+    #[test]
+    fn a_bad_value_in_the_file_names_its_key_and_variable() {
+        for (text, key, var) in [
+            ("[trim]\nkeep_days = -1\n", "trim.keep_days", "CSJOBS_TRIM_KEEP_DAYS"),
+            ("[trim]\nkeep_days = \"5\"\n", "trim.keep_days", "CSJOBS_TRIM_KEEP_DAYS"),
+            ("[astu]\nauto_export = \"yes\"\n", "astu.auto_export", "CSJOBS_ASTU_AUTO_EXPORT"),
+            ("[paths]\nqueue = 1\n", "paths.queue", "CSJOBS_QUEUE_DIR"),
+            ("[alerts]\nto = [1]\n", "alerts.to", "CSJOBS_ALERTS_TO"),
+        ] {
+            let e = load(Some(text), &[]).unwrap_err().to_string();
+            assert!(e.contains(key) && e.contains(var), "{text}: {e}");
+        }
+        for text in ["x = 1\n", "[x]\ny = 1\n", "paths = \"/p\"\n"] {
+            let e = load(Some(text), &[]).unwrap_err();
+            assert!(matches!(e, ConfigError::Parse { .. }), "{text}: {e}");
+        }
+        let e = load(Some("[sales]\nbatch_files = 0\n"), &[]).unwrap_err().to_string();
+        assert!(e.contains("sales.batch_files must be at least 1"), "{e}");
+    }
+
+    /// docs/configuration.md is generated from the table; this fails when the two differ.
+    #[test]
+    fn docs_configuration_md_is_what_the_table_generates() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/configuration.md");
+        let committed = std::fs::read_to_string(path).unwrap_or_default();
+        let generated = reference();
+        let first = committed.lines().zip(generated.lines()).position(|(a, b)| a != b);
+        assert!(
+            committed == generated,
+            "docs/configuration.md is not what the table of settings in jobs/core/config.rs gives \
+             (first difference at line {}); regenerate it with\n\n    \
+             cargo run -q -- config --reference > docs/configuration.md\n",
+            first.map_or(committed.lines().count().min(generated.lines().count()), |i| i) + 1
         );
     }
 }

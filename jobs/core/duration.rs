@@ -6,14 +6,15 @@ use std::{fmt, str::FromStr};
 
 /// A span of time of a setting or option, kept with the unit it was written in so that it
 /// prints back the way the admin wrote it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Span {
     amount: u32,
     unit: Unit,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 enum Unit {
+    #[default]
     Minutes,
     Hours,
     Days,
