@@ -160,7 +160,7 @@ impl Broken {
 
     /// A file that reading failed on in a way of ours (a panic): broken with that reason.
     pub fn internal(message: impl Into<String>) -> Broken {
-        Broken { rule: Broken::INTERNAL, path: ".".into(), message: message.into(), register: None }
+        Broken { rule: Broken::INTERNAL, path: ".".into(), message: clip(message.into()), register: None }
     }
 }
 
@@ -176,7 +176,19 @@ impl fmt::Display for Broken {
 impl std::error::Error for Broken {}
 
 fn broken(rule: u8, path: impl Into<String>, message: impl Into<String>) -> Broken {
-    Broken { rule, path: path.into(), message: message.into(), register: None }
+    Broken { rule, path: clip(path.into()), message: clip(message.into()), register: None }
+}
+
+/// The longest message or path a verdict keeps, in characters. Messages quote the offending
+/// value: a 250 MB string would make an 875 MB reason (escaped) in the load log, the error
+/// list and the log line, past PostgreSQL's 1 GB message limit, and stop the run on every try.
+const MAX_REASON_CHARS: usize = 300;
+
+fn clip(s: String) -> String {
+    match s.char_indices().nth(MAX_REASON_CHARS) {
+        None => s,
+        Some((at, _)) => format!("{}… ({} bytes in all)", &s[..at], s.len()),
+    }
 }
 
 // ---- reading a file -----------------------------------------------------------------------
@@ -221,7 +233,19 @@ pub fn read_file(path: &Path, max_bytes: u64) -> Result<RawFile, ReadError> {
     }
     // `size` is at most `max_bytes` here; the capacity is only a hint.
     let mut disk = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
-    f.read_to_end(&mut disk).map_err(ReadError::Io)?;
+    // Bounded too: a writer that appends after the stat cannot make this read unbounded.
+    f.take(max_bytes.saturating_add(1)).read_to_end(&mut disk).map_err(ReadError::Io)?;
+    if disk.len() as u64 > max_bytes {
+        return Err(ReadError::Broken {
+            size: disk.len() as u64,
+            sha256: hex::encode(Sha256::digest(&disk)),
+            broken: broken(
+                9,
+                ".",
+                format!("file grew past the limit sales.max_file_bytes = {max_bytes} while it was read"),
+            ),
+        });
+    }
     let gz = path.to_str().is_some_and(|p| p.ends_with(".gz"));
     read_bytes(disk, gz, max_bytes)
 }
@@ -584,6 +608,11 @@ pub fn decimal(text: &str, max_scale: u32, path: &str) -> Result<Decimal, Broken
     Ok(d)
 }
 
+/// A sum or product of the file's numbers that no decimal of 28 digits can carry (rule 4).
+fn too_large(path: &str) -> Broken {
+    broken(4, path, "the amounts here add up or multiply to more than a decimal of 28 digits can carry")
+}
+
 /// The significant digits a `rust_decimal::Decimal` carries.
 const MAX_DIGITS: u64 = 28;
 const MONEY_SCALE: u32 = 2;
@@ -692,7 +721,7 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
                 format!("position {} appears twice in document {number}", item.pos),
             ));
         }
-        items_total += item.sum;
+        items_total = items_total.checked_add(item.sum).ok_or_else(|| too_large(&format!("{ip}.sum")))?;
         items.push(item);
     }
 
@@ -716,7 +745,8 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
                 format!("change is only given on cash, not on {paytype:?}"),
             ));
         }
-        paid += amount - change;
+        // amount and change are both 0 or more: their difference cannot overflow.
+        paid = paid.checked_add(amount - change).ok_or_else(|| too_large(&format!("{pp}.amount")))?;
         payments.push(Payment { paytype, amount, change });
     }
 
@@ -744,7 +774,11 @@ fn validate_document(wd: WireDocument, number: i32, p: &str) -> Result<Document,
                 ),
             ));
         }
-        payments.iter().filter(|p| p.paytype == "cash").map(|p| p.amount - p.change).sum()
+        payments
+            .iter()
+            .filter(|p| p.paytype == "cash")
+            .try_fold(Decimal::ZERO, |sum, p| sum.checked_add(p.amount - p.change))
+            .ok_or_else(|| too_large(&format!("{p}.payments")))?
     };
 
     Ok(Document { number, doctype, opened_at, closed_at, total, items, payments })
@@ -793,9 +827,14 @@ fn validate_item(wi: WireItem, ip: &str) -> Result<Item, Broken> {
     };
     let sp = format!("{ip}.sum");
     let sum = non_negative(money(&wi.sum, &sp)?, &sp)?;
-    let expected = (quantity * price)
+    // Checked like every sum of the file's numbers: values rust_decimal cannot carry are
+    // rule 4 at their path, never a panic (the fuzz target sales_file found the product).
+    let expected = quantity
+        .checked_mul(price)
+        .ok_or_else(|| too_large(&format!("{ip}.price")))?
         .round_dp_with_strategy(MONEY_SCALE, RoundingStrategy::MidpointAwayFromZero)
-        - discount;
+        .checked_sub(discount)
+        .ok_or_else(|| too_large(&dp))?;
     if sum != expected {
         return Err(broken(
             7,
@@ -826,6 +865,41 @@ mod tests {
         assert_eq!(money("+7"), Ok("7.00".into()));
         assert_eq!(money(".5"), Ok("0.50".into()));
         assert_eq!(money("5."), Ok("5.00".into()));
+    }
+
+    #[test]
+    fn sums_and_products_too_large_for_a_decimal_are_rule_4_at_their_path() {
+        let file = |items: &str, payments: &str| {
+            format!(
+                r#"{{"format":"csjobs-sales/1","shop":8,"cash":17,"shift":{{"number":1,"opened_at":null}},
+                "documents":[{{"number":1,"type":"sale","opened_at":"2026-11-20T10:00:00",
+                "closed_at":"2026-11-20T10:01:00","items":[{items}],"payments":[{payments}]}}]}}"#
+            )
+        };
+        let big = "99999999999999999999999999.99";
+        let item = |pos: usize, q: &str, p: &str, sum: &str| {
+            format!(r#"{{"pos":{pos},"ware":"1","dept":1,"quantity":"{q}","price":"{p}","sum":"{sum}"}}"#)
+        };
+        let b =
+            parse(file(&item(1, "1000000000000000", "100000000000000", "1.00"), "").as_bytes()).unwrap_err();
+        assert_eq!((b.rule, b.path.as_str()), (4, "documents[0].items[0].price"), "{b}");
+        // About 792 items of 10^26 pass what a decimal of 28 digits carries (7.9 × 10^28).
+        let items: Vec<String> = (1..=1000).map(|i| item(i, "1", big, big)).collect();
+        let b = parse(file(&items.join(","), "").as_bytes()).unwrap_err();
+        assert_eq!(b.rule, 4, "{b}");
+        assert!(b.path.starts_with("documents[0].items[7") && b.path.ends_with("].sum"), "{b}");
+        let pays: Vec<String> = (0..1000).map(|_| format!(r#"{{"type":"card","amount":"{big}"}}"#)).collect();
+        let b = parse(file(&item(1, "1", "1.00", "1.00"), &pays.join(",")).as_bytes()).unwrap_err();
+        assert_eq!(b.rule, 4, "{b}");
+        assert!(b.path.starts_with("documents[0].payments[7") && b.path.ends_with("].amount"), "{b}");
+    }
+
+    #[test]
+    fn a_reason_quotes_at_most_a_few_hundred_characters_of_the_value() {
+        let long = "\u{378}".repeat(100_000);
+        let b = decimal(&long, 2, "documents[0].items[0].price").unwrap_err();
+        assert!(b.message.chars().count() < MAX_REASON_CHARS + 40, "{}", b.message.len());
+        assert!(b.message.ends_with("bytes in all)"), "{}", b.message);
     }
 
     #[test]

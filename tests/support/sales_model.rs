@@ -77,6 +77,26 @@ struct ItemModel {
     discount_share: u8,
 }
 
+/// Numbers near the limits: a hostile leaf that sets an amount to this reaches the sums and
+/// products of validation with values rust_decimal cannot carry (the model's own amounts
+/// stay small, so they always balance).
+#[derive(Debug, Arbitrary)]
+enum Huge {
+    /// 26 nines and a fraction: the largest money a decimal of 28 digits carries.
+    Money,
+    /// 10^k for k up to 27.
+    Power(u8),
+}
+
+impl Huge {
+    fn render(&self) -> Value {
+        match self {
+            Huge::Money => Value::String(format!("{}.99", "9".repeat(26))),
+            Huge::Power(k) => Value::String(format!("1{}", "0".repeat(usize::from(*k % 28)))),
+        }
+    }
+}
+
 #[derive(Debug, Arbitrary)]
 struct DocModel {
     kind: Kind,
@@ -96,6 +116,7 @@ enum Hostile {
     Surrogate,
     Int(i64),
     NumberText(NumberText),
+    Huge(Huge),
     Null,
     Bool(bool),
     EmptyArray,
@@ -342,6 +363,7 @@ fn mutate(case: &mut Case, u: &mut Unstructured<'_>) -> Result<()> {
         Hostile::Surrogate => Value::String(SURROGATE_MARK.into()),
         Hostile::Int(i) => json!(i),
         Hostile::NumberText(n) => n.render(),
+        Hostile::Huge(h) => h.render(),
         Hostile::Null => Value::Null,
         Hostile::Bool(b) => Value::Bool(*b),
         Hostile::EmptyArray => json!([]),
