@@ -865,10 +865,11 @@ async fn hostile_files_end_in_broken_with_rule_and_path_and_the_queue_goes_on() 
     );
 }
 
-/// Crash recovery (a file committed but not moved) that cannot read the queued file fails the
-/// run, naming it, and leaves it in the queue: before, a read error counted as "a different
-/// file now has that name", and the file was loaded again as new. Once readable, the next run
-/// finishes the move without loading it twice.
+/// Crash recovery (a file committed but not moved) that cannot read the queued file leaves it
+/// in the queue and out of the run, loads the files behind it, and fails the run naming it:
+/// before, a read error counted as "a different file now has that name" and the file was
+/// loaded again as new (and a first fix stopped the whole queue on it). Once readable, the
+/// next run finishes the move without loading it twice.
 #[tokio::test]
 async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
     use std::os::unix::fs::PermissionsExt;
@@ -884,6 +885,7 @@ async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
     fs::rename(dirs.processed.join("a.json"), dirs.queue.join("a.json")).unwrap();
     db.client.batch_execute("update load_log set disposed_at = null, moved_to = null").await.unwrap();
     fs::set_permissions(dirs.queue.join("a.json"), fs::Permissions::from_mode(0o000)).unwrap();
+    put_sale(&dirs, "b.json", (17, 802, Some("2026-11-20T08:00:00")), (1, "20.00"), 2);
     let mut c = csjobs(&db.url, &dirs);
     c.arg("load-sales");
     let r = if rustix::process::geteuid().is_root() {
@@ -894,14 +896,19 @@ async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("a.json") && r.stderr.contains("finish the move"), "{}", r.stderr);
     assert_eq!(Dirs::names(&dirs.queue), ["a.json"], "it stays in the queue");
-    assert_eq!(db.scalar_i64("select count(*) from load_log").await, 1, "not loaded again");
+    assert_eq!(Dirs::names(&dirs.processed), ["b.json"], "the file behind it is loaded");
+    assert_eq!(
+        db.scalar_i64("select count(*) from load_log where file_name = 'a.json'").await,
+        1,
+        "not loaded again"
+    );
 
     fs::set_permissions(dirs.queue.join("a.json"), fs::Permissions::from_mode(0o644)).unwrap();
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
-    assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
+    assert_eq!(Dirs::names(&dirs.processed), ["a.json", "b.json"]);
     assert_eq!(
-        db.scalar_i64("select count(*) from load_log").await,
+        db.scalar_i64("select count(*) from load_log where file_name = 'a.json'").await,
         1,
         "the move finished, nothing loaded twice"
     );

@@ -106,8 +106,12 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
             summary.left = files.len() as u64;
             result
         }
-        // Never "left 0" for a queue that cannot be listed: the run says so and fails.
-        Err(e) => result.and(Err(e.into())),
+        // Never "left 0" for a queue that cannot be listed: the run says so and fails (a run
+        // that failed already keeps its first error; this one is logged beside it).
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "cannot count the files left in the queue");
+            result.and(Err(e.into()))
+        }
     };
 
     output::say(&summary.render(false));
@@ -138,7 +142,8 @@ async fn load(
         fs_err::create_dir_all(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
     }
-    summary.recovered = recover(cfg, client).await?;
+    let recovered = recover(cfg, client).await?;
+    summary.recovered = recovered.moved;
     // Shifts an earlier run's auto export still owes a file (killed before it, or its write
     // failed) are exported first; a failure here is reported at the end, the load goes on.
     let owed = if cfg.astu_auto_export { auto_export(cfg, client, None, summary).await? } else { None };
@@ -146,27 +151,37 @@ async fn load(
         summary.retried_errors = retry_errors(cfg)?;
     }
     let mut files = list_queue(cfg)?;
+    files.retain(|f| !recovered.unchecked.iter().any(|(name, _)| *name == f.name));
     if let Some(limit) = opts.limit {
         files.truncate(limit);
     }
     let total = files.len();
     let rx = spawn_reader(files, cfg.sales.max_file_bytes);
     let loaded = consume(cfg, client, run_id, rx, Some(total), AfterCommit::Move, summary).await;
-    match (loaded, owed) {
-        (Ok(()), Some(failed)) => Err(anyhow!("{failed}").into()),
-        (loaded, _) => loaded,
+    let mut failed: Vec<String> = recovered.unchecked.into_iter().map(|(_, msg)| msg).collect();
+    failed.extend(owed);
+    match loaded {
+        Ok(()) if !failed.is_empty() => Err(anyhow!("{}", failed.join("\n")).into()),
+        loaded => loaded,
     }
 }
 
-/// Finishes the moves an interrupted run committed but did not record. Returns how many
-/// files were moved.
-async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
+/// What [`recover`] did: the files it moved, and those it could not check (each with the
+/// reason): they stay in the queue, out of this run, and the run fails at its end.
+#[derive(Default)]
+struct Recovered {
+    moved: u64,
+    unchecked: Vec<(String, String)>,
+}
+
+/// Finishes the moves an interrupted run committed but did not record.
+async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<Recovered> {
     let pending = apply::undisposed(client).await.context("cannot read the load log")?;
+    let mut done = Recovered::default();
     if pending.is_empty() {
-        return Ok(0);
+        return Ok(done);
     }
     let mut moved = HashMap::new();
-    let mut count = 0;
     for u in pending {
         if u.file_name.contains('/') {
             // A replayed file (named by its full path or archive): it never moves.
@@ -175,17 +190,21 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
         }
         let path = cfg.paths.queue.join(&u.file_name);
         // Streamed: a file may be as large as sales.max_file_bytes, or larger (rule 9). Only
-        // a file that is gone is "not this file"; one that cannot be read fails the run
-        // (it stays in the queue), never passes for a different file to load again.
+        // a file that is gone is "not this file". One that cannot be read is never taken for
+        // a different file to load again: its row stays undisposed, the file stays in the
+        // queue and out of this run, and the run fails at its end; the files behind it load.
         let same = match crate::core::hash::sha256_of_file(&path) {
             Ok((_, sha256)) => sha256 == u.sha256,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
             Err(e) => {
-                return Err(anyhow!(
+                let msg = format!(
                     "cannot read {} to finish the move an interrupted run committed: {e}; it stays in \
-                     the queue (check its permissions)",
+                     the queue, out of this run (check its permissions)",
                     path.display()
-                ))
+                );
+                tracing::error!(file = %u.file_name, "{msg}");
+                done.unchecked.push((u.file_name.clone(), msg));
+                continue;
             }
         };
         if !same {
@@ -198,13 +217,13 @@ async fn recover(cfg: &Config, client: &Client) -> anyhow::Result<u64> {
             .with_context(|| format!("cannot move {} to {}", path.display(), dir.display()))?;
         tracing::info!(file = %u.file_name, to = %dest.display(), "finished the move of an interrupted run");
         moved.insert(u.load_id, Some(dest.display().to_string()));
-        count += 1;
+        done.moved += 1;
     }
     for d in [&cfg.paths.queue, &cfg.paths.processed, &cfg.paths.error, &cfg.paths.broken] {
         queue::fsync_dir(d).with_context(|| format!("cannot fsync {}", d.display()))?;
     }
     apply::mark_disposed(client, &moved).await.context("cannot update the load log")?;
-    Ok(count)
+    Ok(done)
 }
 
 /// `--retry-errors`: puts the sales files of error/ back into the queue (keeping their
