@@ -289,7 +289,8 @@ fn sslrootcert_and_a_client_certificate_work_as_in_libpq() {
     // the TLS connection is made and the server refuses the login (not the certificate).
     let r = migrate_with(&url(""), &[], &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
-    assert!(r.stderr.contains("certificate") || r.stderr.contains("pg_hba"), "{}", r.stderr);
+    assert!(r.stderr.contains("client certificate"), "the server's refusal: {}", r.stderr);
+    assert!(!r.stderr.contains("invalid peer certificate"), "the server was trusted: {}", r.stderr);
 
     // Another CA file: the server's certificate is not trusted.
     let other = tempfile::tempdir().unwrap();
@@ -301,6 +302,11 @@ fn sslrootcert_and_a_client_certificate_work_as_in_libpq() {
     );
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
+
+    // The TLS files without a TLS mode would be silently unused: a configuration error.
+    let r = migrate_with(&with_cert.replace("sslmode=verify-full", "sslmode=prefer"), &[], &[]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("need sslmode=require"), "{}", r.stderr);
 
     // One without the other is a configuration error; a key others can read is refused.
     let r = migrate_with(&url(&format!("sslcert='{}'", cert.display())), &[], &[]);

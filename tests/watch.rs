@@ -597,8 +597,8 @@ async fn a_login_is_never_sent_without_starttls() {
 }
 
 /// cli.md: a webhook URL carries its token in the path or query (Slack, Telegram bridges):
-/// it is shown as scheme://host:port/… in the log, the error_message table and `csjobs
-/// config`, never whole.
+/// it is shown as scheme://host:port/… in the log and `csjobs config`, never whole
+/// (revenue-watch writes only its alert table, so no error_message row to look at).
 #[tokio::test]
 async fn a_webhook_token_shows_nowhere() {
     let (db, dirs) = fixture().await;
@@ -607,18 +607,24 @@ async fn a_webhook_token_shows_nowhere() {
     let r = watch(&db, &dirs, NOW, Some(&url), &[]);
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains(&format!("http://127.0.0.1:{}/…", failing.port)), "{}", r.stderr);
-    // revenue-watch writes only its alert table (monitoring.md), so no error_message row of
-    // its own; whatever is stored there must not hold the token either.
-    let stored = db.rows("select message from error_message").await.join("\n");
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_ALERTS_WEBHOOK_URL", &url).env("CSJOBS_NOTIFY_PING_URL", &url).arg("config");
     let config = run(c);
     assert_eq!(config.code, 0, "{}", config.stderr);
+    // A dead man's switch ping to the same URL: a warning that names it the same way.
+    let mut c = csjobs(&db.url, &dirs);
+    c.env("CSJOBS_NOTIFY_PING_URL", &url).arg("load-sales");
+    let pinged = run(c);
+    assert!(
+        pinged.stderr.contains("ping failed") && pinged.stderr.contains("127.0.0.1"),
+        "{}",
+        pinged.stderr
+    );
     for secret in ["TOKEN5ecret", "KEY5ecret"] {
         for (what, text) in [
             ("log", &r.stderr),
             ("stdout", &r.stdout),
-            ("error_message", &stored),
+            ("ping log", &pinged.stderr),
             ("config", &config.stdout),
         ] {
             assert!(!text.contains(secret), "{secret} in the {what}: {text}");

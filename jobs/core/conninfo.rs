@@ -74,6 +74,16 @@ pub fn parse(text: &str) -> Result<Parsed, BadConnInfo> {
     };
     let mut parsed = Parsed { params: Vec::new(), password: url_password, tls: Tls::default() };
     for (key, value) in raw {
+        // Only names libpq knows: tokio-postgres stops reading at an `=` where a name should
+        // be and takes what it read before, so a URL key like `=x` (or one percent-encoded
+        // to hold `sslmode=disable`) would drop or inject parameters on the way.
+        if !KNOWN.contains(&key.as_str()) {
+            return Err(bad(format!(
+                "{} is not a connection parameter csjobs knows (the name is not shown: it may be a \
+                 mistyped password)",
+                if key.is_empty() { "an empty name" } else { "a name" }
+            )));
+        }
         match key.as_str() {
             "password" => parsed.password = Some(value.into_owned().into_bytes()),
             "sslrootcert" => parsed.tls.root_cert = Some(value.into_owned()),
@@ -232,36 +242,38 @@ fn decode<'a>(what: &str, s: &'a str) -> Result<Cow<'a, str>, BadConnInfo> {
 /// A parameter name as it may be shown in an error: names are not secret, but a name that
 /// is really a mistyped password (`secret=`) should not be printed whole.
 fn printable(key: &str) -> String {
-    const KNOWN: &[&str] = &[
-        "host",
-        "hostaddr",
-        "port",
-        "user",
-        "password",
-        "dbname",
-        "options",
-        "application_name",
-        "sslmode",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "sslnegotiation",
-        "connect_timeout",
-        "tcp_user_timeout",
-        "keepalives",
-        "keepalives_idle",
-        "keepalives_interval",
-        "keepalives_retries",
-        "target_session_attrs",
-        "channel_binding",
-        "load_balance_hosts",
-    ];
     if KNOWN.contains(&key) {
         key.to_string()
     } else {
         "(an unknown name)".to_string()
     }
 }
+
+/// The parameters a connection string may hold: tokio-postgres' and libpq's TLS files.
+const KNOWN: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "password",
+    "dbname",
+    "options",
+    "application_name",
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslnegotiation",
+    "connect_timeout",
+    "tcp_user_timeout",
+    "keepalives",
+    "keepalives_idle",
+    "keepalives_interval",
+    "keepalives_retries",
+    "target_session_attrs",
+    "channel_binding",
+    "load_balance_hosts",
+];
 
 #[cfg(test)]
 mod tests {
@@ -355,6 +367,23 @@ mod tests {
         assert!(text.parse::<tokio_postgres::Config>().is_ok(), "tokio-postgres takes it as empty");
         assert_eq!(parse(text).unwrap_err().0, "a parameter has no name before `=`");
         assert!(parse("host=h = x").is_err());
+    }
+
+    /// Found by review: a URL key that is empty or percent-encodes an `=` would have reached
+    /// tokio-postgres' keyword reader, which stops there and drops what follows
+    /// (`sslmode=verify-full`: a plain connection) or takes what the key holds.
+    #[test]
+    fn url_keys_are_names_libpq_knows() {
+        for text in [
+            "postgres://u@h/db?=x&sslmode=verify-full",
+            "postgres://u@h/db?sslmode%3Ddisable%20application_name=1",
+            "postgres://u@h/db?passwrd=s3cret",
+            "host=h Pa=ss",
+        ] {
+            let e = parse(text).unwrap_err().0;
+            assert!(e.contains("not a connection parameter"), "{text}: {e}");
+            assert!(!e.contains("s3cret") && !e.contains("Pa"), "{e}");
+        }
     }
 
     #[test]

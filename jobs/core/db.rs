@@ -71,7 +71,8 @@ pub async fn connect(url: &DbUrl, db: Database, application: &str) -> anyhow::Re
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(std::time::Duration::from_secs(10));
     }
-    if config.get_password().is_none() {
+    // An empty password is no password, as in libpq.
+    if config.get_password().is_none_or(|p| p.is_empty()) {
         let env = |k: &str| std::env::var(k).ok();
         let mut warn = |w: String| tracing::warn!("{w}");
         if let Some(password) = password_for(&config, &env, &mut warn) {

@@ -27,12 +27,14 @@ pub fn lookup(
     env: &dyn Fn(&str) -> Option<String>,
     warn: &mut dyn FnMut(String),
 ) -> Option<String> {
-    if let Some(pw) = env("PGPASSWORD") {
+    // An empty PGPASSWORD is no password: libpq goes on to the file.
+    if let Some(pw) = env("PGPASSWORD").filter(|p| !p.is_empty()) {
         return Some(pw);
     }
     let path = match env("PGPASSFILE") {
         Some(p) if !p.is_empty() => PathBuf::from(p),
-        _ => PathBuf::from(env("HOME")?).join(".pgpass"),
+        // Never `./.pgpass` of the working directory when HOME is empty.
+        _ => PathBuf::from(env("HOME").filter(|h| !h.is_empty())?).join(".pgpass"),
     };
     let meta = match std::fs::metadata(&path) {
         Ok(m) => m,
