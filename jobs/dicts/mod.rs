@@ -9,6 +9,7 @@
 use fs_err as fs;
 use std::{
     io,
+    os::unix::ffi::OsStrExt,
     path::{Component, Path, PathBuf},
 };
 
@@ -192,27 +193,78 @@ pub struct Removed {
 
 /// Removes every entry inside `dir` (not `dir` itself). Sub-directories go with their
 /// content; links are removed as links. Returns the failures with their paths.
+///
+/// The directory is opened once (no link followed) and must still be the one that was
+/// checked: its real path is read back from the open descriptor. Everything below is found
+/// and removed relative to descriptors (`openat`, `unlinkat`), never by path again, so
+/// whoever can write a parent directory cannot swap in a link between the check and the
+/// removal and have csjobs empty another directory (its own queue, a system one).
 pub fn empty_directory(dir: &Path, removed: &mut Removed) -> io::Result<Vec<String>> {
+    use rustix::fs::{Mode, OFlags};
+    let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+    let fd = rustix::fs::open(dir, flags, Mode::empty())?;
+    let opened = fs::read_link(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd)))?;
+    let checked = fs::canonicalize(dir)?;
+    if opened != checked {
+        return Err(io::Error::other(format!(
+            "{} changed since it was checked (it is now {}): nothing was removed",
+            dir.display(),
+            opened.display()
+        )));
+    }
     let mut failures = Vec::new();
-    for entry in fs::read_dir(dir)? {
+    empty_at(&fd, dir, removed, &mut failures, true)?;
+    Ok(failures)
+}
+
+/// Removes the entries of the open directory `fd` (shown as `shown`), depth first.
+fn empty_at(
+    fd: &std::os::fd::OwnedFd,
+    shown: &Path,
+    removed: &mut Removed,
+    failures: &mut Vec<String>,
+    top: bool,
+) -> io::Result<()> {
+    use rustix::fs::{AtFlags, Dir, FileType, Mode, OFlags};
+    let mut names = Vec::new();
+    for entry in Dir::read_from(fd)? {
         let entry = entry?;
-        let path = entry.path();
-        // file_type() does not follow links: a link to a directory is a link here.
-        let result = match entry.file_type() {
-            Ok(t) if t.is_dir() => fs::remove_dir_all(&path),
-            Ok(_) => fs::remove_file(&path),
-            Err(e) => Err(e),
+        let name = entry.file_name().to_owned();
+        if name.as_bytes() != b"." && name.as_bytes() != b".." {
+            names.push((name, entry.file_type()));
+        }
+    }
+    for (name, kind) in names {
+        let path = shown.join(std::ffi::OsStr::from_bytes(name.as_bytes()));
+        let kind = match kind {
+            FileType::Unknown => rustix::fs::statat(fd, name.as_c_str(), AtFlags::SYMLINK_NOFOLLOW)
+                .map(|st| FileType::from_raw_mode(st.st_mode))
+                .unwrap_or(FileType::Unknown),
+            k => k,
+        };
+        let result: io::Result<()> = if kind == FileType::Directory {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+            rustix::fs::openat(fd, name.as_c_str(), flags, Mode::empty())
+                .map_err(io::Error::from)
+                .and_then(|sub| empty_at(&sub, &path, removed, failures, false))
+                .and_then(|()| Ok(rustix::fs::unlinkat(fd, name.as_c_str(), AtFlags::REMOVEDIR)?))
+        } else {
+            // A file or a link: the link itself goes, its target is never touched.
+            rustix::fs::unlinkat(fd, name.as_c_str(), AtFlags::empty()).map_err(io::Error::from)
         };
         match result {
-            Ok(()) => removed.entries += 1,
+            Ok(()) if top => removed.entries += 1,
+            Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => {
-                removed.failed += 1;
+                if top {
+                    removed.failed += 1;
+                }
                 failures.push(format!("cannot remove {}: {e}", path.display()));
             }
         }
     }
-    Ok(failures)
+    Ok(())
 }
 
 /// Runs `csjobs trim-dicts`.
@@ -273,6 +325,47 @@ pub async fn run(cfg: &Config, opts: &TrimDictsOptions) -> Result<Outcome, JobEr
     let counters = serde_json::to_value(&removed).expect("counters serialize");
     run.close(&client, JOB, &result, &counters).await;
     result
+}
+
+#[cfg(test)]
+mod empty_tests {
+    use super::*;
+
+    /// The directory is emptied through descriptors: a link inside goes as a link (its target
+    /// and what lies there untouched), nested directories go whole, and a path that is no
+    /// longer the directory that was checked (here: a link put in its place) removes nothing.
+    #[test]
+    fn emptying_goes_through_descriptors_and_refuses_a_swapped_directory() {
+        let t = tempfile::tempdir().unwrap();
+        let dicts = t.path().join("dicts");
+        let keep = t.path().join("keep");
+        std::fs::create_dir_all(dicts.join("shop8/cash17")).unwrap();
+        std::fs::create_dir_all(&keep).unwrap();
+        std::fs::write(keep.join("sales.json"), "keep").unwrap();
+        std::fs::write(dicts.join("shop8/cash17/a.zip"), "a").unwrap();
+        std::fs::write(dicts.join("top.zip"), "t").unwrap();
+        std::os::unix::fs::symlink(&keep, dicts.join("link-to-keep")).unwrap();
+        std::os::unix::fs::symlink(&keep, dicts.join("shop8/nested-link")).unwrap();
+
+        // Swapped: `dicts` is now a link to `keep` (what a writer of the parent could do
+        // between the check and the removal).
+        let swapped = t.path().join("swapped");
+        std::os::unix::fs::symlink(&keep, &swapped).unwrap();
+        let mut removed = Removed::default();
+        assert!(empty_directory(&swapped, &mut removed).is_err(), "a link is not opened");
+        assert_eq!(std::fs::read_to_string(keep.join("sales.json")).unwrap(), "keep");
+
+        let mut removed = Removed::default();
+        let failures = empty_directory(&dicts, &mut removed).unwrap();
+        assert!(failures.is_empty(), "{failures:?}");
+        assert_eq!(removed.entries, 3, "shop8, top.zip, link-to-keep");
+        assert_eq!(std::fs::read_dir(&dicts).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_to_string(keep.join("sales.json")).unwrap(),
+            "keep",
+            "links' targets untouched"
+        );
+    }
 }
 
 #[cfg(test)]
