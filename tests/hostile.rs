@@ -141,8 +141,13 @@ async fn a_file_that_vanishes_under_a_replay_fails_it_by_name() {
     processed_files(&dirs, 3);
     let replay = spawn_replay(&db, &dirs, 500);
     wait_for_holder(&dirs, "load-sales --replay");
-    // Listed by now (just after the lock), read about a second from now.
-    std::thread::sleep(Duration::from_millis(200));
+    // The first file's row in the load log: processed/ was listed before any file was read,
+    // and with the reader pausing 500 ms before each file, 17-3 is not read yet.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while db.scalar_i64("select count(*) from load_log").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "the replay loaded nothing in 30 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     fs::remove_file(dirs.processed.join("17-3.json")).unwrap();
     let r = finish(replay);
     assert_eq!(r.code, 1, "a file the replay cannot read is a failure: {}", r.stderr);

@@ -142,14 +142,20 @@ async fn concurrent_writers_and_random_kills_transfer_every_row_exactly_once() {
         };
         let (cash_db, bonus_db) = (connect(cash_url.clone()).await, connect(bonus_url.clone()).await);
         let mut rng = SplitMix(5);
-        let (mut kills, mut completed) = (0, 0);
+        let (mut kills, mut completed) = (0usize, 0usize);
         // Each kill judged by what changed between just before its run and just after it:
         // `mid_transfer` — that run had applied rows to the bonus DB; `applied_unmarked` — it
         // left rows applied in the bonus DB that the cash server DB still counts as pending
         // (the window exactly-once is about).
-        let (mut mid_transfer, mut applied_unmarked) = (0, 0);
+        let (mut mid_transfer, mut applied_unmarked) = (0usize, 0usize);
+        // Six seconds at least; on a busy machine fewer kills land in the narrow window, so it
+        // goes on (a minute at most) until the minimums asserted below are met.
         let until = Instant::now() + Duration::from_secs(6);
-        while Instant::now() < until {
+        let cap = Instant::now() + Duration::from_secs(60);
+        let enough = |kills: usize, mid: usize, unmarked: usize| kills >= 10 && mid >= 10 && unmarked >= 3;
+        while Instant::now() < until
+            || (!enough(kills, mid_transfer, applied_unmarked) && Instant::now() < cap)
+        {
             let before = window(&cash_db, &bonus_db).await;
             let mut child = std::process::Command::new(csjobs_bin())
                 .env("CSJOBS_CASHSERVER_DATABASE_URL", &cash_url)
