@@ -24,7 +24,8 @@ use std::{
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 
 /// Crates the documents may name (`serde_json::Number::as_str`); their names are not checked.
-const EXTERNAL: &[&str] = &["std", "clap", "serde_json", "tokio_postgres", "rustls", "polars", "libfuzzer_sys"];
+const EXTERNAL: &[&str] =
+    &["std", "clap", "serde_json", "tokio_postgres", "rustls", "polars", "libfuzzer_sys"];
 
 /// Every Rust file under jobs/, as module paths: jobs/sales/engine.rs is ["sales", "engine"],
 /// jobs/status/mod.rs is ["status"], jobs/lib.rs and jobs/main.rs are [].
@@ -142,7 +143,8 @@ fn code_only(src: &str) -> String {
                     i += 1;
                 }
             }
-        } else if c == 'r' && (b.get(i + 1) == Some(&'"') || b.get(i + 1) == Some(&'#'))
+        } else if c == 'r'
+            && (b.get(i + 1) == Some(&'"') || b.get(i + 1) == Some(&'#'))
             && (i == 0 || !(b[i - 1].is_alphanumeric() || b[i - 1] == '_'))
         {
             // Raw string r"…" / r#"…"#.
@@ -168,8 +170,8 @@ fn code_only(src: &str) -> String {
                 }
                 j += 1;
             }
-            for k in i..j.min(b.len()) {
-                out.push(if b[k] == '\n' { '\n' } else { ' ' });
+            for &ch in &b[i..j.min(b.len())] {
+                out.push(if ch == '\n' { '\n' } else { ' ' });
             }
             i = j;
         } else if c == '"' {
@@ -187,7 +189,9 @@ fn code_only(src: &str) -> String {
             }
             out.push(' ');
             i += 1;
-        } else if c == '\'' && (b.get(i + 2) == Some(&'\'') || (b.get(i + 1) == Some(&'\\') && b.get(i + 3) == Some(&'\''))) {
+        } else if c == '\''
+            && (b.get(i + 2) == Some(&'\'') || (b.get(i + 1) == Some(&'\\') && b.get(i + 3) == Some(&'\'')))
+        {
             // A char literal ('{', '\n'); a lifetime ('a) has no closing quote there.
             let len = if b[i + 1] == '\\' { 4 } else { 3 };
             out.push_str(&" ".repeat(len));
@@ -253,7 +257,8 @@ fn items<'a>(code: &'a str, keywords: &'a [&'a str], name: &'a str) -> Vec<usize
 
 /// Whether `name` is an item of the file: defined there, or re-exported with `pub use`.
 fn defines(code: &str, name: &str) -> bool {
-    const KINDS: &[&str] = &["fn", "struct", "enum", "const", "static", "mod", "trait", "type", "macro_rules!"];
+    const KINDS: &[&str] =
+        &["fn", "struct", "enum", "const", "static", "mod", "trait", "type", "macro_rules!"];
     if !items(code, KINDS, name).is_empty() {
         return true;
     }
@@ -344,7 +349,11 @@ fn resolve(name: &str, mods: &[(Vec<String>, PathBuf)]) -> Option<String> {
         let shown = |f: &PathBuf| f.strip_prefix(ROOT).unwrap().display().to_string();
         if files.len() > 1 {
             let list: Vec<String> = files.iter().map(|f| shown(f)).collect();
-            return Some(format!("`{}` is ambiguous ({}): name its parent module too", module.join("::"), list.join(", ")));
+            return Some(format!(
+                "`{}` is ambiguous ({}): name its parent module too",
+                module.join("::"),
+                list.join(", ")
+            ));
         }
         let code = code_only(&fs::read_to_string(files[0]).unwrap());
         let rest = &segs[k..];
@@ -427,19 +436,20 @@ fn the_checker_catches_renamed_and_moved_names() {
         assert_eq!(resolve(good, &mods), None, "{good} exists");
     }
     for bad in [
-        "engine::consume_all",      // a renamed function
-        "job::dispose",             // ambiguous module, and the function moved
-        "sales::job::dispose",      // moved to engine
-        "engine::AfterCommit::Go",  // no such variant
-        "format::Missing",          // no such type
-        "nowhere::thing",           // no such module
+        "engine::consume_all",     // a renamed function
+        "job::dispose",            // ambiguous module, and the function moved
+        "sales::job::dispose",     // moved to engine
+        "engine::AfterCommit::Go", // no such variant
+        "format::Missing",         // no such type
+        "nowhere::thing",          // no such module
         "archive::job::archive_kind",
-        "AfterCommit::Later",       // a type-qualified name that does not exist
+        "AfterCommit::Later", // a type-qualified name that does not exist
         "Nothing::here",
     ] {
         assert!(resolve(bad, &mods).is_some(), "{bad} must not resolve");
     }
-    let text = "see `engine::consume` and `engine::consumed`\n```\n──job::dispose──▶\n```\n```sh\nx::y\n```\n";
+    let text =
+        "see `engine::consume` and `engine::consumed`\n```\n──job::dispose──▶\n```\n```sh\nx::y\n```\n";
     let names: Vec<String> = quoted_names(text).into_iter().map(|(_, n)| n).collect();
     assert_eq!(names, ["engine::consume", "engine::consumed", "job::dispose"]);
     assert_eq!(check(text, &mods).len(), 2);

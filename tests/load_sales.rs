@@ -900,6 +900,16 @@ async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
     let r = load_sales(&db, &dirs, &[]);
     assert_eq!(r.code, 0, "{}", r.stderr);
     assert_eq!(Dirs::names(&dirs.processed), ["a.json"]);
-    assert_eq!(db.scalar_i64("select count(*) from load_log").await, 1, "the move finished, nothing loaded twice");
-    assert_eq!(db.scalar_i64("select count(*) from document d join workshift w using (workshiftid) where w.shiftnum = 801").await, 1);
+    assert_eq!(
+        db.scalar_i64("select count(*) from load_log").await,
+        1,
+        "the move finished, nothing loaded twice"
+    );
+    assert_eq!(
+        db.scalar_i64(
+            "select count(*) from document d join workshift w using (workshiftid) where w.shiftnum = 801"
+        )
+        .await,
+        1
+    );
 }
