@@ -54,7 +54,7 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     let tables = tables(opts);
     let cash_url = cfg.cashserver_url()?;
     let bonus_url = cfg.bonus_url()?;
-    let cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;
+    let mut cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;
     if opts.dry_run {
         output::line("transfer --dry-run: rows waiting per table");
         for t in &tables {
@@ -70,7 +70,6 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     // rows again, and their claims in the bonus DB make that re-read apply nothing. The
     // bonus side's commits stay synchronous: they are what "applied" means.
     cash.batch_execute("set synchronous_commit = off").await.context("the cash server DB cannot be used")?;
-    let mut cash = cash;
     let work = async |ctx: Ctx<'_>| {
         let started = Instant::now();
         let mut counts: Vec<TableCounts> = Vec::new();

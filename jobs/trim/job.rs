@@ -78,7 +78,7 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
         include_unexported: opts.include_unexported,
     };
     let before_tz = cfg.now - TimeDelta::days(keep_days as i64);
-    let cs = db::connect(url, Database::CashServer, "csjobs trim-db").await?;
+    let mut cs = db::connect(url, Database::CashServer, "csjobs trim-db").await?;
     if opts.dry_run {
         let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
         output::say(&render(&plan, keep_days, cutoff, true, None));
@@ -89,7 +89,6 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
     // changes it meanwhile (a plan made before the lock could be another run's), and the
     // total printed is what the batches really deleted.
     let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
-    let mut cs = cs;
     let work = async |ctx: Ctx<'_>| {
         let (cs, stop) = (&*ctx.db, &ctx.stop);
         let mut deleted = 0u64;
