@@ -7,8 +7,8 @@
 //!   ([`report`]), the end ping with that code. A ping never changes the code.
 //! - [`Frame`], around every job that keeps a run log (load-sales and its replay, transfer,
 //!   archive, trim-dicts, trim-db, export-astu): its locks ([`Frame::job_lock`],
-//!   [`Frame::archive_lock`]), then its `job_run` row, then the stop handling
-//!   ([`Frame::stops_on_signals`]), then the work, then the row closed with the outcome, the
+//!   [`Frame::archive_lock`]), then its `job_run` row, then the work (with the stop
+//!   handling, [`Frame::stops_on_signals`], from where the work first asks for its flag), then the row closed with the outcome, the
 //!   exit code, the counters and, on failure, an `error_message` row ([`Frame::run`];
 //!   archive's run log only when the cash server DB answers: [`Frame::run_logged_if_db`]).
 //!   The locks are held until the row is closed.
@@ -90,9 +90,29 @@ pub struct Ctx<'a> {
     pub db: &'a mut Client,
     /// This run's row in `job_run`.
     pub run_id: i64,
-    /// Set by the first SIGTERM/SIGINT when the frame [stops on signals](Frame::stops_on_signals);
-    /// never set otherwise.
-    pub stop: StopFlag,
+    /// The stop flag: [`Stop::flag`].
+    pub stop: Stop,
+}
+
+/// A run's stop flag, its handling installed when the work first asks for it ([`Stop::flag`]):
+/// a signal before that point ends the process, as it does for a job that never asks.
+pub struct Stop {
+    handled: bool,
+    flag: std::cell::OnceCell<StopFlag>,
+}
+
+impl Stop {
+    fn new(handled: bool) -> Stop {
+        Stop { handled, flag: std::cell::OnceCell::new() }
+    }
+
+    /// The flag the work checks between its units of work. In a frame that
+    /// [stops on signals](Frame::stops_on_signals), the first call installs the handling
+    /// (`core::stop::install`): from then on the first SIGTERM/SIGINT sets the flag and the
+    /// second exits 1 at once. Otherwise the flag is never set.
+    pub fn flag(&self) -> StopFlag {
+        self.flag.get_or_init(|| if self.handled { stop::install() } else { StopFlag::never() }).clone()
+    }
 }
 
 /// The frame of one run of a job: its name, the locks taken so far, whether it stops on
@@ -125,20 +145,13 @@ impl Frame {
         Ok(self)
     }
 
-    /// The job checks [`Ctx::stop`] between its units of work: once its run log is started,
-    /// the first SIGTERM/SIGINT sets the flag and the second exits 1 at once (`core::stop`).
-    /// A job that never checks it leaves signals alone (they end the process).
+    /// The job checks its stop flag ([`Stop::flag`]) between its units of work: from the
+    /// first time it asks for it, the first SIGTERM/SIGINT sets the flag and the second exits
+    /// 1 at once (`core::stop`). A job that does not stop on signals leaves them alone (they
+    /// end the process).
     pub fn stops_on_signals(mut self) -> Frame {
         self.stops = true;
         self
-    }
-
-    fn stop_flag(&self) -> StopFlag {
-        if self.stops {
-            stop::install()
-        } else {
-            StopFlag::never()
-        }
     }
 
     /// Starts the run log on `client` (a failure to: exit 1, nothing done), installs the
@@ -151,8 +164,7 @@ impl Frame {
         work: impl AsyncFnOnce(Ctx<'_>) -> Ran,
     ) -> Result<Outcome, JobError> {
         let run = RunLog::start(client, self.job).await?;
-        let stop = self.stop_flag();
-        let ran = work(Ctx { cfg, db: client, run_id: run.run_id, stop }).await;
+        let ran = work(Ctx { cfg, db: client, run_id: run.run_id, stop: Stop::new(self.stops) }).await;
         run.close(client, self.job, &ran.result, &ran.counters).await;
         ran.result
     }
@@ -165,11 +177,10 @@ impl Frame {
         self,
         cfg: &Config,
         doing: &str,
-        work: impl AsyncFnOnce(StopFlag) -> Ran,
+        work: impl AsyncFnOnce(Stop) -> Ran,
     ) -> Result<Outcome, JobError> {
         let log = self.start_run_log_if_db(cfg, doing).await;
-        let stop = self.stop_flag();
-        let ran = work(stop).await;
+        let ran = work(Stop::new(self.stops)).await;
         if let Some((client, run)) = &log {
             run.close(client, self.job, &ran.result, &ran.counters).await;
         }

@@ -222,7 +222,7 @@ pub async fn consume(
     after: AfterCommit,
     summary: &mut Summary,
 ) -> Result<(), JobError> {
-    let (cfg, run_id, stop) = (ctx.cfg, ctx.run_id, &ctx.stop);
+    let (cfg, run_id, stop) = (ctx.cfg, ctx.run_id, ctx.stop.flag());
     let client = &mut *ctx.db;
     let astu = match after {
         AfterCommit::Move if cfg.astu_auto_export => AstuMarking::StaleAndDue,

@@ -73,7 +73,7 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     let work = async |ctx: Ctx<'_>| {
         let started = Instant::now();
         let mut counts: Vec<TableCounts> = Vec::new();
-        let result = transfer(cfg, &tables, ctx.db, &mut bonus, &ctx.stop, &mut counts).await;
+        let result = transfer(cfg, &tables, ctx.db, &mut bonus, &ctx.stop.flag(), &mut counts).await;
         let elapsed = started.elapsed().as_secs_f64();
 
         let total: u64 = counts.iter().map(|c| c.applied + c.already + c.refused).sum();

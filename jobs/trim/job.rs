@@ -90,7 +90,7 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
     // total printed is what the batches really deleted.
     let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
     let work = async |ctx: Ctx<'_>| {
-        let (cs, stop) = (&*ctx.db, &ctx.stop);
+        let (cs, stop) = (&*ctx.db, ctx.stop.flag());
         let mut deleted = 0u64;
         let result: anyhow::Result<super::Bookkeeping> = async {
             while !stop.requested() {
