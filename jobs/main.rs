@@ -1,5 +1,6 @@
-//! The `csjobs` binary: command line → typed config → one job → exit code. This is the
-//! only place that knows the exit codes of shared/spec/cli.md.
+//! The `csjobs` binary: command line → typed config → one job, run through
+//! `core::runner::run_command` (pings, exit code). It parses and dispatches; the frame of a
+//! run (locks, run log, stop handling, exit code) is `core::runner`'s.
 
 use std::{io::Write, path::PathBuf, process::ExitCode};
 
@@ -11,9 +12,7 @@ use csjobs::{
         config::{Config, ConfigSource, Origin, Setting},
         db::{self, Database},
         logging::{self, LogFormat, Stream},
-        output,
-        ping::Pinger,
-        JobError, Outcome,
+        output, runner, JobError, Outcome,
     },
     dicts::{self as trim_dicts, TrimDictsOptions},
     reconcile::job::{self as reconcile, ReconcileOptions},
@@ -380,7 +379,7 @@ fn main() -> ExitCode {
         extra: vec![log_format],
     };
     let cfg = match Config::load(&source, &|k| std::env::var(k).ok()) {
-        Err(e) => return ExitCode::from(exit_code(&Err(JobError::Usage(e.to_string())), stream)),
+        Err(e) => return ExitCode::from(runner::report(&Err(JobError::Usage(e.to_string())), stream)),
         Ok(cfg) => cfg,
     };
     if let Command::Config(args) = &cli.command {
@@ -392,13 +391,7 @@ fn main() -> ExitCode {
         });
         return ExitCode::SUCCESS;
     }
-    let pinger = Pinger::new(cfg.notify_ping_url.as_deref(), &job);
-    pinger.start();
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("a tokio runtime");
-    let result = runtime.block_on(run(cli.command, cfg));
-    let code = exit_code(&result, stream);
-    pinger.finish(code);
+    let code = runner::run_command(&job, cfg.notify_ping_url.as_deref(), stream, run(cli.command, &cfg));
     ExitCode::from(code)
 }
 
@@ -450,31 +443,31 @@ fn write_man_pages(cmd: &clap::Command, dir: &std::path::Path) -> std::io::Resul
     Ok(())
 }
 
-async fn run(command: Command, cfg: Config) -> Result<Outcome, JobError> {
+async fn run(command: Command, cfg: &Config) -> Result<Outcome, JobError> {
     match command {
-        Command::Migrate(args) => migrate(&cfg, &args).await,
+        Command::Migrate(args) => migrate(cfg, &args).await,
         Command::LoadSales(args) if args.replay => {
             let (Some(from), Some(to)) = (args.from, args.to) else {
                 return Err(JobError::usage("--replay needs --from DATE and --to DATE"));
             };
             let opts = ReplayOptions { from, to, cashes: args.cashes.into_iter().collect(), yes: args.yes };
-            replay::run(&cfg, &opts).await
+            replay::run(cfg, &opts).await
         }
         Command::LoadSales(args) => {
             let opts =
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
-            load_sales::run(&cfg, &opts).await
+            load_sales::run(cfg, &opts).await
         }
-        Command::TrimDb(opts) => trim_db::run(&cfg, &opts).await,
-        Command::Archive(opts) => archive::run(&cfg, &opts).await,
-        Command::ExportAstu(opts) => export_astu::run(&cfg, &opts).await,
-        Command::Reconcile(opts) => reconcile::run(&cfg, &opts).await,
-        Command::Status(opts) => status::run(&cfg, &opts).await,
-        Command::RevenueWatch(opts) => revenue_watch::run(&cfg, &opts).await,
-        Command::Report(opts) => report::run(&cfg, &opts).await,
+        Command::TrimDb(opts) => trim_db::run(cfg, &opts).await,
+        Command::Archive(opts) => archive::run(cfg, &opts).await,
+        Command::ExportAstu(opts) => export_astu::run(cfg, &opts).await,
+        Command::Reconcile(opts) => reconcile::run(cfg, &opts).await,
+        Command::Status(opts) => status::run(cfg, &opts).await,
+        Command::RevenueWatch(opts) => revenue_watch::run(cfg, &opts).await,
+        Command::Report(opts) => report::run(cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
-        Command::TrimDicts(opts) => trim_dicts::run(&cfg, &opts).await,
-        Command::Transfer(opts) => transfer::run(&cfg, &opts).await,
+        Command::TrimDicts(opts) => trim_dicts::run(cfg, &opts).await,
+        Command::Transfer(opts) => transfer::run(cfg, &opts).await,
     }
 }
 
@@ -520,23 +513,4 @@ async fn migrate(cfg: &Config, args: &MigrateArgs) -> Result<Outcome, JobError> 
         tracing::info!(db = database.label(), applied = report.applied.len(), "migrated");
     }
     Ok(Outcome::default())
-}
-
-/// Prints why a run failed, and returns its exit code (`core::exit_code`). The log line
-/// carries it in every format; a person at a terminal (the human format) also gets the
-/// plain `csjobs: …` line, never beside JSON.
-fn exit_code(result: &Result<Outcome, JobError>, stream: Stream) -> u8 {
-    let code = csjobs::core::exit_code(result);
-    if let Err(e) = result {
-        // `{:#}` prints the whole context chain: what failed, on which file or setting.
-        let text = match e {
-            JobError::Failed(inner) => format!("{inner:#}"),
-            other => other.to_string(),
-        };
-        tracing::error!(exit_code = code, "{text}");
-        if stream.format == LogFormat::Human {
-            let _ = std::io::stderr().write_all(stream.error_line(&text, code).as_bytes());
-        }
-    }
-    code
 }

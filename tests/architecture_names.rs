@@ -170,8 +170,8 @@ fn code_only(src: &str) -> String {
                 }
                 j += 1;
             }
-            for k in i..j.min(b.len()) {
-                out.push(if b[k] == '\n' { '\n' } else { ' ' });
+            for &ch in &b[i..j.min(b.len())] {
+                out.push(if ch == '\n' { '\n' } else { ' ' });
             }
             i = j;
         } else if c == '"' {

@@ -33,9 +33,8 @@ use super::{
 };
 use crate::core::{
     config::Config,
-    db::{self, Database},
     lock, output, queue,
-    runlog::RunLog,
+    runner::{Frame, Ran},
     JobError, Outcome,
 };
 
@@ -80,14 +79,34 @@ fn source_dir(cfg: &Config, kind: Kind) -> (&Path, &'static str) {
     }
 }
 
-/// Runs `csjobs archive`.
+/// Runs `csjobs archive`: a dry run takes no lock and writes no run log; a run goes through
+/// its frame (`core::runner`): the archive lock → the run log when the cash server DB answers
+/// → [`archive`].
 pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobError> {
     let started = Instant::now();
-    let today = cfg.now.date_naive();
     let threads =
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
-    let _lock = if opts.dry_run { None } else { Some(lock::acquire_archive_lock(&cfg.paths.backup, JOB)?) };
-    let plans = Kind::ALL.map(|kind| {
+    if opts.dry_run {
+        let mut failures = Vec::new();
+        for plan in &plans(cfg) {
+            if let Err(e) = dry_run(plan) {
+                failed(&mut failures, plan.kind, e);
+            }
+        }
+        return result(failures);
+    }
+    let frame = Frame::new(JOB).archive_lock(&cfg.paths.backup, JOB)?;
+    let plans = plans(cfg);
+    // The run log (cli.md: every job writes one), so that a failed nightly archive shows in
+    // `status` and Prometheus. Archiving needs no database: when the cash server DB is not
+    // configured or cannot be used, the files are archived all the same, with a warning.
+    frame.run_logged_if_db(cfg, "archiving", async |_| archive(&plans, threads, started)).await
+}
+
+/// What each directory's run goes by.
+fn plans(cfg: &Config) -> [Plan<'_>; 3] {
+    let today = cfg.now.date_naive();
+    Kind::ALL.map(|kind| {
         let (dir, setting) = source_dir(cfg, kind);
         Plan {
             kind,
@@ -97,82 +116,46 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
             today,
             retention_days: cfg.archive_retention_days,
         }
-    });
-    // The run log (cli.md: every job writes one), so that a failed nightly archive shows in
-    // `status` and Prometheus. Archiving needs no database: when the cash server DB is not
-    // configured or cannot be used, the files are archived all the same, with a warning.
-    let log = if opts.dry_run { None } else { start_run_log(cfg).await };
-    let mut failures = Vec::new();
-    let mut fail = |kind: Kind, e: anyhow::Error| {
-        tracing::error!(dir = kind.name(), "{e:#}");
-        failures.push(format!("{}: {e:#}", kind.name()));
-    };
-    let mut reports: [KindReport; 3] = Default::default();
-    if opts.dry_run {
-        for plan in &plans {
-            if let Err(e) = dry_run(plan) {
-                fail(plan.kind, e);
-            }
-        }
-    } else {
-        // Finish interrupted runs and apply retention first, then list the three
-        // directories at once (the files present when the run starts), then pack each.
-        let mut listed = Vec::new();
-        for (plan, report) in plans.iter().zip(&mut reports) {
-            if let Err(e) = prepare(plan, report) {
-                fail(plan.kind, e);
-            }
-        }
-        for plan in &plans {
-            listed.push(list_sources(plan.dir, plan.setting));
-        }
-        for ((plan, report), files) in plans.iter().zip(&mut reports).zip(listed) {
-            if let Err(e) = files.and_then(|files| pack(plan, &files, threads, report)) {
-                fail(plan.kind, e);
-            }
-        }
-        let lines: String = plans.iter().zip(&reports).map(|(p, r)| render(p.kind, r)).collect();
-        let elapsed = started.elapsed().as_secs_f64();
-        output::say(&format!("archive: done in {elapsed:.2} s\n{lines}"));
-    }
-    let result = if failures.is_empty() {
+    })
+}
+
+/// A directory that failed: logged now, reported at the end; the others go on.
+fn failed(failures: &mut Vec<String>, kind: Kind, e: anyhow::Error) {
+    tracing::error!(dir = kind.name(), "{e:#}");
+    failures.push(format!("{}: {e:#}", kind.name()));
+}
+
+fn result(failures: Vec<String>) -> Result<Outcome, JobError> {
+    if failures.is_empty() {
         Ok(Outcome::default())
     } else {
         Err(anyhow!("{}", failures.join("\n")).into())
-    };
-    if let Some((client, run)) = &log {
-        run.close(client, JOB, &result, &counters(&plans, &reports)).await;
     }
-    result
 }
 
-/// Connects to the cash server DB and opens this run's row in `job_run`; `None`, with a
-/// warning, when there is no such DB or it cannot be used: archiving goes on without a run
-/// log (the files matter more than their bookkeeping).
-async fn start_run_log(cfg: &Config) -> Option<(tokio_postgres::Client, RunLog)> {
-    let Some(url) = cfg.cashserver_url.as_ref() else {
-        tracing::warn!(
-            "the cash server DB is not configured (cashserver.database_url): this archive run keeps \
-             no run log, so status cannot show it"
-        );
-        return None;
-    };
-    let started = async {
-        let client = db::connect(url, Database::CashServer, "csjobs archive").await?;
-        let run = RunLog::start(&client, JOB).await?;
-        anyhow::Ok((client, run))
-    }
-    .await;
-    match started {
-        Ok(log) => Some(log),
-        Err(e) => {
-            tracing::warn!(
-                error = %format!("{e:#}"),
-                "cannot write the run log in the cash server DB: archiving goes on without it"
-            );
-            None
+/// A run under its frame: finish interrupted runs and apply retention first, then list the
+/// three directories at once (the files present when the run starts), then pack each.
+fn archive(plans: &[Plan; 3], threads: usize, started: Instant) -> Ran {
+    let mut failures = Vec::new();
+    let mut reports: [KindReport; 3] = Default::default();
+    let mut listed = Vec::new();
+    for (plan, report) in plans.iter().zip(&mut reports) {
+        if let Err(e) = prepare(plan, report) {
+            failed(&mut failures, plan.kind, e);
         }
     }
+    for plan in plans {
+        listed.push(list_sources(plan.dir, plan.setting));
+    }
+    for ((plan, report), files) in plans.iter().zip(&mut reports).zip(listed) {
+        if let Err(e) = files.and_then(|files| pack(plan, &files, threads, report)) {
+            failed(&mut failures, plan.kind, e);
+        }
+    }
+    let lines: String = plans.iter().zip(&reports).map(|(p, r)| render(p.kind, r)).collect();
+    let elapsed = started.elapsed().as_secs_f64();
+    output::say(&format!("archive: done in {elapsed:.2} s\n{lines}"));
+    Ran::new(result(failures), counters(plans, &reports))
 }
 
 /// The counters kept in the run log: per directory, what was packed, deleted and expired.

@@ -8,7 +8,7 @@ use crate::core::{
     config::Config,
     db::{self, Database},
     output,
-    runlog::RunLog,
+    runner::{Ctx, Frame, Ran},
     JobError, Outcome,
 };
 
@@ -27,21 +27,22 @@ pub struct ExportOptions {
 pub async fn run(cfg: &Config, opts: &ExportOptions) -> Result<Outcome, JobError> {
     let url = cfg.cashserver_url()?;
     let mut client = db::connect(url, Database::CashServer, "csjobs export-astu").await?;
-    let run = RunLog::start(&client, JOB).await?;
-    let result = export(cfg, opts, &mut client).await;
-    let (result, counters) = match result {
+    // No job lock: each shift is locked while its file is written (`export::export_shifts`).
+    Frame::new(JOB).run(cfg, &mut client, async |ctx| work(ctx, opts).await).await
+}
+
+async fn work(ctx: Ctx<'_>, opts: &ExportOptions) -> Ran {
+    match export(ctx.cfg, opts, ctx.db).await {
         Ok(report) => {
             let counters = serde_json::json!({
                 "exported": report.exported.len(),
                 "failed": report.failed.len(),
                 "missing": report.missing.len(),
             });
-            (outcome(cfg, &report), counters)
+            Ran::new(outcome(ctx.cfg, &report), counters)
         }
-        Err(e) => (Err(e), serde_json::json!({})),
-    };
-    run.close(&client, JOB, &result, &counters).await;
-    result
+        Err(e) => Ran::new(Err(e), serde_json::json!({})),
+    }
 }
 
 async fn export(

@@ -1,5 +1,6 @@
 //! The shared core every job stands on: typed configuration, database access and
-//! migrations, the job lock, the job run log, the file-queue mechanics and logging.
+//! migrations, the job lock, the job run log, the job runner (the frame of every run:
+//! `runner`), the file-queue mechanics and logging.
 //! Nothing here knows a business rule or an exit code.
 
 pub mod budget;
@@ -16,6 +17,7 @@ pub mod pgpass;
 pub mod ping;
 pub mod queue;
 pub mod runlog;
+pub mod runner;
 pub mod stop;
 
 pub use error::{exit_code, JobError, Outcome};

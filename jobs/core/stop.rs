@@ -13,6 +13,11 @@ use std::sync::{
 pub struct StopFlag(Arc<AtomicBool>);
 
 impl StopFlag {
+    /// A flag that is never set: the frame of a job that does not stop on signals.
+    pub fn never() -> StopFlag {
+        StopFlag(Arc::new(AtomicBool::new(false)))
+    }
+
     pub fn requested(&self) -> bool {
         self.0.load(Ordering::SeqCst)
     }

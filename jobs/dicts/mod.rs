@@ -18,8 +18,8 @@ use anyhow::Context;
 use crate::core::{
     config::Config,
     db::{self, Database},
-    lock, output,
-    runlog::RunLog,
+    output,
+    runner::{Frame, Ran},
     JobError, Outcome,
 };
 
@@ -270,7 +270,7 @@ fn empty_at(
 /// Runs `csjobs trim-dicts`.
 pub async fn run(cfg: &Config, opts: &TrimDictsOptions) -> Result<Outcome, JobError> {
     let url = cfg.cashserver_url()?;
-    let client = db::connect(url, Database::CashServer, "csjobs trim-dicts")
+    let mut client = db::connect(url, Database::CashServer, "csjobs trim-dicts")
         .await
         .map_err(|e| anyhow::anyhow!("{e:#}; nothing was removed"))?;
     let value: Option<String> = client
@@ -308,23 +308,30 @@ pub async fn run(cfg: &Config, opts: &TrimDictsOptions) -> Result<Outcome, JobEr
         return Ok(Outcome::default());
     }
 
-    let _lock = lock::acquire(url, JOB).await?;
-    let run = RunLog::start(&client, JOB).await?;
-    let mut removed = Removed::default();
-    let result = match empty_directory(&dir, &mut removed) {
-        Err(e) => Err(anyhow::Error::new(e).context(format!("cannot list {}", dir.display())).into()),
-        Ok(failures) if !failures.is_empty() => Err(anyhow::anyhow!("{}", failures.join("\n")).into()),
-        Ok(_) => Ok(Outcome::default()),
-    };
-    output::line(&format!(
-        "trim-dicts: removed {} entries inside {}{}",
-        removed.entries,
-        dir.display(),
-        if removed.failed > 0 { format!(", {} could not be removed", removed.failed) } else { String::new() }
-    ));
-    let counters = serde_json::to_value(&removed).expect("counters serialize");
-    run.close(&client, JOB, &result, &counters).await;
-    result
+    let frame = Frame::new(JOB).job_lock(url).await?;
+    frame
+        .run(cfg, &mut client, async |_| {
+            let mut removed = Removed::default();
+            let result = match empty_directory(&dir, &mut removed) {
+                Err(e) => Err(anyhow::Error::new(e).context(format!("cannot list {}", dir.display())).into()),
+                Ok(failures) if !failures.is_empty() => {
+                    Err(anyhow::anyhow!("{}", failures.join("\n")).into())
+                }
+                Ok(_) => Ok(Outcome::default()),
+            };
+            output::line(&format!(
+                "trim-dicts: removed {} entries inside {}{}",
+                removed.entries,
+                dir.display(),
+                if removed.failed > 0 {
+                    format!(", {} could not be removed", removed.failed)
+                } else {
+                    String::new()
+                }
+            ));
+            Ran::new(result, serde_json::to_value(&removed).expect("counters serialize"))
+        })
+        .await
 }
 
 #[cfg(test)]

@@ -30,7 +30,8 @@ use crate::core::{
     config::Config,
     db::{self, ErrorClass},
     queue::{self, QueuedFile},
-    stop, JobError,
+    runner::Ctx,
+    JobError,
 };
 
 /// The counters of one run, printed at the end and kept in the job run log.
@@ -212,23 +213,23 @@ fn progress(total: Option<usize>) -> ProgressBar {
 }
 
 /// The loading side of a run: takes what the reader sends, in batches of one transaction
-/// each, and disposes of each file once its batch committed. Shared by the queue and replay.
+/// each, and disposes of each file once its batch committed, until the reader's end or a
+/// stop request (`ctx.stop`, checked between batches). Shared by the queue and replay.
 pub async fn consume(
-    cfg: &Config,
-    client: &mut Client,
-    run_id: i64,
+    ctx: &mut Ctx<'_>,
     mut rx: mpsc::Receiver<Read>,
     total: Option<usize>,
     after: AfterCommit,
     summary: &mut Summary,
 ) -> Result<(), JobError> {
+    let (cfg, run_id, stop) = (ctx.cfg, ctx.run_id, ctx.stop.flag());
+    let client = &mut *ctx.db;
     let astu = match after {
         AfterCommit::Move if cfg.astu_auto_export => AstuMarking::StaleAndDue,
         AfterCommit::Move => AstuMarking::Stale,
         AfterCommit::Stay => AstuMarking::Leave,
     };
     let pb = progress(total);
-    let stop = stop::install();
     let mut failures: Vec<String> = Vec::new();
     let mut done = false;
     while !done && !stop.requested() {

@@ -26,9 +26,9 @@ use crate::core::{
     budget::ByteBudget,
     config::Config,
     db::{self, Database},
-    lock, output,
+    output,
     queue::{self, QueuedFile},
-    runlog::RunLog,
+    runner::{Ctx, Frame, Ran},
     JobError, Outcome,
 };
 
@@ -87,7 +87,8 @@ fn list_queue(cfg: &Config) -> anyhow::Result<Vec<QueuedFile>> {
         .with_context(|| format!("cannot list the queue directory {}", cfg.paths.queue.display()))
 }
 
-/// Runs `csjobs load-sales`.
+/// Runs `csjobs load-sales`: checks, then the frame (`core::runner`: job lock → run log →
+/// stop handling → [`work`]); a dry run takes no lock and writes no run log.
 pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> {
     let url = cfg.cashserver_url()?;
     check_queue(cfg)?;
@@ -95,11 +96,16 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
     if opts.dry_run {
         return dry_run(cfg, opts, &client).await;
     }
-    let _lock = lock::acquire(url, JOB).await?;
-    let run = RunLog::start(&client, JOB).await?;
+    let frame = Frame::new(JOB).job_lock(url).await?.stops_on_signals();
+    frame.run(cfg, &mut client, async |ctx| work(ctx, opts).await).await
+}
+
+/// A run under its frame: the load, then the summary (stdout, the log, the counters).
+async fn work(mut ctx: Ctx<'_>, opts: &LoadOptions) -> Ran {
+    let cfg = ctx.cfg;
     let started = Instant::now();
     let mut summary = Summary::default();
-    let result = load(cfg, opts, &mut client, run.run_id, &mut summary).await;
+    let result = load(&mut ctx, opts, &mut summary).await;
     summary.elapsed_s = started.elapsed().as_secs_f64();
     let result = match list_queue(cfg) {
         Ok(files) => {
@@ -126,18 +132,12 @@ pub async fn run(cfg: &Config, opts: &LoadOptions) -> Result<Outcome, JobError> 
         "load-sales summary"
     );
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    let result = result.map(|()| Outcome::rejected(summary.rejected()));
-    run.close(&client, JOB, &result, &counters).await;
-    result
+    Ran::new(result.map(|()| Outcome::rejected(summary.rejected())), counters)
 }
 
-async fn load(
-    cfg: &Config,
-    opts: &LoadOptions,
-    client: &mut Client,
-    run_id: i64,
-    summary: &mut Summary,
-) -> Result<(), JobError> {
+async fn load(ctx: &mut Ctx<'_>, opts: &LoadOptions, summary: &mut Summary) -> Result<(), JobError> {
+    let cfg = ctx.cfg;
+    let client = &mut *ctx.db;
     for dir in [&cfg.paths.processed, &cfg.paths.error, &cfg.paths.broken] {
         fs_err::create_dir_all(dir)
             .with_context(|| format!("cannot create the directory {}", dir.display()))?;
@@ -157,7 +157,7 @@ async fn load(
     }
     let total = files.len();
     let rx = spawn_reader(files, cfg.sales.max_file_bytes);
-    let loaded = consume(cfg, client, run_id, rx, Some(total), AfterCommit::Move, summary).await;
+    let loaded = consume(ctx, rx, Some(total), AfterCommit::Move, summary).await;
     let mut failed: Vec<String> = recovered.unchecked.into_iter().map(|(_, msg)| msg).collect();
     failed.extend(owed);
     match loaded {

@@ -8,7 +8,8 @@
 //! order it was packed (modification time, path), then processed/ in queue order. This is
 //! the order the files were loaded in the first place, as far as the archives can tell.
 //!
-//! A replay holds the archive lock (`core::lock::acquire_archive_lock`) besides the job lock,
+//! A replay holds the archive lock (`core::lock::acquire_archive_lock`, through
+//! `core::runner::Frame::archive_lock`) besides the job lock,
 //! so `archive` cannot move files of processed/ into an archive under it; a file it listed
 //! and cannot read anyway (gone, unreadable, a corrupt archive) fails the run (exit 1, the
 //! file named), never passes as skipped.
@@ -34,9 +35,9 @@ use crate::{
         budget::ByteBudget,
         config::Config,
         db::{self, Database},
-        lock, output,
+        output,
         queue::{self, QueuedFile},
-        runlog::RunLog,
+        runner::{Ctx, Frame, Ran},
         JobError, Outcome,
     },
 };
@@ -264,11 +265,19 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
     let url = cfg.cashserver_url()?;
     confirm(opts)?;
     let mut client = db::connect(url, Database::CashServer, "csjobs load-sales --replay").await?;
-    let _lock = lock::acquire(url, JOB).await?;
     // `archive` moves processed/ files into the archives this run reads: the two never work
     // at once (an archive run started meanwhile waits for its next turn, exit 4).
-    let _archive_lock = lock::acquire_archive_lock(&cfg.paths.backup, "load-sales --replay")?;
-    let run = RunLog::start(&client, JOB).await?;
+    let frame = Frame::new(JOB)
+        .job_lock(url)
+        .await?
+        .archive_lock(&cfg.paths.backup, "load-sales --replay")?
+        .stops_on_signals();
+    frame.run(cfg, &mut client, async |ctx| work(ctx, opts).await).await
+}
+
+/// A replay under its frame: sources → reader → engine → summary and counters.
+async fn work(mut ctx: Ctx<'_>, opts: &ReplayOptions) -> Ran {
+    let cfg = ctx.cfg;
     let started = Instant::now();
     let mut summary = Summary::default();
     let result = async {
@@ -276,7 +285,9 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
         let archives = sources.iter().filter(|s| matches!(s, Source::Archive(_))).count();
         tracing::info!(archives, from = %opts.from, to = %opts.to, "replay: reading processed/ and the archives");
         let (rx, reader) = spawn_reader(sources, opts.clone(), cfg.sales.max_file_bytes);
-        let loaded = engine::consume(cfg, &mut client, run.run_id, rx, None, AfterCommit::Stay, &mut summary).await;
+        let loaded =
+            engine::consume(&mut ctx, rx, None, AfterCommit::Stay, &mut summary)
+                .await;
         let skipped = tokio::task::spawn_blocking(move || reader.join())
             .await
             .ok()
@@ -290,9 +301,7 @@ pub async fn run(cfg: &Config, opts: &ReplayOptions) -> Result<Outcome, JobError
     summary.elapsed_s = started.elapsed().as_secs_f64();
     output::say(&render(opts, &summary, &cfg.paths.backup));
     let counters = serde_json::to_value(&summary).expect("summary serializes");
-    let result = result.map(|()| Outcome::rejected(summary.rejected()));
-    run.close(&client, JOB, &result, &counters).await;
-    result
+    Ran::new(result.map(|()| Outcome::rejected(summary.rejected())), counters)
 }
 
 fn render(opts: &ReplayOptions, s: &Summary, backup: &Path) -> String {

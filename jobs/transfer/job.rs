@@ -16,9 +16,10 @@ use super::{
 use crate::core::{
     config::Config,
     db::{self, Database, ErrorClass},
-    lock, output,
-    runlog::{self, RunLog},
-    stop, JobError, Outcome,
+    output, runlog,
+    runner::{Ctx, Frame, Ran},
+    stop::StopFlag,
+    JobError, Outcome,
 };
 
 pub const JOB: &str = "transfer";
@@ -53,7 +54,7 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
     let tables = tables(opts);
     let cash_url = cfg.cashserver_url()?;
     let bonus_url = cfg.bonus_url()?;
-    let cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;
+    let mut cash = db::connect(cash_url, Database::CashServer, "csjobs transfer").await?;
     if opts.dry_run {
         output::line("transfer --dry-run: rows waiting per table");
         for t in &tables {
@@ -63,39 +64,39 @@ pub async fn run(cfg: &Config, opts: &TransferOptions) -> Result<Outcome, JobErr
         return Ok(Outcome::default());
     }
     let mut bonus = db::connect(bonus_url, Database::Bonus, "csjobs transfer").await?;
-    let _lock = lock::acquire(cash_url, JOB).await?;
+    let frame = Frame::new(JOB).job_lock(cash_url).await?;
     // The cash server side's writes (transferred_at marks, refusals, the run log) need not
     // wait for their WAL flush: one lost in a server crash only makes the next run read those
     // rows again, and their claims in the bonus DB make that re-read apply nothing. The
     // bonus side's commits stay synchronous: they are what "applied" means.
     cash.batch_execute("set synchronous_commit = off").await.context("the cash server DB cannot be used")?;
-    let run = RunLog::start(&cash, JOB).await?;
-    let started = Instant::now();
-    let mut counts: Vec<TableCounts> = Vec::new();
-    let result = transfer(cfg, &tables, &cash, &mut bonus, &mut counts).await;
-    let elapsed = started.elapsed().as_secs_f64();
+    let work = async |ctx: Ctx<'_>| {
+        let started = Instant::now();
+        let mut counts: Vec<TableCounts> = Vec::new();
+        let result = transfer(cfg, &tables, ctx.db, &mut bonus, &ctx.stop.flag(), &mut counts).await;
+        let elapsed = started.elapsed().as_secs_f64();
 
-    let total: u64 = counts.iter().map(|c| c.applied + c.already + c.refused).sum();
-    let refused: u64 = counts.iter().map(|c| c.refused).sum();
-    output::line(&format!(
-        "transfer: {total} rows in {elapsed:.2} s ({:.0} rows/s)",
-        total as f64 / elapsed.max(1e-6)
-    ));
-    output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", "table", "applied", "already", "refused"));
-    for c in &counts {
-        output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", c.table, c.applied, c.already, c.refused));
-        tracing::info!(
-            table = c.table,
-            applied = c.applied,
-            already = c.already,
-            refused = c.refused,
-            "transferred"
-        );
-    }
-    let counters = serde_json::json!({ "tables": counts, "elapsed_s": elapsed });
-    let result = result.map(|()| Outcome::rejected(refused));
-    run.close(&cash, JOB, &result, &counters).await;
-    result
+        let total: u64 = counts.iter().map(|c| c.applied + c.already + c.refused).sum();
+        let refused: u64 = counts.iter().map(|c| c.refused).sum();
+        output::line(&format!(
+            "transfer: {total} rows in {elapsed:.2} s ({:.0} rows/s)",
+            total as f64 / elapsed.max(1e-6)
+        ));
+        output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", "table", "applied", "already", "refused"));
+        for c in &counts {
+            output::line(&format!("  {:<26} {:>10} {:>10} {:>10}", c.table, c.applied, c.already, c.refused));
+            tracing::info!(
+                table = c.table,
+                applied = c.applied,
+                already = c.already,
+                refused = c.refused,
+                "transferred"
+            );
+        }
+        let counters = serde_json::json!({ "tables": counts, "elapsed_s": elapsed });
+        Ran::new(result.map(|()| Outcome::rejected(refused)), counters)
+    };
+    frame.stops_on_signals().run(cfg, &mut cash, work).await
 }
 
 async fn transfer(
@@ -103,9 +104,9 @@ async fn transfer(
     tables: &[Table],
     cash: &Client,
     bonus: &mut Client,
+    stop: &StopFlag,
     counts: &mut Vec<TableCounts>,
 ) -> Result<(), JobError> {
-    let stop = stop::install();
     let pruned = staged::prune_claims(bonus, cfg.trim_keep_days.max(30))
         .await
         .context("the bonus DB cannot be used (pruning transfer_claim)")?;

@@ -10,9 +10,9 @@ use super::{Cutoff, Plan};
 use crate::core::{
     config::Config,
     db::{self, Database},
-    lock, output,
-    runlog::RunLog,
-    stop, JobError, Outcome,
+    output,
+    runner::{Ctx, Frame, Ran},
+    JobError, Outcome,
 };
 
 pub const JOB: &str = "trim-db";
@@ -78,57 +78,57 @@ pub async fn run(cfg: &Config, opts: &TrimOptions) -> Result<Outcome, JobError> 
         include_unexported: opts.include_unexported,
     };
     let before_tz = cfg.now - TimeDelta::days(keep_days as i64);
-    let cs = db::connect(url, Database::CashServer, "csjobs trim-db").await?;
+    let mut cs = db::connect(url, Database::CashServer, "csjobs trim-db").await?;
     if opts.dry_run {
         let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
         output::say(&render(&plan, keep_days, cutoff, true, None));
         return Ok(Outcome::default());
     }
-    let _lock = lock::acquire(url, JOB).await?;
-    // Planned under the lock, just before deleting: no other trim changes it meanwhile (a
-    // plan made before the lock could be another run's), and the total printed is what
-    // the batches really deleted.
+    let frame = Frame::new(JOB).job_lock(url).await?;
+    // Planned under the lock, just before deleting and before the run log: no other trim
+    // changes it meanwhile (a plan made before the lock could be another run's), and the
+    // total printed is what the batches really deleted.
     let plan = super::plan(&cs, cutoff).await.context("cannot read the cash server DB")?;
-    let run = RunLog::start(&cs, JOB).await?;
-    let stop = stop::install();
-    let mut deleted = 0u64;
-    let result: anyhow::Result<super::Bookkeeping> = async {
-        while !stop.requested() {
-            let n = super::delete_batch(&cs, cutoff, opts.batch_size as i64)
-                .await
-                .context("the cash server DB cannot be used (deleting old shifts); what went is whole shifts, the next run goes on")?;
-            deleted += n;
-            if n == 0 {
-                break;
+    let work = async |ctx: Ctx<'_>| {
+        let (cs, stop) = (&*ctx.db, ctx.stop.flag());
+        let mut deleted = 0u64;
+        let result: anyhow::Result<super::Bookkeeping> = async {
+            while !stop.requested() {
+                let n = super::delete_batch(cs, cutoff, opts.batch_size as i64)
+                    .await
+                    .context("the cash server DB cannot be used (deleting old shifts); what went is whole shifts, the next run goes on")?;
+                deleted += n;
+                if n == 0 {
+                    break;
+                }
             }
+            let b = super::trim_bookkeeping(cs, cfg.now, before_tz, 5000)
+                .await
+                .context("the cash server DB cannot be used (trimming the bookkeeping tables)")?;
+            Ok(b)
         }
-        let b = super::trim_bookkeeping(&cs, cfg.now, before_tz, 5000)
-            .await
-            .context("the cash server DB cannot be used (trimming the bookkeeping tables)")?;
-        Ok(b)
-    }
-    .await;
-    let book = result.as_ref().cloned().unwrap_or_default();
-    let mut text = render(&plan, keep_days, cutoff, false, Some(deleted));
-    let _ = writeln!(
-        text,
-        "  also deleted: {} load log rows, {} job runs, {} error messages, {} transferred staged rows",
-        book.load_log, book.job_run, book.error_message, book.staged_rows
-    );
-    output::say(&text);
-    tracing::info!(
-        deleted_shifts = deleted,
-        kept_unexported = plan.kept_unexported,
-        kept_no_dates = plan.kept_no_dates.len(),
-        load_log = book.load_log,
-        job_run = book.job_run,
-        error_message = book.error_message,
-        staged_rows = book.staged_rows,
-        "trim-db summary"
-    );
-    let counters = serde_json::json!({ "deleted_shifts": deleted, "kept_unexported": plan.kept_unexported,
-        "kept_no_dates": plan.kept_no_dates.len(), "bookkeeping": book });
-    let result = result.map(|_| Outcome::default()).map_err(JobError::from);
-    run.close(&cs, JOB, &result, &counters).await;
-    result
+        .await;
+        let book = result.as_ref().cloned().unwrap_or_default();
+        let mut text = render(&plan, keep_days, cutoff, false, Some(deleted));
+        let _ = writeln!(
+            text,
+            "  also deleted: {} load log rows, {} job runs, {} error messages, {} transferred staged rows",
+            book.load_log, book.job_run, book.error_message, book.staged_rows
+        );
+        output::say(&text);
+        tracing::info!(
+            deleted_shifts = deleted,
+            kept_unexported = plan.kept_unexported,
+            kept_no_dates = plan.kept_no_dates.len(),
+            load_log = book.load_log,
+            job_run = book.job_run,
+            error_message = book.error_message,
+            staged_rows = book.staged_rows,
+            "trim-db summary"
+        );
+        let counters = serde_json::json!({ "deleted_shifts": deleted, "kept_unexported": plan.kept_unexported,
+            "kept_no_dates": plan.kept_no_dates.len(), "bookkeeping": book });
+        Ran::new(result.map(|_| Outcome::default()).map_err(JobError::from), counters)
+    };
+    frame.stops_on_signals().run(cfg, &mut cs, work).await
 }
