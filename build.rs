@@ -39,18 +39,30 @@ fn main() {
 
 fn commit() {
     println!("cargo:rerun-if-env-changed=CSJOBS_COMMIT");
-    let git = Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
-    // A new commit moves HEAD or the branch it points to.
-    for f in ["HEAD", "packed-refs"] {
-        if git.join(f).exists() {
-            println!("cargo:rerun-if-changed={}", git.join(f).display());
+    // A new commit moves HEAD or the branch it points to. In a git worktree `.git` is a file:
+    // HEAD is in the worktree's own git directory, the branches in the common one.
+    let ask = |what: &str| {
+        std::process::Command::new("git")
+            .args(["rev-parse", "--path-format=absolute", what])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| std::path::PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    let fallback = Path::new(env!("CARGO_MANIFEST_DIR")).join(".git");
+    let git = ask("--git-dir").unwrap_or_else(|| fallback.clone());
+    let common = ask("--git-common-dir").unwrap_or(fallback);
+    for f in [git.join("HEAD"), common.join("packed-refs")] {
+        if f.exists() {
+            println!("cargo:rerun-if-changed={}", f.display());
         }
     }
     if let Some(r) = fs::read_to_string(git.join("HEAD"))
         .ok()
         .and_then(|h| h.strip_prefix("ref: ").map(|r| r.trim().to_string()))
     {
-        println!("cargo:rerun-if-changed={}", git.join(r).display());
+        println!("cargo:rerun-if-changed={}", common.join(r).display());
     }
     let commit = env::var("CSJOBS_COMMIT").ok().filter(|c| !c.is_empty()).or_else(|| {
         std::process::Command::new("git")

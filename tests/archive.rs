@@ -230,15 +230,6 @@ fn a_missing_source_directory_fails_with_its_name_and_the_others_are_archived() 
     assert_eq!(Dirs::names(&backup(&dirs).join("processed_archive")), ["processed-26-11-23.tgz"]);
 }
 
-/// Runs csjobs as an unprivileged user when the tests run as root (root reads everything).
-fn as_nobody(c: Command) -> Command {
-    if rustix::process::geteuid().is_root() {
-        through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c)
-    } else {
-        c
-    }
-}
-
 #[test]
 fn an_unreadable_file_stays_where_it_is_and_fails_the_run() {
     let dirs = Dirs::new();

@@ -790,11 +790,7 @@ async fn an_unreadable_file_fails_the_run_and_its_dry_run_alike() {
     let as_nobody = |args: &[&str]| {
         let mut c = csjobs(&db.url, &dirs);
         c.arg("load-sales").args(args);
-        if rustix::process::geteuid().is_root() {
-            run(through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c))
-        } else {
-            run(c)
-        }
+        run(as_nobody(c))
     };
     let dry = as_nobody(&["--dry-run"]);
     assert_eq!(dry.code, 1, "{}{}", dry.stdout, dry.stderr);
@@ -888,11 +884,7 @@ async fn recovery_that_cannot_read_a_file_fails_instead_of_loading_it_again() {
     put_sale(&dirs, "b.json", (17, 802, Some("2026-11-20T08:00:00")), (1, "20.00"), 2);
     let mut c = csjobs(&db.url, &dirs);
     c.arg("load-sales");
-    let r = if rustix::process::geteuid().is_root() {
-        run(through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c))
-    } else {
-        run(c)
-    };
+    let r = run(as_nobody(c));
     assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
     assert!(r.stderr.contains("a.json") && r.stderr.contains("finish the move"), "{}", r.stderr);
     assert_eq!(Dirs::names(&dirs.queue), ["a.json"], "it stays in the queue");

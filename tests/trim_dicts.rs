@@ -35,11 +35,7 @@ fn trim_dicts(db_url: &str, dirs: &Dirs, args: &[&str]) -> Run {
 fn trim_dicts_as_nobody(db_url: &str, dirs: &Dirs) -> Run {
     let mut c = csjobs(db_url, dirs);
     c.arg("trim-dicts");
-    if rustix::process::geteuid().is_root() {
-        run(through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c))
-    } else {
-        run(c)
-    }
+    run(as_nobody(c))
 }
 
 /// A dictionary directory with files, nested directories, and links pointing outside it.

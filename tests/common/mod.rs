@@ -331,6 +331,17 @@ pub fn transfer(cash: &TestDb, bonus: &TestDb, dirs: &Dirs, args: &[&str]) -> Ru
 
 /// `c` run through `prefix` (a command that ends by running what follows it, like `setpriv …
 /// --` or `unshare … sh -c '…; exec "$0" "$@"'`), with the same environment.
+/// `c` run as an unprivileged user (nobody) when the tests run as root, who reads and removes
+/// everything: for what must fail on permissions, and for runs that name the machine's own
+/// directories (a regressed guard can then remove nothing of them).
+pub fn as_nobody(c: Command) -> Command {
+    if rustix::process::geteuid().is_root() {
+        through(&["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"], &c)
+    } else {
+        c
+    }
+}
+
 pub fn through(prefix: &[&str], c: &Command) -> Command {
     let mut w = Command::new(prefix[0]);
     w.args(&prefix[1..]).arg(c.get_program()).args(c.get_args());
