@@ -386,6 +386,15 @@ mod tests {
         }
     }
 
+    /// tokio-postgres takes a socket directory that is not UTF-8 (`%F2`); csjobs refuses it.
+    /// Found by the conninfo fuzz target.
+    #[test]
+    fn a_host_that_is_not_utf8_is_refused() {
+        let text = "postgresql://%2Frun%F2/cash?user=c";
+        assert!(text.parse::<tokio_postgres::Config>().is_ok(), "tokio-postgres takes it");
+        assert_eq!(parse(text).unwrap_err().0, "a host is not valid UTF-8 once percent-decoded");
+    }
+
     #[test]
     fn errors_never_show_the_text() {
         for text in ["host=h password='unclosed secret", "postgres://[secret", "secret"] {
