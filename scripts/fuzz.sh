@@ -12,7 +12,8 @@
 #
 # cargo-fuzz needs the nightly compiler flags (-Zsanitizer); the toolchain here is stable,
 # so RUSTC_BOOTSTRAP=1 unlocks them. FUZZ_SANITIZER (default address) picks the sanitizer;
-# FUZZ_JOBS runs that many fuzzing processes on one target (default 1).
+# FUZZ_JOBS runs that many fuzzing processes on one target (default 1); FUZZ_DEV=1 builds
+# without optimisation (quicker to build, slower to run: CI's brief runs).
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 export RUSTC_BOOTSTRAP=1
@@ -29,6 +30,10 @@ fi
 secs=${2:?usage: scripts/fuzz.sh TARGET|all SECONDS}
 shift 2
 sanitizer=${FUZZ_SANITIZER:-address}
+build=(--sanitizer "$sanitizer")
+if [ "${FUZZ_DEV:-0}" = 1 ]; then
+    build+=(--dev)
+fi
 run_one() {
     local t=$1
     shift
@@ -38,12 +43,12 @@ run_one() {
     if [ "${FUZZ_JOBS:-1}" -gt 1 ]; then
         parallel=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
     fi
-    cargo fuzz run --sanitizer "$sanitizer" "$t" "corpus/$t" -- \
+    cargo fuzz run "${build[@]}" "$t" "corpus/$t" -- \
         -max_total_time="$secs" -rss_limit_mb=4096 -timeout=20 -print_final_stats=1 \
         "${parallel[@]}" "$@"
 }
 if [ "$what" = all ]; then
-    cargo fuzz build --sanitizer "$sanitizer"
+    cargo fuzz build "${build[@]}"
     for t in $targets; do
         run_one "$t" "$@"
     done
