@@ -16,7 +16,7 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use csjobs::sales::{format, synth::Layout};
+use csjobs::load_sales::{format, synth::Layout};
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Profile {

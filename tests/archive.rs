@@ -14,7 +14,7 @@ use std::{
 };
 
 use common::*;
-use csjobs::{archive::tgz, sales::synth::SplitMix};
+use csjobs::{archive::tgz, load_sales::synth::SplitMix};
 use sha2::{Digest, Sha256};
 
 /// 2026-11-23 in Moscow, 2026-11-22 in UTC: archives take the date of "now" as given.

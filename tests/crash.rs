@@ -10,7 +10,7 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::{Layout, SplitMix};
+use csjobs::load_sales::synth::{Layout, SplitMix};
 use rust_decimal::{Decimal, RoundingStrategy};
 
 /// A document a re-sent fragment changes: its shift, its number, and the values the new

@@ -9,12 +9,12 @@ mod common;
 #[path = "support/sales_model.rs"]
 mod sales_model;
 
-use csjobs::sales::format::{parse, Broken};
+use csjobs::load_sales::format::{parse, Broken};
 use proptest::prelude::*;
 
 const GOOD: &str = include_str!("../fixtures/sales/good/8-17-412-b.json");
 
-fn verdict_is_sound(r: &Result<csjobs::sales::format::SalesFile, Broken>) {
+fn verdict_is_sound(r: &Result<csjobs::load_sales::format::SalesFile, Broken>) {
     if let Err(b) = r {
         assert!((1..=9).contains(&b.rule), "{b}");
         assert!(!b.message.is_empty() && !b.path.is_empty(), "{b}");
@@ -67,7 +67,7 @@ proptest! {
 /// over a fixed stream of cases, so the test cannot pass on cases that never got deep.
 #[test]
 fn the_model_reaches_validation_and_every_rule_it_aims_at() {
-    let mut rng = csjobs::sales::synth::SplitMix(20);
+    let mut rng = csjobs::load_sales::synth::SplitMix(20);
     let (mut valid, mut total) = (0, 0);
     let mut rules = std::collections::BTreeSet::new();
     for _ in 0..3000 {
@@ -149,7 +149,7 @@ async fn random_garbage_in_the_queue_ends_in_broken_with_a_reason() {
     use common::*;
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    let mut rng = csjobs::sales::synth::SplitMix(99);
+    let mut rng = csjobs::load_sales::synth::SplitMix(99);
     for i in 0..40u64 {
         let len = rng.range(0, 3000) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();

@@ -18,7 +18,7 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::SplitMix;
+use csjobs::load_sales::synth::SplitMix;
 use rust_decimal::Decimal;
 
 async fn writer(url: String, seed: u64, stop: Arc<AtomicBool>) -> u64 {

@@ -8,7 +8,7 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::SplitMix;
+use csjobs::load_sales::synth::SplitMix;
 
 const NOW: &str = "2026-11-23T12:00:00+03:00";
 

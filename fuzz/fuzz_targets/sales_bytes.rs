@@ -3,7 +3,7 @@
 //! rule of the format (1–9), a path and a reason; a file that validates also plans.
 #![no_main]
 
-use csjobs::sales::{
+use csjobs::load_sales::{
     format::{parse, read_bytes, ReadError},
     plan::Planner,
 };

@@ -408,7 +408,7 @@ fn mutate(case: &mut Case, u: &mut Unstructured<'_>) -> Result<()> {
 /// the format, a path and a reason; a file that validates also plans, refused only by the
 /// NULL-date rule, and plans each of its documents once.
 pub fn check(case: &Case) {
-    use csjobs::sales::{
+    use csjobs::load_sales::{
         format::{parse, read_bytes, ReadError},
         plan::{Planner, ShiftRef, ShiftRow},
     };

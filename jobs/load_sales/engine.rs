@@ -24,7 +24,6 @@ use super::{
     apply::{self, AstuMarking, Disposition, FileResult, ReadFile},
     format::{self, ReadError},
 };
-use crate::astu;
 use crate::core::{
     budget::ByteBudget,
     config::Config,
@@ -33,6 +32,7 @@ use crate::core::{
     runner::Ctx,
     JobError,
 };
+use crate::export_astu;
 
 /// The counters of one run, printed at the end and kept in the job run log.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -333,11 +333,12 @@ pub async fn auto_export(
 ) -> Result<Option<String>, JobError> {
     let cannot =
         |e| anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export");
-    let due = astu::export::due(client, within).await.map_err(cannot)?;
+    let due = export_astu::export::due(client, within).await.map_err(cannot)?;
     if due.is_empty() {
         return Ok(None);
     }
-    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
+    let report =
+        export_astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
     for (id, path) in &report.exported {
         tracing::info!(workshiftid = id, file = %path.display(), "auto export to ASTU");
     }

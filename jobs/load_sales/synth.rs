@@ -165,7 +165,7 @@ mod tests {
         let files: Vec<_> = layout.files().collect();
         assert_eq!(files.len(), 2 * 2 * 2 * 3);
         for (name, content) in &files {
-            let f = crate::sales::format::parse(content).unwrap_or_else(|b| panic!("{name}: {b}"));
+            let f = crate::load_sales::format::parse(content).unwrap_or_else(|b| panic!("{name}: {b}"));
             assert_eq!(f.item_count(), 20);
         }
         let again: Vec<_> = layout.files().collect();
