@@ -431,7 +431,7 @@ fn the_checker_catches_renamed_and_moved_names() {
         "load_sales::job::run",
         "core::budget::ByteBudget",
         "AfterCommit::Move",
-        "Read::from_reading",
+        "FromReader::from_reading",
     ] {
         assert_eq!(resolve(good, &mods), None, "{good} exists");
     }

@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(file) => {
             let mut planner = Planner::new();
             let asked = planner.missing([&file]);
-            planner.learn(&asked, vec![], vec![(file.cash, file.shop)], vec![file.shop]);
+            planner.add_db_rows(&asked, vec![], vec![(file.cash, file.shop)], vec![file.shop]);
             planner.plan_file(0, &file).expect("a valid file plans against an empty database");
         }
     }

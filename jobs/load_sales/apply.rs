@@ -106,9 +106,10 @@ impl FileResult {
     }
 }
 
-/// Reads what the database holds for the keys the planner is missing. `lock` takes the
+/// Reads the rows the planner is missing from the database (shifts by cash and number, cash
+/// and shop dictionary rows) and hands them to it ([`Planner::add_db_rows`]). `lock` takes the
 /// shift rows FOR UPDATE, so a concurrent trim or loader cannot change them under the plan.
-async fn teach<C: GenericClient>(
+async fn read_planner_rows<C: GenericClient>(
     db: &C,
     planner: &mut Planner,
     files: &[ReadFile],
@@ -146,7 +147,7 @@ async fn teach<C: GenericClient>(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    planner.learn(&asked, rows, cash_rows, shop_rows);
+    planner.add_db_rows(&asked, rows, cash_rows, shop_rows);
     Ok(())
 }
 
@@ -157,7 +158,7 @@ pub async fn plan_only(
     planner: &mut Planner,
     files: &[ReadFile],
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
-    teach(client, planner, files, false).await?;
+    read_planner_rows(client, planner, files, false).await?;
     let results = files
         .iter()
         .enumerate()
@@ -197,7 +198,7 @@ pub async fn apply_batch(
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut planner = Planner::new();
-    teach(&tx, &mut planner, files, true).await?;
+    read_planner_rows(&tx, &mut planner, files, true).await?;
     let mut results = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let plan = match &f.content {

@@ -453,7 +453,7 @@ pub fn check(case: &Case) {
         })
         .collect();
     let null_in_db = rows.iter().any(|(_, r)| r.time_beg.is_none());
-    planner.learn(&asked, rows, vec![(file.cash, file.shop)], vec![file.shop]);
+    planner.add_db_rows(&asked, rows, vec![(file.cash, file.shop)], vec![file.shop]);
     match planner.plan_file(0, &file) {
         Ok(_) => {
             let writes = planner.take_writes();
