@@ -21,8 +21,9 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{
-    apply::{self, AstuMarking, Disposition, FileResult, ReadFile},
+    apply,
     format::{self, ReadError},
+    types::{AstuMarking, Disposition, FileResult, ReadFile},
 };
 use crate::core::{
     budget::ByteBudget,

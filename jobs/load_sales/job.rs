@@ -15,13 +15,14 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-pub use super::engine::Summary;
 use super::{
-    apply::{self, Disposition},
+    apply,
     engine::{auto_export, consume, target_dir, AfterCommit, FromReader, IN_FLIGHT_BYTES, READER_DIED},
     format,
     plan::Planner,
+    types::Disposition,
 };
+pub use super::{engine::Summary, types::JOB};
 use crate::core::{
     budget::ByteBudget,
     config::Config,
@@ -31,8 +32,6 @@ use crate::core::{
     runner::{Ctx, Frame, Ran},
     JobError, Outcome,
 };
-
-pub const JOB: &str = "load-sales";
 
 /// The options of `csjobs load-sales`.
 #[derive(Debug, Clone, Default)]

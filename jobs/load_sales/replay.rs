@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use super::{
     engine::{self, AfterCommit, FromReader, Summary},
     format::{self, SalesFile},
-    job::JOB,
+    types::JOB,
 };
 use crate::{
     archive::{self, tgz, Kind},

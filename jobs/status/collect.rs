@@ -26,7 +26,7 @@ use crate::{
         runlog::host_name,
     },
     load_sales::format,
-    transfer::staged::Table,
+    transfer::types::Table,
 };
 
 /// The jobs that keep a run log (`job_run`): every job (cli.md). `archive` keeps it when the

@@ -136,7 +136,7 @@ pub async fn trim_bookkeeping(
         error_message: in_batches(cs, "error_message", "id", "created_at < $1", three_days, batch).await?,
         staged_rows: 0,
     };
-    for t in crate::transfer::staged::Table::ALL {
+    for t in crate::transfer::types::Table::ALL {
         // Done through the done log, and marked ones (refused, or from before the log).
         b.staged_rows += crate::transfer::done::trim(cs, t, before).await?;
         b.staged_rows += in_batches(
