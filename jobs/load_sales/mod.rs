@@ -13,5 +13,4 @@ pub mod format;
 pub mod job;
 pub mod plan;
 pub mod replay;
-pub mod synth;
 pub mod types;
