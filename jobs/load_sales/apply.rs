@@ -2,7 +2,8 @@
 //! read files is one transaction: lock the shift rows the files name, plan (pure, in
 //! `plan`), then write shifts, replaced documents, the new documents with their items and
 //! payments (binary COPY), and a load log row per file. Either the whole batch commits or
-//! nothing of it does; `job` then moves the files.
+//! nothing of it does; `job` then moves the files. The ASTU flags of the batch's shifts are
+//! set through `export_astu::state`, their one owner, in the same transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -19,6 +20,7 @@ use super::{
     plan::{BatchWrites, PlannedFile, Planner, ShiftAction, ShiftRef, ShiftRow},
     types::{AstuMarking, Disposition, FileResult, ReadFile, JOB},
 };
+use crate::export_astu::state as astu_state;
 
 /// Reads the rows the planner is missing from the database (shifts by cash and number, cash
 /// and shop dictionary rows) and hands them to it ([`Planner::add_db_rows`]). `lock` takes the
@@ -356,15 +358,8 @@ async fn mark_astu(
             ShiftRef::New(k) => new_ids[k],
         })
         .collect();
-    if !changed.is_empty() {
-        let ids: Vec<i64> = changed.iter().copied().collect();
-        tx.execute(
-            "update workshift set astu_exported_at = null \
-             where workshiftid = any($1) and astu_exported_at is not null",
-            &[&ids],
-        )
-        .await?;
-    }
+    let ids: Vec<i64> = changed.iter().copied().collect();
+    astu_state::mark_stale(tx, &ids).await?;
     if astu != AstuMarking::StaleAndDue {
         return Ok(());
     }
@@ -373,15 +368,7 @@ async fn mark_astu(
         (r.disposition == Disposition::Processed && closes).then_some(r.workshiftid).flatten()
     });
     let due: Vec<i64> = changed.into_iter().chain(closing).collect::<BTreeSet<_>>().into_iter().collect();
-    if !due.is_empty() {
-        tx.execute(
-            "update workshift set astu_export_due = true \
-             where workshiftid = any($1) and time_end is not null and not astu_export_due",
-            &[&due],
-        )
-        .await?;
-    }
-    Ok(())
+    astu_state::mark_due(tx, &due).await
 }
 
 /// One load log row per file, and an error message for each refused one; fills in the

@@ -334,7 +334,7 @@ pub async fn auto_export(
 ) -> Result<Option<String>, JobError> {
     let cannot =
         |e| anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export");
-    let due = export_astu::export::due(client, within).await.map_err(cannot)?;
+    let due = export_astu::state::due(client, within).await.map_err(cannot)?;
     if due.is_empty() {
         return Ok(None);
     }
