@@ -26,9 +26,10 @@ pub enum JobError {
     #[error("{0}")]
     Usage(String),
     /// Another run of the same job holds its job lock, the advisory lock in the cash server
-    /// DB `db` (a lock file is [`JobError::LockedBy`]'s).
+    /// DB `db` (a lock file is [`JobError::LockedBy`]'s). Boxed: a `DbUrl` is large, and every
+    /// `Result` of a job carries this enum.
     #[error("another run of `{job}` holds its lock (advisory lock in {db}); this run did nothing")]
-    Locked { job: String, db: DbUrl },
+    Locked { job: String, db: Box<DbUrl> },
     /// A lock that two jobs share (the archive lock of `archive` and `load-sales --replay`)
     /// is held by `holder`.
     #[error("{holder} holds {lock}; this run did nothing (run it again once that one has ended)")]
