@@ -5,13 +5,13 @@
 //! runs one job and maps its result to an exit code.
 
 pub mod archive;
-pub mod astu;
 pub mod core;
-pub mod dicts;
+pub mod export_astu;
+pub mod load_sales;
 pub mod reconcile;
 pub mod report;
-pub mod sales;
+pub mod revenue_watch;
 pub mod status;
 pub mod transfer;
-pub mod trim;
-pub mod watch;
+pub mod trim_db;
+pub mod trim_dicts;

@@ -7,24 +7,21 @@ use std::{io::Write, path::PathBuf, process::ExitCode};
 use clap::{parser::ValueSource, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use csjobs::{
     archive::job::{self as archive, ArchiveOptions},
-    astu::job::{self as export_astu, ExportOptions},
     core::{
         config::{Config, ConfigSource, Origin, Setting},
         db::{self, Database},
         logging::{self, LogFormat, Stream},
         output, runner, JobError, Outcome,
     },
-    dicts::{self as trim_dicts, TrimDictsOptions},
+    export_astu::{self, job::ExportOptions},
+    load_sales::{self, job::LoadOptions, replay::ReplayOptions},
     reconcile::job::{self as reconcile, ReconcileOptions},
     report::job::{self as report, ReportOptions},
-    sales::{
-        job::{self as load_sales, LoadOptions},
-        replay::{self, ReplayOptions},
-    },
+    revenue_watch::{self, job::WatchOptions},
     status::job::{self as status, StatusOptions},
     transfer::job::{self as transfer, TransferOptions},
-    trim::job::{self as trim_db, TrimOptions},
-    watch::job::{self as revenue_watch, WatchOptions},
+    trim_db::{self, job::TrimOptions},
+    trim_dicts::{self, TrimDictsOptions},
 };
 
 /// `csjobs --version`: the version and the commit it was built from.
@@ -451,19 +448,19 @@ async fn run(command: Command, cfg: &Config) -> Result<Outcome, JobError> {
                 return Err(JobError::usage("--replay needs --from DATE and --to DATE"));
             };
             let opts = ReplayOptions { from, to, cashes: args.cashes.into_iter().collect(), yes: args.yes };
-            replay::run(cfg, &opts).await
+            load_sales::replay::run(cfg, &opts).await
         }
         Command::LoadSales(args) => {
             let opts =
                 LoadOptions { dry_run: args.dry_run, limit: args.limit, retry_errors: args.retry_errors };
-            load_sales::run(cfg, &opts).await
+            load_sales::job::run(cfg, &opts).await
         }
-        Command::TrimDb(opts) => trim_db::run(cfg, &opts).await,
+        Command::TrimDb(opts) => trim_db::job::run(cfg, &opts).await,
         Command::Archive(opts) => archive::run(cfg, &opts).await,
-        Command::ExportAstu(opts) => export_astu::run(cfg, &opts).await,
+        Command::ExportAstu(opts) => export_astu::job::run(cfg, &opts).await,
         Command::Reconcile(opts) => reconcile::run(cfg, &opts).await,
         Command::Status(opts) => status::run(cfg, &opts).await,
-        Command::RevenueWatch(opts) => revenue_watch::run(cfg, &opts).await,
+        Command::RevenueWatch(opts) => revenue_watch::job::run(cfg, &opts).await,
         Command::Report(opts) => report::run(cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
         Command::TrimDicts(opts) => trim_dicts::run(cfg, &opts).await,

@@ -16,7 +16,11 @@ use std::{
 };
 
 use clap::{Parser, ValueEnum};
-use csjobs::sales::{format, synth::Layout};
+use csjobs::load_sales::format;
+use synth::Layout;
+
+#[path = "../tests/support/synth.rs"]
+mod synth;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
 enum Profile {

@@ -5,14 +5,14 @@
 //!
 //! - the longest leading part of the path that names a module maps to exactly one file
 //!   under jobs/ (`a::b` is jobs/…/a/b.rs or jobs/…/a/b/mod.rs, matched on the path's
-//!   suffix: `engine` is jobs/sales/engine.rs, `core::config` jobs/core/config.rs);
+//!   suffix: `engine` is jobs/load_sales/engine.rs, `core::config` jobs/core/config.rs);
 //! - what follows is one name defined in that file (`fn`, `struct`, `enum`, `const`,
 //!   `static`, `mod`, `trait`, `type`, or a `pub use` re-export), or `Type::member` where
 //!   `Type` is a struct, enum, trait or type there and `member` is a variant of that enum or
 //!   a `fn`/`const` inside an `impl` (or the trait) of that type.
 //!
 //! A module path that matches two files (`job`) is ambiguous and fails: write
-//! `sales::job::run`. `Type::member` alone is looked up in the one file that defines `Type`.
+//! `load_sales::job::run`. `Type::member` alone is looked up in the one file that defines `Type`.
 //! Names of other crates (`serde_json::…`, see `EXTERNAL`) are left alone. Pure Rust, no
 //! database.
 
@@ -27,7 +27,7 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 const EXTERNAL: &[&str] =
     &["std", "clap", "serde_json", "tokio_postgres", "rustls", "polars", "libfuzzer_sys"];
 
-/// Every Rust file under jobs/, as module paths: jobs/sales/engine.rs is ["sales", "engine"],
+/// Every Rust file under jobs/, as module paths: jobs/load_sales/engine.rs is ["load_sales", "engine"],
 /// jobs/status/mod.rs is ["status"], jobs/lib.rs and jobs/main.rs are [].
 fn modules() -> Vec<(Vec<String>, PathBuf)> {
     fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -427,21 +427,21 @@ fn the_checker_catches_renamed_and_moved_names() {
         "format::Broken",
         "engine::AfterCommit::Stay",
         "core::exit_code",
-        "sales::apply",
-        "sales::job::run",
+        "load_sales::apply",
+        "load_sales::job::run",
         "core::budget::ByteBudget",
         "AfterCommit::Move",
-        "Read::from_reading",
+        "FromReader::from_reading",
     ] {
         assert_eq!(resolve(good, &mods), None, "{good} exists");
     }
     for bad in [
-        "engine::consume_all",     // a renamed function
-        "job::dispose",            // ambiguous module, and the function moved
-        "sales::job::dispose",     // moved to engine
-        "engine::AfterCommit::Go", // no such variant
-        "format::Missing",         // no such type
-        "nowhere::thing",          // no such module
+        "engine::consume_all",      // a renamed function
+        "job::dispose",             // ambiguous module, and the function moved
+        "load_sales::job::dispose", // moved to engine
+        "engine::AfterCommit::Go",  // no such variant
+        "format::Missing",          // no such type
+        "nowhere::thing",           // no such module
         "archive::job::archive_kind",
         "AfterCommit::Later", // a type-qualified name that does not exist
         "Nothing::here",

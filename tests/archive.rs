@@ -3,6 +3,8 @@
 //! unreadable file, disk full), the lock, and crash safety under SIGKILL.
 
 mod common;
+#[path = "support/synth.rs"]
+mod synth;
 
 use std::{
     collections::BTreeMap,
@@ -14,8 +16,9 @@ use std::{
 };
 
 use common::*;
-use csjobs::{archive::tgz, sales::synth::SplitMix};
+use csjobs::archive::tgz;
 use sha2::{Digest, Sha256};
+use synth::SplitMix;
 
 /// 2026-11-23 in Moscow, 2026-11-22 in UTC: archives take the date of "now" as given.
 const NOW: &str = "2026-11-23T01:30:00+03:00";

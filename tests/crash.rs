@@ -2,6 +2,8 @@
 //! in the same database state and the same file placement as a run never interrupted.
 
 mod common;
+#[path = "support/synth.rs"]
+mod synth;
 
 use std::{
     fs,
@@ -10,8 +12,8 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::{Layout, SplitMix};
 use rust_decimal::{Decimal, RoundingStrategy};
+use synth::{Layout, SplitMix};
 
 /// A document a re-sent fragment changes: its shift, its number, and the values the new
 /// version has (item 1's quantity and sum, the document total, payment 1's amount).

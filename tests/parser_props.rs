@@ -8,13 +8,15 @@
 mod common;
 #[path = "support/sales_model.rs"]
 mod sales_model;
+#[path = "support/synth.rs"]
+mod synth;
 
-use csjobs::sales::format::{parse, Broken};
+use csjobs::load_sales::format::{parse, Broken};
 use proptest::prelude::*;
 
 const GOOD: &str = include_str!("../fixtures/sales/good/8-17-412-b.json");
 
-fn verdict_is_sound(r: &Result<csjobs::sales::format::SalesFile, Broken>) {
+fn verdict_is_sound(r: &Result<csjobs::load_sales::format::SalesFile, Broken>) {
     if let Err(b) = r {
         assert!((1..=9).contains(&b.rule), "{b}");
         assert!(!b.message.is_empty() && !b.path.is_empty(), "{b}");
@@ -67,7 +69,7 @@ proptest! {
 /// over a fixed stream of cases, so the test cannot pass on cases that never got deep.
 #[test]
 fn the_model_reaches_validation_and_every_rule_it_aims_at() {
-    let mut rng = csjobs::sales::synth::SplitMix(20);
+    let mut rng = synth::SplitMix(20);
     let (mut valid, mut total) = (0, 0);
     let mut rules = std::collections::BTreeSet::new();
     for _ in 0..3000 {
@@ -149,7 +151,7 @@ async fn random_garbage_in_the_queue_ends_in_broken_with_a_reason() {
     use common::*;
     let db = TestDb::cashserver().await;
     let dirs = Dirs::new();
-    let mut rng = csjobs::sales::synth::SplitMix(99);
+    let mut rng = synth::SplitMix(99);
     for i in 0..40u64 {
         let len = rng.range(0, 3000) as usize;
         let mut bytes: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
@@ -167,4 +169,27 @@ async fn random_garbage_in_the_queue_ends_in_broken_with_a_reason() {
         db.scalar_i64("select count(*) from load_log where disposition = 'broken' and broken_rule between 1 and 9 and reason <> ''").await,
         40
     );
+}
+
+/// The synthetic generator (`support/synth.rs`) makes valid files, the same for a seed.
+#[test]
+fn generated_files_are_valid_and_deterministic() {
+    let layout = synth::Layout {
+        first_shop: 100,
+        shops: 2,
+        cashes_per_shop: 2,
+        shifts_per_cash: 2,
+        fragments_per_shift: 3,
+        docs_per_fragment: 4,
+        items_per_doc: 5,
+        seed: 7,
+    };
+    let files: Vec<_> = layout.files().collect();
+    assert_eq!(files.len(), 2 * 2 * 2 * 3);
+    for (name, content) in &files {
+        let f = parse(content).unwrap_or_else(|b| panic!("{name}: {b}"));
+        assert_eq!(f.item_count(), 20);
+    }
+    let again: Vec<_> = layout.files().collect();
+    assert_eq!(files, again);
 }

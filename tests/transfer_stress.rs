@@ -6,6 +6,8 @@
 //! staged value per card.
 
 mod common;
+#[path = "support/synth.rs"]
+mod synth;
 
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -18,8 +20,8 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::SplitMix;
 use rust_decimal::Decimal;
+use synth::SplitMix;
 
 async fn writer(url: String, seed: u64, stop: Arc<AtomicBool>) -> u64 {
     let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();

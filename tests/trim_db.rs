@@ -1,6 +1,8 @@
 //! `csjobs trim-db` against real PostgreSQL (rules.md §4).
 
 mod common;
+#[path = "support/synth.rs"]
+mod synth;
 
 use std::{
     process::Stdio,
@@ -8,7 +10,7 @@ use std::{
 };
 
 use common::*;
-use csjobs::sales::synth::SplitMix;
+use synth::SplitMix;
 
 const NOW: &str = "2026-11-23T12:00:00+03:00";
 

@@ -4,6 +4,8 @@
 //! staying owed, and bad settings.
 
 mod common;
+#[path = "support/synth.rs"]
+mod synth;
 
 use std::net::TcpListener;
 
@@ -476,7 +478,7 @@ async fn sending_runs_killed_at_random_moments_lose_no_alert_and_open_none_twice
     let seed: u64 =
         std::env::var("CSJOBS_TEST_SEED").map_or(20261124, |s| s.parse().expect("CSJOBS_TEST_SEED"));
     eprintln!("kill moments from seed {seed} (CSJOBS_TEST_SEED); a whole run takes {whole} ms");
-    let mut rng = csjobs::sales::synth::SplitMix(seed);
+    let mut rng = synth::SplitMix(seed);
     let owed = "select count(*) from alert where last_sent_at is null \
                 or (resolved_at is not null and resolved_sent_at is null)";
     let mut killed_owing = 0;

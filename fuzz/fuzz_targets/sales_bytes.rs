@@ -3,7 +3,7 @@
 //! rule of the format (1–9), a path and a reason; a file that validates also plans.
 #![no_main]
 
-use csjobs::sales::{
+use csjobs::load_sales::{
     format::{parse, read_bytes, ReadError},
     plan::Planner,
 };
@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(file) => {
             let mut planner = Planner::new();
             let asked = planner.missing([&file]);
-            planner.learn(&asked, vec![], vec![(file.cash, file.shop)], vec![file.shop]);
+            planner.add_db_rows(&asked, vec![], vec![(file.cash, file.shop)], vec![file.shop]);
             planner.plan_file(0, &file).expect("a valid file plans against an empty database");
         }
     }

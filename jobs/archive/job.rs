@@ -88,7 +88,7 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
         opts.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2));
     if opts.dry_run {
         let mut failures = Vec::new();
-        for plan in &plans(cfg) {
+        for plan in &directory_runs(cfg) {
             if let Err(e) = dry_run(plan) {
                 failed(&mut failures, plan.kind, e);
             }
@@ -96,7 +96,7 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
         return result(failures);
     }
     let frame = Frame::new(JOB).archive_lock(&cfg.paths.backup, JOB)?;
-    let plans = plans(cfg);
+    let plans = directory_runs(cfg);
     // The run log (cli.md: every job writes one), so that a failed nightly archive shows in
     // `status` and Prometheus. Archiving needs no database: when the cash server DB is not
     // configured or cannot be used, the files are archived all the same, with a warning.
@@ -104,11 +104,11 @@ pub async fn run(cfg: &Config, opts: &ArchiveOptions) -> Result<Outcome, JobErro
 }
 
 /// What each directory's run goes by.
-fn plans(cfg: &Config) -> [Plan<'_>; 3] {
+fn directory_runs(cfg: &Config) -> [DirectoryRun<'_>; 3] {
     let today = cfg.now.date_naive();
     Kind::ALL.map(|kind| {
         let (dir, setting) = source_dir(cfg, kind);
-        Plan {
+        DirectoryRun {
             kind,
             dir,
             setting,
@@ -135,7 +135,7 @@ fn result(failures: Vec<String>) -> Result<Outcome, JobError> {
 
 /// A run under its frame: finish interrupted runs and apply retention first, then list the
 /// three directories at once (the files present when the run starts), then pack each.
-fn archive(plans: &[Plan; 3], threads: usize, started: Instant) -> Ran {
+fn archive(plans: &[DirectoryRun; 3], threads: usize, started: Instant) -> Ran {
     let mut failures = Vec::new();
     let mut reports: [KindReport; 3] = Default::default();
     let mut listed = Vec::new();
@@ -159,7 +159,7 @@ fn archive(plans: &[Plan; 3], threads: usize, started: Instant) -> Ran {
 }
 
 /// The counters kept in the run log: per directory, what was packed, deleted and expired.
-fn counters(plans: &[Plan; 3], reports: &[KindReport; 3]) -> serde_json::Value {
+fn counters(plans: &[DirectoryRun; 3], reports: &[KindReport; 3]) -> serde_json::Value {
     let per: serde_json::Map<String, serde_json::Value> = plans
         .iter()
         .zip(reports)
@@ -288,7 +288,7 @@ fn free_name(kind: Kind, archive_dir: &Path, today: NaiveDate, from: u32) -> (u3
 }
 
 /// One source directory and where its archives go, for one run.
-struct Plan<'a> {
+struct DirectoryRun<'a> {
     kind: Kind,
     dir: &'a Path,
     /// The setting naming `dir`, for messages.
@@ -298,8 +298,8 @@ struct Plan<'a> {
     retention_days: u32,
 }
 
-fn dry_run(plan: &Plan) -> anyhow::Result<()> {
-    let Plan { kind, dir, setting, ref archive_dir, today, retention_days } = *plan;
+fn dry_run(plan: &DirectoryRun) -> anyhow::Result<()> {
+    let DirectoryRun { kind, dir, setting, ref archive_dir, today, retention_days } = *plan;
     let mut out = String::new();
     for (path, date) in expired_archives(kind, archive_dir, today, retention_days)? {
         out.push_str(&format!(
@@ -333,8 +333,8 @@ fn dry_run(plan: &Plan) -> anyhow::Result<()> {
 }
 
 /// Finishes what a killed run left and deletes the expired archives.
-fn prepare(plan: &Plan, report: &mut KindReport) -> anyhow::Result<()> {
-    let Plan { kind, dir, ref archive_dir, today, retention_days, .. } = *plan;
+fn prepare(plan: &DirectoryRun, report: &mut KindReport) -> anyhow::Result<()> {
+    let DirectoryRun { kind, dir, ref archive_dir, today, retention_days, .. } = *plan;
     if archive_dir.is_dir() {
         report.recovered = recover(dir, archive_dir)?;
     }
@@ -351,8 +351,13 @@ fn prepare(plan: &Plan, report: &mut KindReport) -> anyhow::Result<()> {
 }
 
 /// Packs `files`, reads the archive back, deletes the sources.
-fn pack(plan: &Plan, files: &[SourceFile], threads: usize, report: &mut KindReport) -> anyhow::Result<()> {
-    let Plan { kind, dir, ref archive_dir, today, .. } = *plan;
+fn pack(
+    plan: &DirectoryRun,
+    files: &[SourceFile],
+    threads: usize,
+    report: &mut KindReport,
+) -> anyhow::Result<()> {
+    let DirectoryRun { kind, dir, ref archive_dir, today, .. } = *plan;
     if files.is_empty() {
         return Ok(());
     }

@@ -1,6 +1,8 @@
 //! What a job hands back to the CLI layer. The CLI (`jobs/main.rs`) is the only place that
 //! turns these into exit codes (shared/spec/cli.md, "Exit codes").
 
+use super::config::DbUrl;
+
 /// A job that ran to its end. `rejected` counts inputs refused (files moved to error/ or
 /// broken/, rows refused): more than zero makes the run "done, but some inputs were rejected".
 /// `problems` counts what a monitoring job found wrong (`status`: each reason it is
@@ -23,9 +25,11 @@ pub enum JobError {
     /// Bad option, missing or malformed setting, unreadable config file.
     #[error("{0}")]
     Usage(String),
-    /// Another run of the same job holds the lock.
+    /// Another run of the same job holds its job lock, the advisory lock in the cash server
+    /// DB `db` (a lock file is [`JobError::LockedBy`]'s). Boxed: a `DbUrl` is large, and every
+    /// `Result` of a job carries this enum.
     #[error("another run of `{job}` holds its lock (advisory lock in {db}); this run did nothing")]
-    Locked { job: String, db: String },
+    Locked { job: String, db: Box<DbUrl> },
     /// A lock that two jobs share (the archive lock of `archive` and `load-sales --replay`)
     /// is held by `holder`.
     #[error("{holder} holds {lock}; this run did nothing (run it again once that one has ended)")]

@@ -26,7 +26,7 @@ pub async fn acquire(url: &DbUrl, job: &str) -> Result<JobLock, JobError> {
         .with_context(|| format!("cannot take the job lock in the cash server DB at {url}"))?
         .get(0);
     if !got {
-        return Err(JobError::Locked { job: job.to_string(), db: url.to_string() });
+        return Err(JobError::Locked { job: job.to_string(), db: Box::new(url.clone()) });
     }
     Ok(JobLock { _client: client })
 }

@@ -24,13 +24,13 @@ use crate::{
         runlog::host_name,
         JobError, Outcome,
     },
-    status::{self, LinkState, Register},
-    watch::{
+    revenue_watch::{
         self,
         job::{assess, read_facts, Assessment, RevenueFacts},
         read::{AlertRow, HourlyRevenue},
         same_weekdays_before,
     },
+    status::{self, LinkState, Register},
 };
 
 /// The options of `csjobs report`.
@@ -86,7 +86,7 @@ async fn read_revenue(cfg: &Config, only: Option<&[i32]>) -> Result<(RevenueFact
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
     db::jit_off(&client).await?;
     let facts = read_facts(&client, cfg, only).await?;
-    let live = watch::read::live_alerts(&client)
+    let live = revenue_watch::read::live_alerts(&client)
         .await
         .context("cannot read the alerts (table alert, cash server DB)")?;
     let open = live

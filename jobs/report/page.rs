@@ -10,11 +10,11 @@ use rust_decimal::Decimal;
 
 use super::{chart, Series};
 use crate::{
+    revenue_watch::{alerts::describe, job::percent, read::AlertRow, ShopVerdict, Verdict},
     status::{
         render::{self, html_escape, Section, STATE_CSS},
         time_text, Register, RegisterState, Status,
     },
-    watch::{alerts::describe, job::percent, read::AlertRow, ShopVerdict, Verdict},
 };
 
 /// One shop's part of the page.

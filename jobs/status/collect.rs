@@ -25,18 +25,18 @@ use crate::{
         queue,
         runlog::host_name,
     },
-    sales::format,
-    transfer::staged::Table,
+    load_sales::format,
+    transfer::types::Table,
 };
 
 /// The jobs that keep a run log (`job_run`): every job (cli.md). `archive` keeps it when the
 /// cash server DB is configured and answers (it archives without one).
 pub const JOBS_WITH_RUN_LOG: [&str; 6] = [
-    crate::sales::job::JOB,
+    crate::load_sales::job::JOB,
     crate::transfer::job::JOB,
-    crate::astu::job::JOB,
-    crate::trim::job::JOB,
-    crate::dicts::JOB,
+    crate::export_astu::job::JOB,
+    crate::trim_db::job::JOB,
+    crate::trim_dicts::JOB,
     crate::archive::job::JOB,
 ];
 
@@ -275,7 +275,7 @@ pub async fn cashserver(
     let staged = staged(client, now, window_start).await.context("cannot read the staging tables")?;
     let astu = astu_due(client, now).await.context("cannot read the shifts owed an ASTU file")?;
     let setting: Option<String> = client
-        .query_opt("select value from settings where name = $1", &[&crate::dicts::SETTING])
+        .query_opt("select value from settings where name = $1", &[&crate::trim_dicts::SETTING])
         .await
         .context("cannot read the cash server settings (table settings)")?
         .and_then(|r| r.get(0));

@@ -498,7 +498,7 @@ pub fn problems(s: &Status, settings: &StatusSettings) -> Vec<String> {
     }
     if let Some(d) = &s.queues.dictionary {
         if let (Some(path), Some(e)) = (&d.path, &d.error) {
-            p.push(format!("{} {}: {e}", crate::dicts::SETTING, path.display()));
+            p.push(format!("{} {}: {e}", crate::trim_dicts::SETTING, path.display()));
         }
     }
     for j in &s.jobs {

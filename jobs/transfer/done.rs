@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, FixedOffset};
 use tokio_postgres::Client;
 
-use super::staged::Table;
+use super::types::Table;
 
 /// Ids done above a table's watermark, as sorted, disjoint, non-adjacent inclusive intervals.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use tokio_postgres::Client;
 
 use super::{
     done::{self, Compaction, DoneSet},
-    staged::{self, Batch, Table},
+    staged::{self, Batch},
+    types::Table,
 };
 use crate::core::{
     config::Config,

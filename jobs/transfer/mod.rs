@@ -11,3 +11,4 @@
 pub mod done;
 pub mod job;
 pub mod staged;
+pub mod types;

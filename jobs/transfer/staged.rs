@@ -18,35 +18,10 @@ use tokio_postgres::{
     Client, GenericClient, Transaction,
 };
 
-use super::done::{runs_of, DoneSet};
-
-/// A staging table (промежуточная таблица) that outside systems insert into. Its name on the
-/// command line (`--table`) is its SQL name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
-pub enum Table {
-    /// Pin codes of cards (`accountpincodetemp` → `pincode`).
-    #[value(name = "accountpincodetemp")]
-    AccountPincode,
-    /// Balance changes (`changeaccountbalancetemp` → `asset`).
-    #[value(name = "changeaccountbalancetemp")]
-    ChangeAccountBalance,
-    /// Card bindings and statuses (`changecardaccounttemp` → `cardaccounting`, `card.status`).
-    #[value(name = "changecardaccounttemp")]
-    ChangeCardAccount,
-}
-
-impl Table {
-    pub const ALL: [Table; 3] =
-        [Table::AccountPincode, Table::ChangeAccountBalance, Table::ChangeCardAccount];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Table::AccountPincode => "accountpincodetemp",
-            Table::ChangeAccountBalance => "changeaccountbalancetemp",
-            Table::ChangeCardAccount => "changecardaccounttemp",
-        }
-    }
-}
+use super::{
+    done::{runs_of, DoneSet},
+    types::Table,
+};
 
 /// A batch of staged rows of one table, column by column (as the SQL takes them).
 #[derive(Debug, Clone)]

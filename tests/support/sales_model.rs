@@ -408,7 +408,7 @@ fn mutate(case: &mut Case, u: &mut Unstructured<'_>) -> Result<()> {
 /// the format, a path and a reason; a file that validates also plans, refused only by the
 /// NULL-date rule, and plans each of its documents once.
 pub fn check(case: &Case) {
-    use csjobs::sales::{
+    use csjobs::load_sales::{
         format::{parse, read_bytes, ReadError},
         plan::{Planner, ShiftRef, ShiftRow},
     };
@@ -453,7 +453,7 @@ pub fn check(case: &Case) {
         })
         .collect();
     let null_in_db = rows.iter().any(|(_, r)| r.time_beg.is_none());
-    planner.learn(&asked, rows, vec![(file.cash, file.shop)], vec![file.shop]);
+    planner.add_db_rows(&asked, rows, vec![(file.cash, file.shop)], vec![file.shop]);
     match planner.plan_file(0, &file) {
         Ok(_) => {
             let writes = planner.take_writes();

@@ -15,13 +15,14 @@ use chrono::Utc;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-pub use super::engine::Summary;
 use super::{
-    apply::{self, Disposition},
-    engine::{auto_export, consume, target_dir, AfterCommit, Read, IN_FLIGHT_BYTES, READER_DIED},
+    apply,
+    engine::{auto_export, consume, target_dir, AfterCommit, FromReader, IN_FLIGHT_BYTES, READER_DIED},
     format,
     plan::Planner,
+    types::Disposition,
 };
+pub use super::{engine::Summary, types::JOB};
 use crate::core::{
     budget::ByteBudget,
     config::Config,
@@ -31,8 +32,6 @@ use crate::core::{
     runner::{Ctx, Frame, Ran},
     JobError, Outcome,
 };
-
-pub const JOB: &str = "load-sales";
 
 /// The options of `csjobs load-sales`.
 #[derive(Debug, Clone, Default)]
@@ -45,7 +44,7 @@ pub struct LoadOptions {
 /// Reads and validates the files in order on a thread of its own, so parsing the next
 /// files overlaps with the database writing the current batch. The channel is bounded:
 /// memory stays bounded whatever the queue size.
-fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> {
+fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<FromReader> {
     let (tx, rx) = mpsc::channel(64);
     let budget = ByteBudget::new(IN_FLIGHT_BYTES);
     std::thread::Builder::new()
@@ -55,7 +54,7 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
                 let started_at = Utc::now();
                 let path = entry.path.clone();
                 let read = || format::read_file(&path, max_bytes);
-                let item = match Read::from_reading(entry, read, started_at, &budget) {
+                let item = match FromReader::from_reading(entry, read, started_at, &budget) {
                     Some(item) => item,
                     // Taken away by someone else since the listing: nothing to do.
                     None => continue,
@@ -64,7 +63,7 @@ fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<Read> 
                     return; // the run stopped
                 }
             }
-            let _ = tx.blocking_send(Read::End);
+            let _ = tx.blocking_send(FromReader::End);
         })
         .expect("spawn the reader thread");
     rx
@@ -274,19 +273,19 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
             tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await.ok()
         };
         let idle = next.is_none();
-        let end = matches!(next, Some(None | Some(Read::End)));
+        let end = matches!(next, Some(None | Some(FromReader::End)));
         match next.flatten() {
-            Some(Read::File(f)) => batch.push(*f),
-            Some(Read::Unreadable(entry, e)) => {
+            Some(FromReader::File(f)) => batch.push(*f),
+            Some(FromReader::Unreadable(entry, e)) => {
                 summary.unreadable += 1;
                 use std::io::Write;
                 let _ = writeln!(out, "{}\tunreadable\t{e}", entry.name);
             }
-            Some(Read::Failed(msg)) => {
+            Some(FromReader::Failed(msg)) => {
                 use std::io::Write;
                 let _ = writeln!(out, "failed\t{msg}");
             }
-            Some(Read::End) => {}
+            Some(FromReader::End) => {}
             None if idle => {}
             None => reader_died = true,
         }

@@ -3,7 +3,10 @@
 
 use anyhow::anyhow;
 
-use super::export::{self, ExportReport};
+use super::{
+    export::{self, ExportReport},
+    state,
+};
 use crate::core::{
     config::Config,
     db::{self, Database},
@@ -51,7 +54,7 @@ async fn export(
     client: &mut tokio_postgres::Client,
 ) -> Result<ExportReport, JobError> {
     let ids = if opts.shifts.is_empty() {
-        export::unexported_closed(client)
+        state::unexported_closed(client)
             .await
             .map_err(|e| db_error(e, "cannot list the unexported shifts"))?
     } else {

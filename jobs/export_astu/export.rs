@@ -18,7 +18,7 @@ use std::{
 
 use tokio_postgres::Client;
 
-use super::{render, ItemLine, ShiftHead};
+use super::{render, state, ItemLine, ShiftHead};
 use crate::core::queue::{fsync_dir, replace_file};
 
 /// Shifts exported per transaction: bounds the memory the items of a group take.
@@ -76,36 +76,6 @@ pub async fn export_shifts(
         report.append(export_group(client, outbox, group).await?);
     }
     Ok(report)
-}
-
-/// What `export-astu` without `--shift` exports, oldest first: the closed shifts never
-/// exported (or changed since), and the shifts an auto export still owes a file
-/// (`astu_export_due`: its write failed, or its run was killed before it).
-pub async fn unexported_closed(client: &Client) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "select workshiftid from workshift where astu_exported_at is null and time_end is not null \
-             union \
-             select workshiftid from workshift where astu_export_due \
-             order by 1",
-            &[],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
-}
-
-/// The shifts the auto export of `load-sales` owes a file (`astu_export_due`), oldest
-/// first: all of them, or only those among `within` (the shifts of a batch just loaded).
-pub async fn due(client: &Client, within: Option<&[i64]>) -> Result<Vec<i64>, tokio_postgres::Error> {
-    let rows = client
-        .query(
-            "select workshiftid from workshift \
-             where astu_export_due and ($1::bigint[] is null or workshiftid = any($1)) \
-             order by workshiftid",
-            &[&within],
-        )
-        .await?;
-    Ok(rows.iter().map(|r| r.get(0)).collect())
 }
 
 async fn export_group(
@@ -178,11 +148,7 @@ async fn export_group(
         }
     }
     let done: Vec<i64> = written.iter().map(|(id, _)| *id).collect();
-    tx.execute(
-        "update workshift set astu_exported_at = now(), astu_export_due = false where workshiftid = any($1)",
-        &[&done],
-    )
-    .await?;
+    state::mark_exported(&tx, &done).await?;
     tx.commit().await?;
     report.exported = written;
     Ok(report)

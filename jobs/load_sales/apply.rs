@@ -2,7 +2,8 @@
 //! read files is one transaction: lock the shift rows the files name, plan (pure, in
 //! `plan`), then write shifts, replaced documents, the new documents with their items and
 //! payments (binary COPY), and a load log row per file. Either the whole batch commits or
-//! nothing of it does; `job` then moves the files.
+//! nothing of it does; `job` then moves the files. The ASTU flags of the batch's shifts are
+//! set through `export_astu::state`, their one owner, in the same transaction.
 
 use std::collections::{BTreeSet, HashMap};
 
@@ -17,98 +18,14 @@ use tokio_postgres::{
 use super::{
     format::{Broken, SalesFile},
     plan::{BatchWrites, PlannedFile, Planner, ShiftAction, ShiftRef, ShiftRow},
+    types::{AstuMarking, Disposition, FileResult, ReadFile, JOB},
 };
-use crate::core::queue::QueuedFile;
+use crate::export_astu::state as astu_state;
 
-/// A file of the queue as the read stage hands it over.
-#[derive(Debug)]
-pub struct ReadFile {
-    pub entry: QueuedFile,
-    pub started_at: DateTime<Utc>,
-    pub size: u64,
-    pub sha256: String,
-    pub content: Result<SalesFile, Broken>,
-    /// Its share of the reader's byte budget (its decompressed size), held until the file
-    /// is dropped after its batch: what is in flight stays within the budget.
-    pub held: Option<crate::core::budget::Lease>,
-}
-
-/// Where a file goes (rules.md §1, "Where a file goes").
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Disposition {
-    Processed,
-    Error,
-    Broken,
-}
-
-impl Disposition {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Disposition::Processed => "processed",
-            Disposition::Error => "error",
-            Disposition::Broken => "broken",
-        }
-    }
-}
-
-/// What happened to one file of a batch.
-#[derive(Debug, Clone)]
-pub struct FileResult {
-    pub disposition: Disposition,
-    /// Why it was refused (error/ or broken/).
-    pub reason: Option<String>,
-    /// Set when committed; the dry run has none.
-    pub load_id: Option<i64>,
-    pub workshiftid: Option<i64>,
-    pub shift: Option<PlannedFile>,
-    pub documents: usize,
-    pub items: usize,
-}
-
-impl FileResult {
-    fn of(file: &ReadFile, plan: &Result<PlannedFile, String>) -> FileResult {
-        let (documents, items) = match &file.content {
-            Ok(f) => (f.documents.len(), f.item_count()),
-            Err(_) => (0, 0),
-        };
-        match (&file.content, plan) {
-            (Err(b), _) => FileResult {
-                disposition: Disposition::Broken,
-                reason: Some(b.to_string()),
-                load_id: None,
-                workshiftid: None,
-                shift: None,
-                documents: 0,
-                items: 0,
-            },
-            (Ok(_), Err(reason)) => FileResult {
-                disposition: Disposition::Error,
-                reason: Some(reason.clone()),
-                load_id: None,
-                workshiftid: None,
-                shift: None,
-                documents: 0,
-                items: 0,
-            },
-            (Ok(_), Ok(p)) => FileResult {
-                disposition: Disposition::Processed,
-                reason: None,
-                load_id: None,
-                workshiftid: match p.shift {
-                    ShiftRef::Existing(id) => Some(id),
-                    ShiftRef::New(_) => None,
-                },
-                shift: Some(*p),
-                documents,
-                items,
-            },
-        }
-    }
-}
-
-/// Reads what the database holds for the keys the planner is missing. `lock` takes the
+/// Reads the rows the planner is missing from the database (shifts by cash and number, cash
+/// and shop dictionary rows) and hands them to it ([`Planner::add_db_rows`]). `lock` takes the
 /// shift rows FOR UPDATE, so a concurrent trim or loader cannot change them under the plan.
-async fn teach<C: GenericClient>(
+async fn read_planner_rows<C: GenericClient>(
     db: &C,
     planner: &mut Planner,
     files: &[ReadFile],
@@ -146,7 +63,7 @@ async fn teach<C: GenericClient>(
         .iter()
         .map(|r| r.get(0))
         .collect();
-    planner.learn(&asked, rows, cash_rows, shop_rows);
+    planner.add_db_rows(&asked, rows, cash_rows, shop_rows);
     Ok(())
 }
 
@@ -157,7 +74,7 @@ pub async fn plan_only(
     planner: &mut Planner,
     files: &[ReadFile],
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
-    teach(client, planner, files, false).await?;
+    read_planner_rows(client, planner, files, false).await?;
     let results = files
         .iter()
         .enumerate()
@@ -173,20 +90,6 @@ pub async fn plan_only(
     Ok(results)
 }
 
-/// What loading a batch does to the ASTU export state of the shifts it writes (rules.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AstuMarking {
-    /// Replay: it writes back what was loaded, so every flag stays as it is.
-    Leave,
-    /// A shift whose documents change loses `astu_exported_at`: its ASTU file is out of
-    /// date, and `export-astu` takes it again (auto export off).
-    Stale,
-    /// As `Stale`, and every closed shift that a file of the batch closes or whose documents
-    /// it changes gets `astu_export_due`: the auto export owes it a file. Being set in the
-    /// load's own transaction, the mark survives a crash before the export.
-    StaleAndDue,
-}
-
 /// Loads one batch in one transaction and returns each file's result (with its load log
 /// id). On any error nothing of the batch is in the database.
 pub async fn apply_batch(
@@ -197,7 +100,7 @@ pub async fn apply_batch(
 ) -> Result<Vec<FileResult>, tokio_postgres::Error> {
     let tx = client.transaction().await?;
     let mut planner = Planner::new();
-    teach(&tx, &mut planner, files, true).await?;
+    read_planner_rows(&tx, &mut planner, files, true).await?;
     let mut results = Vec::with_capacity(files.len());
     for (i, f) in files.iter().enumerate() {
         let plan = match &f.content {
@@ -455,15 +358,8 @@ async fn mark_astu(
             ShiftRef::New(k) => new_ids[k],
         })
         .collect();
-    if !changed.is_empty() {
-        let ids: Vec<i64> = changed.iter().copied().collect();
-        tx.execute(
-            "update workshift set astu_exported_at = null \
-             where workshiftid = any($1) and astu_exported_at is not null",
-            &[&ids],
-        )
-        .await?;
-    }
+    let ids: Vec<i64> = changed.iter().copied().collect();
+    astu_state::mark_stale(tx, &ids).await?;
     if astu != AstuMarking::StaleAndDue {
         return Ok(());
     }
@@ -472,15 +368,7 @@ async fn mark_astu(
         (r.disposition == Disposition::Processed && closes).then_some(r.workshiftid).flatten()
     });
     let due: Vec<i64> = changed.into_iter().chain(closing).collect::<BTreeSet<_>>().into_iter().collect();
-    if !due.is_empty() {
-        tx.execute(
-            "update workshift set astu_export_due = true \
-             where workshiftid = any($1) and time_end is not null and not astu_export_due",
-            &[&due],
-        )
-        .await?;
-    }
-    Ok(())
+    astu_state::mark_due(tx, &due).await
 }
 
 /// One load log row per file, and an error message for each refused one; fills in the
@@ -587,7 +475,7 @@ async fn write_load_log(
     if !messages.is_empty() {
         let subjects: Vec<Option<&str>> = messages.iter().map(|(s, _)| Some(s.as_str())).collect();
         let texts: Vec<&str> = messages.iter().map(|(_, m)| m.as_str()).collect();
-        crate::core::runlog::record_errors(tx, super::job::JOB, &subjects, &texts).await?;
+        crate::core::runlog::record_errors(tx, JOB, &subjects, &texts).await?;
     }
     Ok(())
 }

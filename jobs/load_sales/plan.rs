@@ -192,9 +192,9 @@ impl Planner {
         (pairs, cashes, shops)
     }
 
-    /// Gives the planner what the database holds for the keys [`Planner::missing`] named:
+    /// Adds the database's rows (shifts, cashes, shops) for the keys [`Planner::missing`] named:
     /// every key asked for is known afterwards, also when the database has no row for it.
-    pub fn learn(
+    pub fn add_db_rows(
         &mut self,
         asked: &(Vec<(i32, i32)>, Vec<i32>, Vec<i32>),
         rows: Vec<((i32, i32), ShiftRow)>,
@@ -410,7 +410,7 @@ mod tests {
     fn planner_for(files: &[SalesFile], rows: Vec<((i32, i32), ShiftRow)>) -> Planner {
         let mut p = Planner::new();
         let asked = p.missing(files);
-        p.learn(&asked, rows, vec![(17, 1)], vec![1]);
+        p.add_db_rows(&asked, rows, vec![(17, 1)], vec![1]);
         p
     }
 
@@ -446,7 +446,7 @@ mod tests {
         assert!(p.plan_file(0, &f).unwrap_err().contains("cash 99 is not in the dictionary"));
         f.cash = 17;
         f.shop = 2;
-        p.learn(&(vec![], vec![], vec![2]), vec![], vec![], vec![2]);
+        p.add_db_rows(&(vec![], vec![], vec![2]), vec![], vec![], vec![2]);
         assert!(p.plan_file(0, &f).unwrap_err().contains("belongs to shop 1"));
     }
 }

@@ -38,7 +38,7 @@ pub struct MonthLine {
 
 /// What a run would do.
 #[derive(Debug, Clone, Default)]
-pub struct Plan {
+pub struct TrimPlan {
     pub lines: Vec<MonthLine>,
     /// Closed, old enough, but never exported to ASTU: kept.
     pub kept_unexported: i64,
@@ -46,7 +46,7 @@ pub struct Plan {
     pub kept_no_dates: Vec<i64>,
 }
 
-pub async fn plan(cs: &Client, c: Cutoff) -> Result<Plan, tokio_postgres::Error> {
+pub async fn plan(cs: &Client, c: Cutoff) -> Result<TrimPlan, tokio_postgres::Error> {
     let sql = format!(
         "select w.shopcode, to_char(coalesce(w.time_end, w.time_beg), 'YYYY-MM') as month,
                 count(*)::bigint, sum(n.docs)::bigint, sum(n.items)::bigint
@@ -90,7 +90,7 @@ pub async fn plan(cs: &Client, c: Cutoff) -> Result<Plan, tokio_postgres::Error>
         .iter()
         .map(|r| r.get(0))
         .collect();
-    Ok(Plan { lines, kept_unexported, kept_no_dates })
+    Ok(TrimPlan { lines, kept_unexported, kept_no_dates })
 }
 
 /// Deletes up to `batch` of the oldest shifts that may go, with their documents, items and
@@ -136,7 +136,7 @@ pub async fn trim_bookkeeping(
         error_message: in_batches(cs, "error_message", "id", "created_at < $1", three_days, batch).await?,
         staged_rows: 0,
     };
-    for t in crate::transfer::staged::Table::ALL {
+    for t in crate::transfer::types::Table::ALL {
         // Done through the done log, and marked ones (refused, or from before the log).
         b.staged_rows += crate::transfer::done::trim(cs, t, before).await?;
         b.staged_rows += in_batches(

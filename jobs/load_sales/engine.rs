@@ -1,5 +1,5 @@
 //! The loading engine shared by the queue (`job`) and replay (`replay`): what a reader
-//! sends ([`Read`]), the batching loop ([`consume`]: one transaction per batch, a refused
+//! sends ([`FromReader`]), the batching loop ([`consume`]: one transaction per batch, a refused
 //! batch split down to the file the database refuses), the dispose hook ([`AfterCommit`]:
 //! move the files, or leave them where they are), the ASTU auto export after a batch, and
 //! the run's counters ([`Summary`]). The adapters own where files come from and what
@@ -21,10 +21,10 @@ use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::{
-    apply::{self, AstuMarking, Disposition, FileResult, ReadFile},
+    apply,
     format::{self, ReadError},
+    types::{AstuMarking, Disposition, FileResult, ReadFile},
 };
-use crate::astu;
 use crate::core::{
     budget::ByteBudget,
     config::Config,
@@ -33,6 +33,7 @@ use crate::core::{
     runner::Ctx,
     JobError,
 };
+use crate::export_astu;
 
 /// The counters of one run, printed at the end and kept in the job run log.
 #[derive(Debug, Default, Clone, serde::Serialize)]
@@ -105,7 +106,7 @@ impl Summary {
 pub const IN_FLIGHT_BYTES: u64 = 256 * 1024 * 1024;
 
 /// What the reading side hands to the loading side, in processing order.
-pub enum Read {
+pub enum FromReader {
     File(Box<ReadFile>),
     Unreadable(QueuedFile, std::io::Error),
     /// A source that could not be read at all (replay: a corrupt archive); the run goes on
@@ -116,7 +117,7 @@ pub enum Read {
     End,
 }
 
-/// What the loading side says when the reader stopped without [`Read::End`].
+/// What the loading side says when the reader stopped without [`FromReader::End`].
 pub const READER_DIED: &str = "the reader thread stopped before the end of the files (an internal error; \
                            its message is in the log): what was committed stays, the files not read \
                            stay where they are; run again";
@@ -130,7 +131,7 @@ pub enum AfterCommit {
     Stay,
 }
 
-impl Read {
+impl FromReader {
     /// Reads and parses one queued or replayed file (`read` gets its bytes) into what the
     /// loading side gets: a parsed file (valid or broken, rules 1–9) or an unreadable one;
     /// `None` for a file that vanished since it was listed.
@@ -144,7 +145,7 @@ impl Read {
         read: impl FnOnce() -> Result<format::RawFile, ReadError>,
         started_at: chrono::DateTime<Utc>,
         budget: &Arc<ByteBudget>,
-    ) -> Option<Read> {
+    ) -> Option<FromReader> {
         let mut held = None;
         let name = entry.name.clone();
         let attempt = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
@@ -167,7 +168,7 @@ impl Read {
         let (content, size, sha256) = match attempt {
             Ok(Ok(Some(parsed))) => parsed,
             Ok(Ok(None)) => return None,
-            Ok(Err(e)) => return Some(Read::Unreadable(entry, e)),
+            Ok(Err(e)) => return Some(FromReader::Unreadable(entry, e)),
             Err(panic) => {
                 let what = panic_message(&*panic);
                 // The hook has logged the panic with its location; this names the file.
@@ -178,7 +179,7 @@ impl Read {
                 (Err(format::Broken::internal(what)), size, sha256)
             }
         };
-        Some(Read::File(Box::new(ReadFile { content, size, sha256, started_at, entry, held })))
+        Some(FromReader::File(Box::new(ReadFile { content, size, sha256, started_at, entry, held })))
     }
 }
 
@@ -217,7 +218,7 @@ fn progress(total: Option<usize>) -> ProgressBar {
 /// stop request (`ctx.stop`, checked between batches). Shared by the queue and replay.
 pub async fn consume(
     ctx: &mut Ctx<'_>,
-    mut rx: mpsc::Receiver<Read>,
+    mut rx: mpsc::Receiver<FromReader>,
     total: Option<usize>,
     after: AfterCommit,
     summary: &mut Summary,
@@ -246,7 +247,7 @@ pub async fn consume(
                 }
             };
             match next {
-                Some(Read::End) => {
+                Some(FromReader::End) => {
                     done = true;
                     break;
                 }
@@ -256,7 +257,7 @@ pub async fn consume(
                     done = true;
                     break;
                 }
-                Some(Read::Unreadable(entry, e)) => {
+                Some(FromReader::Unreadable(entry, e)) => {
                     let msg = format!(
                         "cannot read {}: {e}; it stays in the queue (check its permissions)",
                         entry.path.display()
@@ -265,11 +266,11 @@ pub async fn consume(
                     summary.unreadable += 1;
                     failures.push(msg);
                 }
-                Some(Read::File(f)) => {
+                Some(FromReader::File(f)) => {
                     items += f.content.as_ref().map(|s| s.item_count()).unwrap_or(0);
                     batch.push(*f);
                 }
-                Some(Read::Failed(msg)) => {
+                Some(FromReader::Failed(msg)) => {
                     tracing::error!("{msg}");
                     failures.push(msg);
                 }
@@ -333,11 +334,12 @@ pub async fn auto_export(
 ) -> Result<Option<String>, JobError> {
     let cannot =
         |e| anyhow::Error::new(e).context("the cash server DB cannot be used for the ASTU auto export");
-    let due = astu::export::due(client, within).await.map_err(cannot)?;
+    let due = export_astu::state::due(client, within).await.map_err(cannot)?;
     if due.is_empty() {
         return Ok(None);
     }
-    let report = astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
+    let report =
+        export_astu::export::export_shifts(client, &cfg.paths.astu_outbox, &due).await.map_err(cannot)?;
     for (id, path) in &report.exported {
         tracing::info!(workshiftid = id, file = %path.display(), "auto export to ASTU");
     }

@@ -25,9 +25,9 @@ use chrono::{NaiveDate, Utc};
 use tokio::sync::mpsc;
 
 use super::{
-    engine::{self, AfterCommit, Read, Summary},
+    engine::{self, AfterCommit, FromReader, Summary},
     format::{self, SalesFile},
-    job::JOB,
+    types::JOB,
 };
 use crate::{
     archive::{self, tgz, Kind},
@@ -110,7 +110,7 @@ fn spawn_reader(
     sources: Vec<Source>,
     opts: ReplayOptions,
     max_bytes: u64,
-) -> (mpsc::Receiver<Read>, std::thread::JoinHandle<Skipped>) {
+) -> (mpsc::Receiver<FromReader>, std::thread::JoinHandle<Skipped>) {
     let (tx, rx) = mpsc::channel(64);
     let budget = ByteBudget::new(engine::IN_FLIGHT_BYTES);
     let handle = std::thread::Builder::new()
@@ -118,9 +118,9 @@ fn spawn_reader(
         .spawn(move || {
             let mut skipped = Skipped::default();
             // Returns false when the loading side has stopped.
-            let send = |item: Option<Read>, skipped: &mut Skipped| -> bool {
+            let send = |item: Option<FromReader>, skipped: &mut Skipped| -> bool {
                 let Some(item) = item else { return true };
-                if let Read::File(f) = &item {
+                if let FromReader::File(f) = &item {
                     match f.content.as_ref().ok().map(|sf| opts.wants(sf)) {
                         Some(Some(true)) => {}
                         Some(Some(false)) => {
@@ -147,8 +147,8 @@ fn spawn_reader(
                             entry.name = entry.path.display().to_string();
                             // A file listed in processed/ that is gone when it is read was not
                             // replayed: a failure naming it, never a silent skip.
-                            let item = Read::from_reading(entry, read, Utc::now(), &budget)
-                                .unwrap_or_else(|| Read::Failed(vanished(&path)));
+                            let item = FromReader::from_reading(entry, read, Utc::now(), &budget)
+                                .unwrap_or_else(|| FromReader::Failed(vanished(&path)));
                             if !send(Some(item), &mut skipped) {
                                 return skipped;
                             }
@@ -172,7 +172,7 @@ fn spawn_reader(
                                     mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
                                 };
                                 let read = || format::read_bytes(content, name.ends_with(".gz"), max_bytes);
-                                if !send(Read::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
+                                if !send(FromReader::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
                                     stopped = true;
                                     return Err(std::io::Error::other("stopped"));
                                 }
@@ -192,14 +192,14 @@ fn spawn_reader(
                                  replayed, the rest were not",
                                 path.display()
                             );
-                            if tx.blocking_send(Read::Failed(msg)).is_err() {
+                            if tx.blocking_send(FromReader::Failed(msg)).is_err() {
                                 return skipped;
                             }
                         }
                     }
                 }
             }
-            let _ = tx.blocking_send(Read::End);
+            let _ = tx.blocking_send(FromReader::End);
             skipped
         })
         .expect("spawn the replay reader");

@@ -275,7 +275,7 @@ pub fn assess(cfg: &Config, facts: &RevenueFacts, registers: &[Register]) -> Ass
 /// The live alerts as they would be once `plan` is applied (for --dry-run).
 fn simulate(
     live: &[AlertRow],
-    plan: &alerts::Plan,
+    plan: &alerts::AlertChanges,
     now: chrono::DateTime<chrono::FixedOffset>,
 ) -> Vec<AlertRow> {
     let now_utc = now.with_timezone(&chrono::Utc);

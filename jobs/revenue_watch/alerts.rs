@@ -36,7 +36,7 @@ impl Condition {
 
 /// What the run changes in `alert`.
 #[derive(Debug, Default, PartialEq)]
-pub struct Plan {
+pub struct AlertChanges {
     /// Conditions without an open alert: opened now.
     pub open: Vec<Condition>,
     /// Open alerts that still hold: their details refreshed.
@@ -47,9 +47,9 @@ pub struct Plan {
 
 /// Plans the run against the alerts that are open (`live` may also hold resolved ones whose
 /// notice is owed; those are left as they are).
-pub fn plan(conditions: &[Condition], live: &[AlertRow]) -> Plan {
+pub fn plan(conditions: &[Condition], live: &[AlertRow]) -> AlertChanges {
     let open: Vec<&AlertRow> = live.iter().filter(|a| a.resolved_at.is_none()).collect();
-    let mut p = Plan::default();
+    let mut p = AlertChanges::default();
     let holding: HashSet<(&str, i32, Option<i32>)> = conditions.iter().map(Condition::key).collect();
     for a in &open {
         if holding.contains(&(a.kind.as_str(), a.shop, a.cash)) {
@@ -111,7 +111,7 @@ pub fn due(
 /// Applies `plan` in one transaction, at `now`.
 pub async fn apply(
     client: &mut Client,
-    plan: &Plan,
+    plan: &AlertChanges,
     now: DateTime<FixedOffset>,
 ) -> Result<(), tokio_postgres::Error> {
     let tx = client.transaction().await?;

@@ -6,7 +6,7 @@ use std::fmt::Write;
 use anyhow::Context;
 use chrono::TimeDelta;
 
-use super::{Cutoff, Plan};
+use super::{Cutoff, TrimPlan};
 use crate::core::{
     config::Config,
     db::{self, Database},
@@ -34,7 +34,7 @@ pub struct TrimOptions {
     pub include_unexported: bool,
 }
 
-pub fn render(plan: &Plan, keep_days: u32, c: Cutoff, dry_run: bool, deleted: Option<u64>) -> String {
+pub fn render(plan: &TrimPlan, keep_days: u32, c: Cutoff, dry_run: bool, deleted: Option<u64>) -> String {
     let mut s = String::new();
     let verb = if dry_run { "would delete" } else { "deleted" };
     let _ = writeln!(

@@ -1,6 +1,10 @@
 //! Synthetic sales files for tests and benchmarks: deterministic for a seed, valid by
 //! construction (sums rounded half away from zero, payments balanced), written in the
-//! `csjobs-sales/1` shape. Never used by a job.
+//! `csjobs-sales/1` shape. Not part of the library: the tests include it by `#[path]`
+//! (`#[path = "support/synth.rs"] mod synth;`), and so does the benchmark generator
+//! scripts/gen_sales.rs, so both build the same files. `tests/parser_props.rs` checks
+//! that what it generates validates.
+#![allow(dead_code)]
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use rust_decimal::{Decimal, RoundingStrategy};
@@ -143,32 +147,5 @@ impl SplitMix {
     /// Uniform in `lo..=hi`.
     pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.next_u64() % (hi - lo + 1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn generated_files_are_valid_and_deterministic() {
-        let layout = Layout {
-            first_shop: 100,
-            shops: 2,
-            cashes_per_shop: 2,
-            shifts_per_cash: 2,
-            fragments_per_shift: 3,
-            docs_per_fragment: 4,
-            items_per_doc: 5,
-            seed: 7,
-        };
-        let files: Vec<_> = layout.files().collect();
-        assert_eq!(files.len(), 2 * 2 * 2 * 3);
-        for (name, content) in &files {
-            let f = crate::sales::format::parse(content).unwrap_or_else(|b| panic!("{name}: {b}"));
-            assert_eq!(f.item_count(), 20);
-        }
-        let again: Vec<_> = layout.files().collect();
-        assert_eq!(files, again);
     }
 }

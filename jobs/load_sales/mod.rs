@@ -5,6 +5,7 @@
 //! [`engine`] batches what a reader sends and disposes of each file after the commit →
 //! [`job`] (the queue) and [`replay`] (processed/ and the archives) are the two adapters
 //! over the engine: where the files come from, what is recovered first, the summary.
+//! [`types`] holds what the stages hand each other, so their imports point one way.
 
 pub mod apply;
 pub mod engine;
@@ -12,4 +13,4 @@ pub mod format;
 pub mod job;
 pub mod plan;
 pub mod replay;
-pub mod synth;
+pub mod types;

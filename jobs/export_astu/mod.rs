@@ -1,10 +1,12 @@
 //! ASTU export (выгрузка продаж в АСТУ, the accounting system): one `;`-separated file per
 //! shift, rules.md §5. This module owns the file's layout (name, header, columns, number
 //! and time formats); `export` reads the shift from the database, writes the file safely
-//! and marks the shift exported; `job` is the `export-astu` command.
+//! and marks the shift exported; `state` owns the shifts' export flags (every statement
+//! that sets them); `job` is the `export-astu` command.
 
 pub mod export;
 pub mod job;
+pub mod state;
 
 use std::{borrow::Cow, fmt::Write, path::PathBuf};
 
