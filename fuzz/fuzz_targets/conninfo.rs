@@ -10,7 +10,8 @@ use libfuzzer_sys::fuzz_target;
 fuzz_target!(|text: &str| {
     let direct: Result<tokio_postgres::Config, _> = text.parse();
     let ours = conninfo::parse(text);
-    let libpq_only = ["sslrootcert", "sslcert", "sslkey", "verify-full", "verify-ca"].iter().any(|w| text.contains(w));
+    let libpq_only =
+        ["sslrootcert", "sslcert", "sslkey", "verify-full", "verify-ca"].iter().any(|w| text.contains(w));
     if let Ok(p) = &ours {
         let mut split: Result<tokio_postgres::Config, _> = p.keyword_string().parse();
         if let (Ok(c), Some(pw)) = (&mut split, &p.password) {
