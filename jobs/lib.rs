@@ -8,6 +8,7 @@ pub mod archive;
 pub mod astu;
 pub mod core;
 pub mod dicts;
+pub mod receive;
 pub mod reconcile;
 pub mod report;
 pub mod sales;
