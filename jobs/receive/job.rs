@@ -18,7 +18,7 @@ use std::{
 };
 
 use amqprs::{
-    callbacks::ConnectionCallback,
+    callbacks::{ChannelCallback, ConnectionCallback},
     channel::{
         BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicQosArguments,
         BasicRejectArguments, Channel, ConsumerMessage, ExchangeDeclareArguments, QueueBindArguments,
@@ -26,7 +26,7 @@ use amqprs::{
     },
     connection::{Connection, OpenConnectionArguments},
     tls::TlsAdaptor,
-    Close, FieldTable, FieldValue,
+    Ack, BasicProperties, Cancel, Close, CloseChannel, FieldTable, FieldValue, Nack, Return,
 };
 use anyhow::{anyhow, Context};
 use fs_err as fs;
@@ -404,7 +404,9 @@ impl Receiver<'_> {
             Ok(ch) => ch,
             Err(e) => return Ok(lost("cannot open a channel", e)),
         };
-        if let Some(end) = declare(&ch, &self.cfg.receive.exchange, &self.cfg.receive.queue).await? {
+        let closed = ChannelClosed::default();
+        let _ = ch.register_callback(closed.clone()).await;
+        if let Some(end) = declare(&ch, &closed, &self.cfg.receive.exchange, &self.cfg.receive.queue).await? {
             return Ok(end);
         }
         let prefetch = match self.opts.limit {
@@ -628,7 +630,12 @@ fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
 /// durable quorum queue bound to it), the exchange (fanout, durable) and the queue (a durable
 /// quorum queue dead-lettering to `<queue>.rejected`) bound to it. An object that exists with
 /// other arguments is a mismatch naming it (exit 2); nothing existing is ever changed.
-async fn declare(ch: &Channel, exchange: &str, queue: &str) -> Result<Option<End>, Fatal> {
+async fn declare(
+    ch: &Channel,
+    closed: &ChannelClosed,
+    exchange: &str,
+    queue: &str,
+) -> Result<Option<End>, Fatal> {
     let rejected = format!("{queue}.rejected");
     let text = |s: &str| FieldValue::S(s.try_into().expect("a short name"));
     let quorum = |dead_letter: Option<&str>| {
@@ -672,8 +679,12 @@ async fn declare(ch: &Channel, exchange: &str, queue: &str) -> Result<Option<End
             _ => ch.queue_bind(QueueBindArguments::new(queue, exchange, "")).await,
         };
         if let Err(e) = result {
-            let e = e.to_string();
-            if e.contains("PRECONDITION_FAILED") || e.contains("406") {
+            // The broker's reason came with its channel.close (the callback saw it first).
+            let (code, e) = match closed.take() {
+                Some((code, text)) => (code, text),
+                None => (0, e.to_string()),
+            };
+            if code == 406 || e.contains("PRECONDITION_FAILED") {
                 return Err(Fatal::Mismatch(format!(
                     "{object} exists on the broker with other arguments than receive declares ({wanted}); \
                      receive never changes an existing object: remove it or fix receive.exchange / \
@@ -684,6 +695,41 @@ async fn declare(ch: &Channel, exchange: &str, queue: &str) -> Result<Option<End
         }
     }
     Ok(None)
+}
+
+/// The reply code and text of the broker's `channel.close`, kept for the error it ends in.
+#[derive(Clone, Default)]
+struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
+
+impl ChannelClosed {
+    fn take(&self) -> Option<(u16, String)> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+#[async_trait::async_trait]
+impl ChannelCallback for ChannelClosed {
+    async fn close(&mut self, _: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+        tracing::debug!(
+            reply_code = close.reply_code(),
+            "the broker closed the channel: {}",
+            close.reply_text()
+        );
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((close.reply_code(), close.reply_text().clone()));
+        }
+        Ok(())
+    }
+    async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
+        tracing::warn!("the broker cancelled the consumer (the queue was deleted?)");
+        Ok(())
+    }
+    async fn flow(&mut self, _: &Channel, active: bool) -> Result<bool, amqprs::error::Error> {
+        Ok(active)
+    }
+    async fn publish_ack(&mut self, _: &Channel, _: Ack) {}
+    async fn publish_nack(&mut self, _: &Channel, _: Nack) {}
+    async fn publish_return(&mut self, _: &Channel, _: Return, _: BasicProperties, _: Vec<u8>) {}
 }
 
 /// Logs why the broker closed the connection (`rabbitmqctl close_connection`, a shutdown).
