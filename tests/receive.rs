@@ -490,3 +490,92 @@ async fn receive_killed_at_random_moments_loses_nothing_and_writes_nothing_twice
     assert_eq!(db.scalar_i64("select count(*) from document").await, n, "every document once");
     assert_eq!(db.scalar_i64("select count(distinct docnum) from document").await, n);
 }
+
+/// A TLS front for the broker (tests/support/tls_proxy.py), killed when dropped.
+struct TlsFront {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl TlsFront {
+    fn start(cert: &Path, key: &Path) -> TlsFront {
+        let mut child = Command::new(PYTHON)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/tls_proxy.py"))
+            .arg(cert)
+            .arg(key)
+            .arg("5672")
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::BufReader::new(child.stdout.take().unwrap()), &mut line)
+            .unwrap();
+        TlsFront { child, port: line.trim().parse().expect("the proxy's port") }
+    }
+}
+
+impl Drop for TlsFront {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn amqps_is_verified_against_the_given_ca_and_refused_otherwise() {
+    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates(certs.path());
+    let other = tempfile::tempdir().unwrap();
+    let (untrusted, _, _) = certificates(other.path());
+    let front = TlsFront::start(&cert, &key);
+    let url = |query: &str| format!("amqps://guest:guest@127.0.0.1:{}/{}{query}", front.port, v.name);
+    let with = |url: String| {
+        let mut c = csjobs("", &dirs);
+        c.env("CSJOBS_RECEIVE_AMQP_URL", url).env("CSJOBS_RECEIVE_IDLE_EXIT", "1s").arg("receive");
+        run(c)
+    };
+    // Not trusted: the system's store does not know the test CA, nor does another CA.
+    for query in [String::new(), format!("?cacertfile={}", untrusted.display())] {
+        let r = with(url(&query));
+        assert_eq!(r.code, 1, "{query}: {}", r.stderr);
+        assert!(r.stderr.to_lowercase().contains("certificate"), "{query}: {}", r.stderr);
+        assert!(!Path::new(&dirs.queue).read_dir().unwrap().any(|_| true));
+    }
+    // Verified against the CA that signed the broker's certificate: received through TLS.
+    let ok = url(&format!("?cacertfile={}", ca.display()));
+    let first = with(ok.clone());
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    v.publish(&[message(&content(1), Some("zip"), 1)]);
+    let r = with(ok);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.queue), [name_of(&content(1))]);
+    assert!(r.stderr.contains(&format!("amqps://127.0.0.1:{}/…", front.port)), "{}", r.stderr);
+    // A CA file that cannot be read is a configuration error.
+    let r = with(url("?cacertfile=/nonexistent/ca.pem"));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("cacertfile /nonexistent/ca.pem"), "{}", r.stderr);
+}
+
+#[test]
+fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
+    let (v, dirs) = (Vhost::new(), Dirs::new());
+    assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
+    let receiving = |log: &str| log.contains("\"message\":\"receiving\"");
+    let mut c = receive(&v, &dirs, None, &["--follow"]);
+    c.env("CSJOBS_RECEIVE_PREFETCH", "10");
+    let (a, b) = (LoggedChild::spawn(c), LoggedChild::spawn(receive(&v, &dirs, None, &["--follow"])));
+    wait_until("both receiving", Duration::from_secs(20), || receiving(&a.log()) && receiving(&b.log()));
+    let contents: Vec<Vec<u8>> = (1..=200).map(content).collect();
+    v.publish(
+        &contents.iter().enumerate().map(|(i, c)| message(c, Some("gzip"), i as i64)).collect::<Vec<_>>(),
+    );
+    wait_until("200 files", Duration::from_secs(60), || sales_names(&dirs.queue).len() == 200);
+    a.terminate();
+    b.terminate();
+    assert_eq!(a.wait(Duration::from_secs(20)).0, Some(0));
+    assert_eq!(b.wait(Duration::from_secs(20)).0, Some(0));
+    let expected: BTreeSet<String> = contents.iter().map(|c| name_of(c)).collect();
+    assert_eq!(Dirs::names(&dirs.queue).into_iter().collect::<BTreeSet<_>>(), expected);
+    assert_eq!(v.ready(QUEUE), 0);
+}
