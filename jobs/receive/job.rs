@@ -324,6 +324,9 @@ impl Receiver<'_> {
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                 }
+                Ok(End::Lost(why)) if self.taken == 0 => {
+                    return Err(JobError::Failed(anyhow!("{why}; nothing was received")))
+                }
                 Ok(End::Lost(why)) => {
                     return Err(JobError::Failed(anyhow!(
                         "{why}; the messages not acknowledged go back to the queue, nothing is lost \
