@@ -579,3 +579,28 @@ fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
     assert_eq!(Dirs::names(&dirs.queue).into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(v.ready(QUEUE), 0);
 }
+
+#[test]
+fn a_queue_directory_that_cannot_be_written_is_exit_1_and_the_messages_stay_in_the_queue() {
+    let (v, dirs) = (Vhost::new(), Dirs::new());
+    assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
+    // A file larger than the disk the queue directory is given, then one that would fit.
+    let small = content(1);
+    let mut big = content(2);
+    big.extend(vec![b' '; 64 * 1024]);
+    v.publish(&[message(&big, Some("gzip"), 2), message(&small, None, 1)]);
+    let r = run(with_small_disk(&dirs.queue, "32k", &receive(&v, &dirs, None, &[])));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("cannot be written") && r.stderr.contains("go back to the queue"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(v.ready(QUEUE), 2, "nothing was acknowledged: both are in the queue, in their order");
+    // On a disk with room, both arrive.
+    let r = run(receive(&v, &dirs, None, &[]));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let mut names = vec![name_of(&small), name_of(&big)];
+    names.sort();
+    assert_eq!(Dirs::names(&dirs.queue), names);
+}
