@@ -41,6 +41,9 @@ use crate::core::{
     JobError, Outcome,
 };
 
+/// The job's name in `job_run` and `error_message` (and its subcommand).
+pub const JOB: &str = "receive";
+
 /// The options of `csjobs receive` (its `--help` is these doc comments).
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ReceiveOptions {
@@ -220,7 +223,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
             queue_dir.display()
         )));
     }
-    let frame = Frame::new("receive").stops_on_signals();
+    let frame = Frame::new(JOB).stops_on_signals();
     frame
         .run_logged_if_db(cfg, "receiving", async |stop| {
             let mut r = Receiver {
