@@ -15,6 +15,7 @@ use csjobs::{
     },
     export_astu::{self, job::ExportOptions},
     load_sales::{self, job::LoadOptions, replay::ReplayOptions},
+    receive::job::{self as receive, ReceiveOptions},
     reconcile::job::{self as reconcile, ReconcileOptions},
     report::job::{self as report, ReportOptions},
     revenue_watch::{self, job::WatchOptions},
@@ -212,6 +213,26 @@ enum Command {
     /// server DB cannot be read (the page is written with what needs no database); 2 a bad
     /// option or setting.
     Report(ReportOptions),
+    /// Receive sales as AMQP 0-9-1 messages (RabbitMQ) into the queue directory
+    ///
+    /// Declares receive.exchange (fanout), receive.queue (a durable quorum queue bound to it,
+    /// dead-lettering to <queue>.rejected) and <queue>.rejected, idempotently (an object that
+    /// exists with other arguments: exit code 2, naming it). Each message becomes the file
+    /// amqp-<first 32 hex digits of the SHA-256 of its content>.json in the queue directory
+    /// (plain, gzip, or a zip of one file: header compressMethod, property content_encoding),
+    /// acknowledged only once durable (temporary name, fsync, rename, directory fsync), so a
+    /// message delivered twice is one file. A message that cannot become a sales file (empty,
+    /// unknown compressMethod, compression that does not decode, a zip without exactly one
+    /// file, larger than sales.max_file_bytes decompressed) is rejected without requeueing,
+    /// dead-lettered to <queue>.rejected, and logged with its reason.
+    ///
+    /// Without --follow: until the queue has been empty for receive.idle_exit (2s) or --limit
+    /// N messages were taken. With --follow: until SIGTERM or SIGINT, reconnecting with backoff
+    /// when the broker goes away. Exit codes: 0 done; 1 the broker could not be reached or the
+    /// queue directory could not be written (what was not acknowledged goes back to the
+    /// queue); 2 no or a bad receive.amqp_url, or a mismatching broker object; 3 done, but
+    /// some messages were rejected.
+    Receive(ReceiveOptions),
     /// The effective configuration, each key with where its value came from
     ///
     /// Every key of the config file with its value and origin: default, file (which one),
@@ -462,6 +483,7 @@ async fn run(command: Command, cfg: &Config) -> Result<Outcome, JobError> {
         Command::Status(opts) => status::run(cfg, &opts).await,
         Command::RevenueWatch(opts) => revenue_watch::job::run(cfg, &opts).await,
         Command::Report(opts) => report::run(cfg, &opts).await,
+        Command::Receive(opts) => receive::run(cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
         Command::TrimDicts(opts) => trim_dicts::run(cfg, &opts).await,
         Command::Transfer(opts) => transfer::run(cfg, &opts).await,

@@ -58,6 +58,11 @@ chmod 0644 "$root/usr/share/lintian/overrides/csjobs"
 
 install -m 0644 scripts/systemd/*.service scripts/systemd/*.timer "$root/lib/systemd/system/"
 timers=$(cd scripts/systemd && ls *.timer | tr '\n' ' ' | sed 's/ $//')
+# A service without a timer runs on its own (csjobs-receive, receive --follow): the maintainer
+# scripts stop and purge it with the timers.
+for s in scripts/systemd/*.service; do
+    [ -e "${s%.service}.timer" ] || timers="$timers $(basename "$s")"
+done
 
 # Man pages and completions, generated from the clap definitions.
 "$bin" generate man "$root/usr/share/man/man1"

@@ -7,16 +7,20 @@
 #      a fresh machine does.
 # The status tests also drive promtool, prometheus-node-exporter, python3 and a standby made
 # with the distribution's initdb/pg_basebackup: what is missing is installed with apt-get.
+# The receive tests need RabbitMQ on 127.0.0.1:5672: started (installed) when it does not
+# answer (scripts/lib/rabbitmq.sh).
 # Extra arguments go to `cargo test` (e.g. scripts/test.sh --test crash).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/pg.sh
 . scripts/lib/tools.sh
+. scripts/lib/rabbitmq.sh
 
 # Without them the tests that need them fail, saying which program is missing.
 tools_ensure || echo "[test] some tools are missing: the status tests that need them will fail" >&2
 # The standby test builds its clusters with the server binaries even when a server answers.
 pg_install || echo "[test] PostgreSQL server binaries are missing: the standby test will fail" >&2
+rabbitmq_ensure || echo "[test] RabbitMQ does not answer on 127.0.0.1:5672: the receive tests will fail" >&2
 
 if [ -z "${CSJOBS_TEST_DATABASE_URL:-}" ]; then
     if [ "${CSJOBS_TEST_THROWAWAY:-0}" != 1 ] && url=$(pg_local_url); then

@@ -79,6 +79,8 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
             want.insert(format!("/lib/systemd/system/csjobs-{job}.{kind}"), "-rw-r--r--".into());
         }
     }
+    // receive --follow runs on its own: a service, no timer.
+    want.insert("/lib/systemd/system/csjobs-receive.service".into(), "-rw-r--r--".into());
     for page in [
         "",
         "-migrate",
@@ -92,6 +94,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         "-status",
         "-revenue-watch",
         "-report",
+        "-receive",
         "-config",
     ] {
         want.insert(format!("/usr/share/man/man1/csjobs{page}.1.gz"), "-rw-r--r--".into());
@@ -143,6 +146,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         let units: Vec<String> = SCHEDULES
             .iter()
             .flat_map(|(j, _)| [format!("/lib/systemd/system/csjobs-{j}.service"), format!("/lib/systemd/system/csjobs-{j}.timer")])
+            .chain(["/lib/systemd/system/csjobs-receive.service".to_string()])
             .collect();
         let v = Command::new("systemd-analyze").arg("verify").args(&units).output().expect("systemd-analyze");
         assert!(v.status.success() && v.stderr.is_empty(), "verify: {}{}", text(&v), String::from_utf8_lossy(&v.stderr));
@@ -162,6 +166,20 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         }
         let calendar = text(&sh(Command::new("systemd-analyze").args(["calendar", "*:0/15", "*-*-* 04:30:00"])));
         assert!(calendar.contains("Normalized form: *-*-* *:00/15:00") && calendar.contains("Normalized form: *-*-* 04:30:00"), "{calendar}");
+        let receive = fs::read_to_string("/lib/systemd/system/csjobs-receive.service").unwrap();
+        for h in [
+            "ExecStart=/usr/bin/csjobs receive --follow",
+            "Restart=on-failure",
+            "User=csjobs",
+            "NoNewPrivileges=yes",
+            "ProtectSystem=strict",
+            "PrivateTmp=yes",
+            "ProtectHome=yes",
+            "ReadWritePaths=-/opt/cashserver/queue",
+        ] {
+            assert!(receive.lines().any(|s| s == h), "csjobs-receive.service lacks {h}");
+        }
+        assert!(!Path::new("/etc/systemd/system/multi-user.target.wants/csjobs-receive.service").exists());
         let status = fs::read_to_string("/lib/systemd/system/csjobs-status.service").unwrap();
         assert!(status.contains("--output /var/lib/prometheus/node-exporter/csjobs.prom"));
         assert!(status.contains("ReadWritePaths=-/var/lib/prometheus/node-exporter\n"), "status writes only its textfile");

@@ -232,6 +232,16 @@ pub struct AlertSettings {
     pub repeat_after: Span,
 }
 
+/// The settings of `receive` (shared/spec/receive.md, "Settings").
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceiveSettings {
+    pub amqp_url: Option<String>,
+    pub exchange: String,
+    pub queue: String,
+    pub prefetch: usize,
+    pub idle_exit: std::time::Duration,
+}
+
 /// The merged configuration every job receives.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -247,6 +257,7 @@ pub struct Config {
     pub watch: WatchSettings,
     pub alerts: AlertSettings,
     pub notify_ping_url: Option<String>,
+    pub receive: ReceiveSettings,
     /// The moment the job takes as "now" (`--now` / `CSJOBS_NOW`, else the real clock).
     pub now: DateTime<FixedOffset>,
     /// Every key with its printed value and origin, in the order of the file's sections.
@@ -347,6 +358,10 @@ const SECTIONS: &[(&str, &str)] = &[
         "notify",
         "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job} is the job's name.",
     ),
+    (
+        "receive",
+        "receive: sales as AMQP 0-9-1 messages (RabbitMQ) into the queue directory (durations: 2s, 30m, 2h).",
+    ),
 ];
 
 const DAYS: &str = "a whole number of days";
@@ -433,6 +448,21 @@ pub const SETTINGS: &[Entry] = &[
     Entry { key: "notify.ping_url", env: "CSJOBS_NOTIFY_PING_URL", kind: Kind::SecretUrl, default: None,
         doc: "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job}: the job's name.",
         set: |c, v| c.notify_ping_url = v.into() },
+    Entry { key: "receive.amqp_url", env: "CSJOBS_RECEIVE_AMQP_URL", kind: Kind::SecretUrl, default: None,
+        doc: "amqp://user:password@host[:port]/vhost or amqps:// (TLS, verified); needed by receive.",
+        set: |c, v| c.receive.amqp_url = v.into() },
+    Entry { key: "receive.exchange", env: "CSJOBS_RECEIVE_EXCHANGE", kind: Kind::Text, default: Some("csjobs.sales"),
+        doc: "The fanout exchange publishers publish sales to (declared by receive).",
+        set: |c, v| c.receive.exchange = v.into() },
+    Entry { key: "receive.queue", env: "CSJOBS_RECEIVE_QUEUE", kind: Kind::Text, default: Some("csjobs.sales"),
+        doc: "The durable quorum queue receive consumes; rejected messages go to <queue>.rejected.",
+        set: |c, v| c.receive.queue = v.into() },
+    Entry { key: "receive.prefetch", env: "CSJOBS_RECEIVE_PREFETCH", kind: Kind::Count, default: Some("500"),
+        doc: "Messages the broker hands receive before their acknowledgement (at most 65535).",
+        set: |c, v| c.receive.prefetch = v.into() },
+    Entry { key: "receive.idle_exit", env: "CSJOBS_RECEIVE_IDLE_EXIT", kind: Kind::Wait, default: Some("2s"),
+        doc: "Without --follow, receive exits once the queue has been empty this long.",
+        set: |c, v| c.receive.idle_exit = v.into() },
 ];
 
 /// One setting of the table.
@@ -465,6 +495,8 @@ pub enum Kind {
     Bool,
     /// A duration (`30m`, `2h`, `1d`); with `true`, also `0`: off.
     Span(bool),
+    /// A duration that may also be given in seconds (`2s`, receive.md), or as a [`Kind::Span`].
+    Wait,
     /// A decimal number from 0 to the given maximum, as a TOML number or a string.
     Decimal(Decimal),
     Text,
@@ -483,6 +515,7 @@ impl Kind {
             Kind::Bool => "true or false",
             Kind::Span(false) => "a duration: 30m, 2h or 1d",
             Kind::Span(true) => "a duration: 30m, 2h or 1d, or 0 (off)",
+            Kind::Wait => "a duration: 2s, 30m, 2h or 1d",
             Kind::Decimal(_) => "a decimal number (e.g. 0.40, 1000.00)",
             Kind::Text => "a string",
             Kind::List => "a list: an array of strings or one comma-separated string",
@@ -514,6 +547,7 @@ enum Val {
     Usize(usize),
     Bool(bool),
     Span(Span),
+    Wait(std::time::Duration),
     Dec(Decimal),
     Text(String),
     List(Vec<String>),
@@ -532,7 +566,7 @@ macro_rules! field_of {
     )*};
 }
 field_of!(Option<DbUrl> => Db, Option<String> => Url, PathBuf => Path, u32 => U32, u64 => U64,
-    usize => Usize, bool => Bool, Span => Span, Decimal => Dec, String => Text, Vec<String> => List);
+    usize => Usize, bool => Bool, Span => Span, std::time::Duration => Wait, Decimal => Dec, String => Text, Vec<String> => List);
 
 impl Val {
     /// As `csjobs config` prints it: secrets masked, `-` for none.
@@ -548,6 +582,7 @@ impl Val {
             Val::Bool(b) => b.to_string(),
             Val::Span(s) if s.is_zero() => "0".into(),
             Val::Span(s) => s.to_string(),
+            Val::Wait(d) => shown_wait(*d),
             Val::Dec(d) => d.to_string(),
             Val::Text(t) => t.clone(),
             Val::List(v) if v.is_empty() => "-".into(),
@@ -598,6 +633,7 @@ impl Entry {
             Kind::Span(_) => {
                 Val::Span(text.parse().map_err(|source| ConfigError::Duration { key, var, source })?)
             }
+            Kind::Wait => Val::Wait(read_wait(text).ok_or_else(bad)?),
             Kind::Decimal(max) => {
                 let d: Decimal = text.trim().parse().map_err(|_| match src {
                     Src::Env => bad(),
@@ -660,6 +696,33 @@ impl Entry {
             (Some(d), Kind::U32(_) | Kind::U64(_) | Kind::Count | Kind::Bool) => d.into(),
             (Some(d), _) => format!("{d:?}"),
         }
+    }
+}
+
+/// A [`Kind::Wait`]: `Ns` (seconds, at least 1), or a duration of monitoring.md (`30m`).
+fn read_wait(text: &str) -> Option<std::time::Duration> {
+    let t = text.trim();
+    match t.strip_suffix('s') {
+        Some(digits) if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+            let n: u64 = digits.parse().ok().filter(|&n| (1..=100 * 366 * 86_400).contains(&n))?;
+            Some(std::time::Duration::from_secs(n))
+        }
+        Some(_) => None,
+        None => {
+            let span: Span = t.parse().ok().filter(|s: &Span| !s.is_zero())?;
+            span.as_duration().to_std().ok()
+        }
+    }
+}
+
+/// A [`Kind::Wait`] as `csjobs config` shows it: in the largest whole unit.
+fn shown_wait(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        _ if s % 86_400 == 0 => format!("{}d", s / 86_400),
+        _ if s % 3_600 == 0 => format!("{}h", s / 3_600),
+        _ if s % 60 == 0 => format!("{}m", s / 60),
+        _ => format!("{s}s"),
     }
 }
 
@@ -833,6 +896,7 @@ impl Config {
             watch: WatchSettings::default(),
             alerts: AlertSettings::default(),
             notify_ping_url: None,
+            receive: ReceiveSettings::default(),
             now: DateTime::UNIX_EPOCH.fixed_offset(),
             settings: Vec::new(),
         }
@@ -1200,6 +1264,30 @@ mod tests {
         }
         let e = load(Some("[sales]\nbatch_files = 0\n"), &[]).unwrap_err().to_string();
         assert!(e.contains("sales.batch_files must be at least 1"), "{e}");
+    }
+
+    #[test]
+    fn receive_settings_take_seconds_and_spans() {
+        let c = load(None, &[]).unwrap();
+        assert_eq!((c.receive.exchange.as_str(), c.receive.queue.as_str()), ("csjobs.sales", "csjobs.sales"));
+        assert_eq!((c.receive.prefetch, c.receive.idle_exit), (500, std::time::Duration::from_secs(2)));
+        assert!(c.receive.amqp_url.is_none());
+        let c = load(
+            Some("[receive]\nidle_exit = \"5m\"\namqp_url = \"amqp://cs:s3cret@mq/cash\"\n"),
+            &[("CSJOBS_RECEIVE_PREFETCH", "20")],
+        )
+        .unwrap();
+        assert_eq!((c.receive.prefetch, c.receive.idle_exit), (20, std::time::Duration::from_secs(300)));
+        let get = |k: &str| c.settings.iter().find(|s| s.key == k).unwrap().value.clone();
+        assert_eq!((get("receive.idle_exit"), get("receive.amqp_url")), ("5m".into(), "amqp://mq/…".into()));
+        assert_eq!(
+            load(None, &[("CSJOBS_RECEIVE_IDLE_EXIT", "90s")]).unwrap().receive.idle_exit.as_secs(),
+            90
+        );
+        for bad in ["0s", "2", "s", "1.5s", "0"] {
+            let e = load(None, &[("CSJOBS_RECEIVE_IDLE_EXIT", bad)]).unwrap_err().to_string();
+            assert!(e.contains("CSJOBS_RECEIVE_IDLE_EXIT"), "{bad}: {e}");
+        }
     }
 
     /// docs/configuration.md is generated from the table; this fails when the two differ.

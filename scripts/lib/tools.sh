@@ -3,8 +3,9 @@
 #   tools_ensure    installs with apt-get what is missing: promtool (package prometheus) and
 #                   prometheus-node-exporter for the status textfile, python3 for parsing pages,
 #                   lintian, systemd-analyze (systemd) and man (man-db) for the package test,
-#                   chromium (headless) for the report page, and python3-aiosmtpd (an SMTP
-#                   server for Debian's /usr/bin/python3) for the alert e-mails.
+#                   chromium (headless) for the report page, python3-aiosmtpd (an SMTP
+#                   server for Debian's /usr/bin/python3) for the alert e-mails, and
+#                   python3-pika (an AMQP client) for publishing to receive.
 #
 # Nothing is started or enabled: the packages' services are not needed (apt_install keeps
 # them stopped).
@@ -21,6 +22,7 @@ tools_ensure() {
     done
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
+    /usr/bin/python3 -c 'import pika' >/dev/null 2>&1 || missing+=(python3-pika)
     [ ${#missing[@]} -eq 0 ] && return 0
     apt_install "${missing[@]}"
 }

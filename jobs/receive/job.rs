@@ -1,0 +1,814 @@
+//! `csjobs receive [--follow] [--limit N]` (shared/spec/receive.md): consumes the queue
+//! `receive.queue` of the broker `receive.amqp_url` and turns each message into one file of
+//! the queue directory, acknowledged only once durable.
+//!
+//! Per message: the body decoded (`super::decode`), written under a temporary name that
+//! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
+//! (strictly increasing in delivery order), fsynced and renamed into place. What the broker
+//! has handed over and is already waiting is taken the same way; then one directory fsync
+//! and one `basic.ack` with `multiple` for the batch. A message that cannot become a sales
+//! file is rejected at once (`requeue=false`: dead-lettered to `<queue>.rejected`); an ack
+//! with `multiple` never covers it, since it is no longer outstanding. A kill at any moment
+//! leaves at worst a renamed file whose message is delivered again and written again under
+//! the same name.
+
+use std::{
+    path::{Path, PathBuf},
+    time::{Duration, SystemTime},
+};
+
+use amqprs::{
+    callbacks::{ChannelCallback, ConnectionCallback},
+    channel::{
+        BasicAckArguments, BasicCancelArguments, BasicConsumeArguments, BasicQosArguments,
+        BasicRejectArguments, Channel, ConsumerMessage, ExchangeDeclareArguments, QueueBindArguments,
+        QueueDeclareArguments,
+    },
+    connection::{Connection, OpenConnectionArguments},
+    tls::TlsAdaptor,
+    Ack, BasicProperties, Cancel, Close, CloseChannel, FieldTable, FieldValue, Nack, Return,
+};
+use anyhow::{anyhow, Context};
+use fs_err as fs;
+use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver};
+
+use super::{compression, decode, file_name, FILE_PREFIX};
+use crate::core::{
+    config::{shown_url, Config},
+    queue::{fsync_dir, TEMP_MARK},
+    runner::{Frame, Ran},
+    stop::StopFlag,
+    JobError, Outcome,
+};
+
+/// The job's name in `job_run` and `error_message` (and its subcommand).
+pub const JOB: &str = "receive";
+
+/// The options of `csjobs receive` (its `--help` is these doc comments).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ReceiveOptions {
+    /// Run until SIGTERM or SIGINT (then make durable and acknowledge what is held, exit 0);
+    /// when the broker goes away, log it and reconnect with backoff
+    #[arg(long)]
+    pub follow: bool,
+    /// Take at most N messages, then exit
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub limit: Option<u64>,
+}
+
+/// The most messages one batch (one directory fsync, one ack) holds.
+const BATCH_MAX: usize = 1000;
+/// The longest wait between two connection attempts of `--follow`.
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+/// How long a connection attempt may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often a wait looks at the stop flag and the channel.
+const TICK: Duration = Duration::from_millis(50);
+
+/// The broker of `receive.amqp_url`, parsed: `amqp://user:password@host[:port]/vhost` or
+/// `amqps://` (TLS, verified against the system's CAs, `SSL_CERT_FILE`, or the query's
+/// `cacertfile=PATH`, as the databases are against theirs).
+#[derive(Clone)]
+pub struct Broker {
+    pub tls: bool,
+    pub host: String,
+    pub port: u16,
+    pub user: String,
+    password: String,
+    pub vhost: String,
+    pub ca_file: Option<PathBuf>,
+    /// As it may be shown: `scheme://host[:port]/…` (`core::config::shown_url`).
+    pub shown: String,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Broker({})", self.shown)
+    }
+}
+
+impl Broker {
+    /// Parses `text`. No reason quotes the text (it holds the password). A missing user is
+    /// RabbitMQ's `guest` (password `guest`); no path, or `/`, is the vhost `/`, written
+    /// `%2F` otherwise.
+    pub fn parse(text: &str) -> Result<Broker, String> {
+        let u = url::Url::parse(text.trim()).map_err(|e| format!("not a URL ({e})"))?;
+        let tls = match u.scheme() {
+            "amqp" => false,
+            "amqps" => true,
+            other => return Err(format!("the scheme is {other}, expected amqp or amqps")),
+        };
+        let host = match u.host() {
+            Some(url::Host::Domain(d)) if !d.is_empty() => d.to_string(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            _ => return Err("it names no host".into()),
+        };
+        let decoded = |s: &str, what: &str| {
+            percent_encoding::percent_decode_str(s)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| format!("its {what} is not UTF-8 once percent-decoded"))
+        };
+        let (user, password) = match u.username() {
+            "" => ("guest".to_string(), "guest".to_string()),
+            name => (decoded(name, "user")?, decoded(u.password().unwrap_or(""), "password")?),
+        };
+        let vhost = match u.path() {
+            "" | "/" => "/".to_string(),
+            path => {
+                let v = decoded(&path[1..], "vhost")?;
+                if path[1..].contains('/') {
+                    return Err("its path holds more than one segment: write a vhost with / as %2F".into());
+                }
+                v
+            }
+        };
+        let mut ca_file = None;
+        for (key, value) in u.query_pairs() {
+            match key.as_ref() {
+                "cacertfile" if tls => ca_file = Some(PathBuf::from(value.as_ref())),
+                other => {
+                    return Err(format!(
+                        "unknown query parameter {other:?} (amqps:// takes cacertfile=PATH, nothing else)"
+                    ))
+                }
+            }
+        }
+        let port = u.port().unwrap_or(if tls { 5671 } else { 5672 });
+        Ok(Broker { tls, host, port, user, password, vhost, ca_file, shown: shown_url(text.trim()) })
+    }
+
+    /// `text` with this URL's password replaced by `…` (a client's message may quote it).
+    fn scrub(&self, text: &str) -> String {
+        if self.password.len() > 1 {
+            text.replace(&self.password, "…")
+        } else {
+            text.to_string()
+        }
+    }
+}
+
+/// The rustls connector of an `amqps://` broker: verified against `cacertfile` when given,
+/// else the system store (which `SSL_CERT_FILE` overrides), as `core::db` verifies databases.
+fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> {
+    use rustls::pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    match &broker.ca_file {
+        Some(file) => {
+            let certs = CertificateDer::pem_file_iter(file)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    anyhow!("cacertfile {}: cannot read the CA certificates: {e}", file.display())
+                })?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                anyhow::bail!("cacertfile {}: no CA certificate in it", file.display());
+            }
+        }
+        None => {
+            let found = rustls_native_certs::load_native_certs();
+            if roots.add_parsable_certificates(found.certs).0 == 0 {
+                anyhow::bail!(
+                    "amqps://, but no trusted CA certificate was found (the system store, or the file \
+                     SSL_CERT_FILE names; or give ?cacertfile=PATH)"
+                );
+            }
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .context("TLS setup")?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+/// Runs `csjobs receive`.
+pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobError> {
+    let text = cfg.receive.amqp_url.as_deref().ok_or_else(|| {
+        JobError::usage(
+            "the broker is not configured: set receive.amqp_url in the config file or \
+             CSJOBS_RECEIVE_AMQP_URL (amqp://user:password@host[:port]/vhost or amqps://)",
+        )
+    })?;
+    let broker = Broker::parse(text).map_err(|reason| {
+        JobError::usage(format!(
+            "receive.amqp_url (CSJOBS_RECEIVE_AMQP_URL) is not a valid AMQP URL: {reason}"
+        ))
+    })?;
+    let prefetch = u16::try_from(cfg.receive.prefetch).map_err(|_| {
+        JobError::usage(format!(
+            "receive.prefetch (CSJOBS_RECEIVE_PREFETCH) must be at most 65535, got {}",
+            cfg.receive.prefetch
+        ))
+    })?;
+    for (key, name) in [("receive.exchange", &cfg.receive.exchange), ("receive.queue", &cfg.receive.queue)] {
+        if name.is_empty() || name.len() > 200 || name.starts_with("amq.") {
+            return Err(JobError::usage(format!(
+                "{key} must be a name of 1 to 200 bytes not starting with amq., got {name:?}"
+            )));
+        }
+    }
+    let tls = match broker.tls {
+        true => {
+            Some(tls_connector(&broker).map_err(|e| JobError::usage(format!("receive.amqp_url: {e:#}")))?)
+        }
+        false => None,
+    };
+    let queue_dir = cfg.paths.queue.clone();
+    if !queue_dir.is_dir() {
+        return Err(JobError::Failed(anyhow!(
+            "the queue directory {} (paths.queue) does not exist or is not a directory: nothing received",
+            queue_dir.display()
+        )));
+    }
+    let frame = Frame::new(JOB).stops_on_signals();
+    frame
+        .run_logged_if_db(cfg, "receiving", async |stop| {
+            let mut r = Receiver {
+                cfg,
+                opts,
+                broker,
+                tls,
+                prefetch,
+                queue_dir,
+                stop: stop.flag(),
+                taken: 0,
+                received: 0,
+                rejected: 0,
+                bytes: 0,
+                last_mtime: SystemTime::UNIX_EPOCH,
+                seq: 0,
+            };
+            let result = r.receive().await;
+            let counters =
+                serde_json::json!({ "received": r.received, "rejected": r.rejected, "bytes": r.bytes });
+            tracing::info!(received = r.received, rejected = r.rejected, bytes = r.bytes, "receive done");
+            Ran::new(result, counters)
+        })
+        .await
+}
+
+/// How a session with the broker ended.
+enum End {
+    /// Done: the limit, the idle time, or a stop.
+    Done,
+    /// The connection went away (or could not be made): reconnect with --follow, else exit 1.
+    Lost(String),
+}
+
+/// A session that cannot go on for a reason reconnecting does not cure.
+enum Fatal {
+    /// A broker object exists with other arguments (exit 2).
+    Mismatch(String),
+    /// The queue directory cannot be written (exit 1).
+    Disk(anyhow::Error),
+}
+
+impl From<Fatal> for JobError {
+    fn from(f: Fatal) -> JobError {
+        match f {
+            Fatal::Mismatch(m) => JobError::Usage(m),
+            Fatal::Disk(e) => JobError::Failed(e),
+        }
+    }
+}
+
+struct Receiver<'a> {
+    cfg: &'a Config,
+    opts: &'a ReceiveOptions,
+    broker: Broker,
+    tls: Option<tokio_rustls::TlsConnector>,
+    prefetch: u16,
+    queue_dir: PathBuf,
+    stop: StopFlag,
+    /// Messages taken (written or rejected), for --limit.
+    taken: u64,
+    received: u64,
+    rejected: u64,
+    bytes: u64,
+    /// The modification time of the last file written: the next one gets a later one.
+    last_mtime: SystemTime,
+    /// Numbers the temporary files of this process.
+    seq: u64,
+}
+
+/// The messages of a batch written and renamed, not yet acknowledged.
+#[derive(Default)]
+struct Batch {
+    last_tag: Option<u64>,
+    files: usize,
+}
+
+impl Receiver<'_> {
+    async fn receive(&mut self) -> Result<Outcome, JobError> {
+        remove_stale_temps(&self.queue_dir);
+        let mut backoff = Duration::from_secs(1);
+        loop {
+            if self.stop.requested() {
+                break;
+            }
+            let taken_before = self.taken;
+            match self.session().await {
+                Ok(End::Done) => break,
+                Err(fatal) => return Err(fatal.into()),
+                Ok(End::Lost(why)) if self.opts.follow => {
+                    if self.taken > taken_before {
+                        backoff = Duration::from_secs(1);
+                    }
+                    tracing::warn!(
+                        broker = %self.broker.shown,
+                        "{why}; reconnecting in {} s (unacknowledged messages went back to the queue)",
+                        backoff.as_secs()
+                    );
+                    if !self.sleep_unless_stopped(backoff).await {
+                        break;
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                }
+                Ok(End::Lost(why)) if self.taken == 0 => {
+                    return Err(JobError::Failed(anyhow!("{why}; nothing was received")))
+                }
+                Ok(End::Lost(why)) => {
+                    return Err(JobError::Failed(anyhow!(
+                        "{why}; the messages not acknowledged go back to the queue, nothing is lost \
+                         (receive --follow reconnects)"
+                    )))
+                }
+            }
+        }
+        if self.opts.follow && self.stop.requested() {
+            // receive.md: a stopped --follow run exits 0; what it rejected is in the log, the
+            // run log's counters and <queue>.rejected.
+            return Ok(Outcome::default());
+        }
+        Ok(Outcome::rejected(self.rejected))
+    }
+
+    /// Sleeps `d`, or less when a stop is requested: whether it slept it all.
+    async fn sleep_unless_stopped(&self, d: Duration) -> bool {
+        let until = tokio::time::Instant::now() + d;
+        while tokio::time::Instant::now() < until {
+            if self.stop.requested() {
+                return false;
+            }
+            tokio::time::sleep(TICK.min(until - tokio::time::Instant::now())).await;
+        }
+        !self.stop.requested()
+    }
+
+    fn limit_reached(&self) -> bool {
+        self.opts.limit.is_some_and(|l| self.taken >= l)
+    }
+
+    /// One connection: declare, consume, write and acknowledge until done or lost.
+    async fn session(&mut self) -> Result<End, Fatal> {
+        let b = &self.broker;
+        let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
+        args.virtual_host(&b.vhost)
+            .heartbeat(30)
+            .connection_name(&format!("csjobs receive {}", crate::core::runlog::host_name()));
+        if let Some(connector) = &self.tls {
+            args.scheme("amqps").tls_adaptor(TlsAdaptor::new(connector.clone(), b.host.clone()));
+        } else {
+            args.scheme("amqp");
+        }
+        let cannot = |e: String| {
+            End::Lost(format!(
+                "cannot connect to the broker at {} (vhost {}): {}",
+                b.shown,
+                b.vhost,
+                b.scrub(&e)
+            ))
+        };
+        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&args)).await {
+            Err(_) => return Ok(cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+            Ok(Err(e)) => return Ok(cannot(e.to_string())),
+            Ok(Ok(conn)) => conn,
+        };
+        let _ = conn.register_callback(LogClose { shown: b.shown.clone() }).await;
+        let server = conn.server_properties();
+        tracing::info!(
+            broker = %b.shown,
+            vhost = %b.vhost,
+            product = %server.product(),
+            version = %server.version(),
+            "connected to the broker"
+        );
+        let ended = self.consume(&conn).await;
+        if conn.is_open() {
+            // Unacknowledged messages (past --limit, say) go back to the queue with the channel.
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.close()).await;
+        }
+        ended
+    }
+
+    async fn consume(&mut self, conn: &Connection) -> Result<End, Fatal> {
+        let lost = |what: &str, e: amqprs::error::Error| End::Lost(format!("{what}: {e}"));
+        let ch = match conn.open_channel(None).await {
+            Ok(ch) => ch,
+            Err(e) => return Ok(lost("cannot open a channel", e)),
+        };
+        let closed = ChannelClosed::default();
+        let _ = ch.register_callback(closed.clone()).await;
+        if let Some(end) = declare(&ch, &closed, &self.cfg.receive.exchange, &self.cfg.receive.queue).await? {
+            return Ok(end);
+        }
+        let prefetch = match self.opts.limit {
+            Some(l) => u64::from(self.prefetch).min(l.saturating_sub(self.taken)).max(1) as u16,
+            None => self.prefetch,
+        };
+        if let Err(e) = ch.basic_qos(BasicQosArguments::new(0, prefetch, false)).await {
+            return Ok(lost("cannot set the prefetch (basic.qos)", e));
+        }
+        let queue = &self.cfg.receive.queue;
+        let consume = BasicConsumeArguments::new(queue, "").manual_ack(true).finish();
+        let (tag, mut rx) = match ch.basic_consume_rx(consume).await {
+            Ok(x) => x,
+            Err(e) => return Ok(lost(&format!("cannot consume the queue {queue}"), e)),
+        };
+        tracing::info!(queue = %queue, prefetch, follow = self.opts.follow, "receiving");
+        let end = self.take(&ch, &mut rx).await;
+        if matches!(end, Ok(End::Done)) {
+            let _ = ch.basic_cancel(BasicCancelArguments::new(&tag)).await;
+            let _ = ch.close().await;
+        }
+        end
+    }
+
+    /// Takes messages until done (limit, idle, stop) or the connection is lost.
+    async fn take(
+        &mut self,
+        ch: &Channel,
+        rx: &mut UnboundedReceiver<ConsumerMessage>,
+    ) -> Result<End, Fatal> {
+        let mut batch = Batch::default();
+        loop {
+            if self.limit_reached() || self.stop.requested() {
+                return self.flush(ch, &mut batch).await.map(|lost| lost.unwrap_or(End::Done));
+            }
+            let next = if batch.files == 0 {
+                match self.wait(ch, rx).await {
+                    Waited::Message(m) => Some(*m),
+                    Waited::Idle => return Ok(End::Done),
+                    Waited::Stop => continue,
+                    Waited::Closed => None,
+                }
+            } else {
+                match rx.try_recv() {
+                    Ok(m) => Some(m),
+                    Err(TryRecvError::Empty) => {
+                        if let Some(lost) = self.flush(ch, &mut batch).await? {
+                            return Ok(lost);
+                        }
+                        continue;
+                    }
+                    Err(TryRecvError::Disconnected) => None,
+                }
+            };
+            let Some(message) = next else {
+                // What was renamed is made durable all the same; its messages come again.
+                fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
+                return Ok(End::Lost("the broker closed the connection".into()));
+            };
+            if let Some(lost) = self.handle(ch, message, &mut batch).await? {
+                return Ok(lost);
+            }
+            if batch.files >= BATCH_MAX {
+                if let Some(lost) = self.flush(ch, &mut batch).await? {
+                    return Ok(lost);
+                }
+            }
+        }
+    }
+
+    /// Waits for the next message, the idle time (without --follow and when nothing came),
+    /// a stop, or the channel's end.
+    async fn wait(&self, ch: &Channel, rx: &mut UnboundedReceiver<ConsumerMessage>) -> Waited {
+        let idle = tokio::time::sleep(self.cfg.receive.idle_exit);
+        tokio::pin!(idle);
+        let mut tick = tokio::time::interval(TICK);
+        loop {
+            tokio::select! {
+                m = rx.recv() => return m.map_or(Waited::Closed, |m| Waited::Message(Box::new(m))),
+                _ = &mut idle, if !self.opts.follow => return Waited::Idle,
+                _ = tick.tick() => {
+                    if self.stop.requested() {
+                        return Waited::Stop;
+                    }
+                    if !ch.is_open() || !ch.is_connection_open() {
+                        return Waited::Closed;
+                    }
+                }
+            }
+        }
+    }
+
+    fn disk(&self, e: std::io::Error) -> Fatal {
+        Fatal::Disk(anyhow!(
+            "the queue directory {} cannot be written: {e}; the messages not acknowledged go back to \
+             the queue",
+            self.queue_dir.display()
+        ))
+    }
+
+    /// One message: written and renamed into place (acknowledged with its batch), or
+    /// rejected at once with its reason. `Some`: the connection was lost.
+    async fn handle(
+        &mut self,
+        ch: &Channel,
+        m: ConsumerMessage,
+        batch: &mut Batch,
+    ) -> Result<Option<End>, Fatal> {
+        let Some(deliver) = m.deliver else { return Ok(None) };
+        let tag = deliver.delivery_tag();
+        let props = m.basic_properties.unwrap_or_default();
+        let body = m.content.unwrap_or_default();
+        let headers = props.headers();
+        let header = |name: &str| headers.and_then(|h| header_text(h, name));
+        let (cash_code, sales_id, method) = (header("cashCode"), header("salesId"), header("compressMethod"));
+        let message_id = props.message_id().cloned();
+        let field = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+        self.taken += 1;
+        let content = compression(props.content_encoding().map(String::as_str), method.as_deref())
+            .and_then(|how| decode(&body, how, self.cfg.sales.max_file_bytes));
+        match content {
+            Ok(content) => {
+                let name = file_name(&content);
+                self.write(&name, &content).map_err(|e| self.disk(e))?;
+                self.received += 1;
+                self.bytes += content.len() as u64;
+                batch.last_tag = Some(tag);
+                batch.files += 1;
+                tracing::debug!(
+                    file = %name,
+                    delivery_tag = tag,
+                    redelivered = deliver.redelivered(),
+                    cash_code = %field(&cash_code),
+                    sales_id = %field(&sales_id),
+                    message_id = %field(&message_id),
+                    bytes = content.len(),
+                    "renamed into place"
+                );
+                Ok(None)
+            }
+            Err(rejection) => {
+                if let Err(e) = ch.basic_reject(BasicRejectArguments::new(tag, false)).await {
+                    return Ok(Some(End::Lost(format!("cannot reject a message: {e}"))));
+                }
+                self.rejected += 1;
+                tracing::warn!(
+                    reason = %rejection,
+                    delivery_tag = tag,
+                    cash_code = %field(&cash_code),
+                    sales_id = %field(&sales_id),
+                    message_id = %field(&message_id),
+                    body_bytes = body.len(),
+                    "message rejected, dead-lettered to {}.rejected: {rejection}",
+                    self.cfg.receive.queue
+                );
+                Ok(None)
+            }
+        }
+    }
+
+    /// Makes the batch durable (one directory fsync) and acknowledges it (one ack with
+    /// `multiple`). `Some`: the connection was lost (the files stay; their messages come again).
+    async fn flush(&mut self, ch: &Channel, batch: &mut Batch) -> Result<Option<End>, Fatal> {
+        let Some(tag) = batch.last_tag else { return Ok(None) };
+        fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
+        let files = std::mem::take(batch).files;
+        if let Err(e) = ch.basic_ack(BasicAckArguments::new(tag, true)).await {
+            return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
+        }
+        tracing::debug!(up_to = tag, files, "acknowledged");
+        Ok(None)
+    }
+
+    /// Writes `content` as `name` in the queue directory: temporary name, modification time
+    /// later than the last file's, fsync, rename (over a file of the same name: the same content).
+    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<()> {
+        self.seq += 1;
+        let tmp = self.queue_dir.join(format!(".{name}{TEMP_MARK}{}-{}", std::process::id(), self.seq));
+        let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
+        let result = (|| {
+            let mut f = fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, content)?;
+            f.set_modified(mtime)?;
+            f.sync_all()?;
+            fs::rename(&tmp, self.queue_dir.join(name))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        result?;
+        self.last_mtime = mtime;
+        Ok(())
+    }
+}
+
+enum Waited {
+    Message(Box<ConsumerMessage>),
+    Idle,
+    Stop,
+    Closed,
+}
+
+/// A header's value as text: a string as it is, a number as written; another type: none.
+fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
+    let key = name.try_into().ok()?;
+    match headers.get(&key)? {
+        FieldValue::S(s) => Some(s.to_string()),
+        FieldValue::x(bytes) => Some(String::from_utf8_lossy(&Vec::<u8>::from(bytes.clone())).into_owned()),
+        v @ (FieldValue::b(_)
+        | FieldValue::B(_)
+        | FieldValue::s(_)
+        | FieldValue::u(_)
+        | FieldValue::I(_)
+        | FieldValue::i(_)
+        | FieldValue::l(_)) => Some(v.to_string()),
+        _ => None,
+    }
+}
+
+/// Declares the objects of receive.md, idempotently: `<queue>.rejected` (fanout exchange, a
+/// durable quorum queue bound to it), the exchange (fanout, durable) and the queue (a durable
+/// quorum queue dead-lettering to `<queue>.rejected`) bound to it. An object that exists with
+/// other arguments is a mismatch naming it (exit 2); nothing existing is ever changed.
+async fn declare(
+    ch: &Channel,
+    closed: &ChannelClosed,
+    exchange: &str,
+    queue: &str,
+) -> Result<Option<End>, Fatal> {
+    let rejected = format!("{queue}.rejected");
+    let text = |s: &str| FieldValue::S(s.try_into().expect("a short name"));
+    let quorum = |dead_letter: Option<&str>| {
+        let mut t = FieldTable::new();
+        t.insert("x-queue-type".try_into().expect("a short key"), text("quorum"));
+        if let Some(dlx) = dead_letter {
+            t.insert("x-dead-letter-exchange".try_into().expect("a short key"), text(dlx));
+        }
+        t
+    };
+    let steps: [(String, &str); 6] = [
+        (format!("the exchange {rejected}"), "fanout, durable"),
+        (format!("the queue {rejected}"), "a durable quorum queue"),
+        (format!("the binding of the queue {rejected} to the exchange {rejected}"), ""),
+        (format!("the exchange {exchange}"), "fanout, durable"),
+        (
+            format!("the queue {queue}"),
+            "a durable quorum queue dead-lettering to the exchange <queue>.rejected",
+        ),
+        (format!("the binding of the queue {queue} to the exchange {exchange}"), ""),
+    ];
+    for (i, (object, wanted)) in steps.iter().enumerate() {
+        let result = match i {
+            0 => {
+                ch.exchange_declare(ExchangeDeclareArguments::new(&rejected, "fanout").durable(true).finish())
+                    .await
+            }
+            1 => {
+                let mut a = QueueDeclareArguments::durable_client_named(&rejected);
+                ch.queue_declare(a.arguments(quorum(None)).finish()).await.map(|_| ())
+            }
+            2 => ch.queue_bind(QueueBindArguments::new(&rejected, &rejected, "")).await,
+            3 => {
+                ch.exchange_declare(ExchangeDeclareArguments::new(exchange, "fanout").durable(true).finish())
+                    .await
+            }
+            4 => {
+                let mut a = QueueDeclareArguments::durable_client_named(queue);
+                ch.queue_declare(a.arguments(quorum(Some(&rejected))).finish()).await.map(|_| ())
+            }
+            _ => ch.queue_bind(QueueBindArguments::new(queue, exchange, "")).await,
+        };
+        if let Err(e) = result {
+            // The broker's reason came with its channel.close (the callback saw it first).
+            let (code, e) = match closed.take() {
+                Some((code, text)) => (code, text),
+                None => (0, e.to_string()),
+            };
+            if code == 406 || e.contains("PRECONDITION_FAILED") {
+                return Err(Fatal::Mismatch(format!(
+                    "{object} exists on the broker with other arguments than receive declares ({wanted}); \
+                     receive never changes an existing object: remove it or fix receive.exchange / \
+                     receive.queue. The broker said: {e}"
+                )));
+            }
+            return Ok(Some(End::Lost(format!("cannot declare {object}: {e}"))));
+        }
+    }
+    Ok(None)
+}
+
+/// The reply code and text of the broker's `channel.close`, kept for the error it ends in.
+#[derive(Clone, Default)]
+struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
+
+impl ChannelClosed {
+    fn take(&self) -> Option<(u16, String)> {
+        self.0.lock().ok()?.take()
+    }
+}
+
+#[async_trait::async_trait]
+impl ChannelCallback for ChannelClosed {
+    async fn close(&mut self, _: &Channel, close: CloseChannel) -> Result<(), amqprs::error::Error> {
+        tracing::debug!(
+            reply_code = close.reply_code(),
+            "the broker closed the channel: {}",
+            close.reply_text()
+        );
+        if let Ok(mut kept) = self.0.lock() {
+            *kept = Some((close.reply_code(), close.reply_text().clone()));
+        }
+        Ok(())
+    }
+    async fn cancel(&mut self, _: &Channel, _: Cancel) -> Result<(), amqprs::error::Error> {
+        tracing::warn!("the broker cancelled the consumer (the queue was deleted?)");
+        Ok(())
+    }
+    async fn flow(&mut self, _: &Channel, active: bool) -> Result<bool, amqprs::error::Error> {
+        Ok(active)
+    }
+    async fn publish_ack(&mut self, _: &Channel, _: Ack) {}
+    async fn publish_nack(&mut self, _: &Channel, _: Nack) {}
+    async fn publish_return(&mut self, _: &Channel, _: Return, _: BasicProperties, _: Vec<u8>) {}
+}
+
+/// Logs why the broker closed the connection (`rabbitmqctl close_connection`, a shutdown).
+struct LogClose {
+    shown: String,
+}
+
+#[async_trait::async_trait]
+impl ConnectionCallback for LogClose {
+    async fn close(&mut self, _: &Connection, close: Close) -> Result<(), amqprs::error::Error> {
+        tracing::warn!(
+            broker = %self.shown,
+            reply_code = close.reply_code(),
+            "the broker closed the connection: {}",
+            close.reply_text()
+        );
+        Ok(())
+    }
+    async fn blocked(&mut self, _: &Connection, reason: String) {
+        tracing::warn!(broker = %self.shown, "the broker blocks this connection: {reason}");
+    }
+    async fn unblocked(&mut self, _: &Connection) {
+        tracing::info!(broker = %self.shown, "the broker unblocked this connection");
+    }
+    async fn secret_updated(&mut self, _: &Connection) {}
+}
+
+/// Removes the temporary files of receive runs that are gone (killed between write and
+/// rename); those of live runs (several may consume at once) stay.
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(name) = name.to_str() else { continue };
+        let Some((_, tail)) =
+            name.strip_prefix(&format!(".{FILE_PREFIX}")).and_then(|n| n.split_once(TEMP_MARK))
+        else {
+            continue;
+        };
+        let pid = tail.split('-').next().and_then(|p| p.parse::<i32>().ok());
+        let alive = pid.and_then(rustix::process::Pid::from_raw).is_some_and(|p| {
+            // EPERM: it exists, as another user's.
+            rustix::process::test_kill_process(p).map_or_else(|e| e != rustix::io::Errno::SRCH, |()| true)
+        });
+        if !alive {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(file = %name, "removed the temporary file of a receive run that was killed")
+                }
+                Err(e) => tracing::warn!("cannot remove the stale temporary file {name}: {e}"),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_and_never_show_the_password() {
+        let b = Broker::parse("amqp://cs:s3cr%40t@mq.local:5673/cash").unwrap();
+        assert_eq!((b.tls, b.host.as_str(), b.port, b.user.as_str()), (false, "mq.local", 5673, "cs"));
+        assert_eq!((b.password.as_str(), b.vhost.as_str()), ("s3cr@t", "cash"));
+        assert_eq!(b.shown, "amqp://mq.local:5673/…");
+        assert!(!format!("{b:?}").contains("s3cr"));
+        let b = Broker::parse("amqps://h/%2F?cacertfile=/etc/ca.pem").unwrap();
+        assert_eq!((b.tls, b.port, b.vhost.as_str(), b.user.as_str()), (true, 5671, "/", "guest"));
+        assert_eq!(b.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(Broker::parse("amqp://h").unwrap().vhost, "/");
+        for bad in ["http://h/", "amqp:///v", "amqp://u:s3cret@h/a/b", "amqp://h/?heartbeat=1", "s3cret"] {
+            let e = Broker::parse(bad).expect_err(bad);
+            assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+}
