@@ -424,7 +424,11 @@ async fn receive_killed_at_random_moments_loses_nothing_and_writes_nothing_twice
     const KILLS_IN_WINDOW: usize = 20;
     let (v, dirs, db) = (Vhost::new(), Dirs::new(), TestDb::cashserver().await);
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
-    let mut rng = rand::thread_rng();
+    // Kill moments from a fixed seed (CSJOBS_TEST_SEED overrides), printed: a failure can be
+    // replayed.
+    let seed: u64 = std::env::var("CSJOBS_TEST_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261201);
+    eprintln!("kill moments from seed {seed} (CSJOBS_TEST_SEED)");
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
     let mut published: Vec<Vec<u8>> = Vec::new();
     let mut publisher: Option<std::process::Child> = None;
     let (mut kills, mut in_window, mut rounds, mut redelivered) = (0, 0, 0, 0);
@@ -433,7 +437,8 @@ async fn receive_killed_at_random_moments_loses_nothing_and_writes_nothing_twice
     fs::create_dir_all(&logs).unwrap();
     while in_window < KILLS_IN_WINDOW {
         assert!(
-            started.elapsed() < Duration::from_secs(300) && rounds <= 25,
+            // A busy machine lands fewer kills in the window: it goes on longer, not looser.
+            started.elapsed() < Duration::from_secs(600) && rounds <= 80,
             "only {in_window} of {kills} kills fell between a rename and its ack"
         );
         // Messages keep coming while the runs are killed: a publisher round at a time.
