@@ -433,17 +433,15 @@ async fn one_sigterm_finishes_the_batch_exits_0_and_the_rerun_completes() {
     put_all(&dirs, &files);
     let mut c = csjobs(&db.url, &dirs);
     c.env("CSJOBS_SALES_BATCH_FILES", "6").arg("load-sales");
-    let child = LoggedChild::spawn(c);
     // A batch committed: the run is under way.
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db.scalar_i64("select count(*) from load_log").await == 0 {
-        assert!(Instant::now() < deadline, "the run never committed a batch: {}", child.log());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    child.terminate();
-    let (code, log) = child.wait(Duration::from_secs(60));
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("stop requested"), "{log}");
+    stop_once_under_way(
+        c,
+        &db,
+        "select count(*) from load_log",
+        |n| n > 0,
+        "the run never committed a batch",
+    )
+    .await;
     let left = Dirs::names(&dirs.queue).len();
     assert!(left > 0 && left < files.len(), "the rest stays queued: {left} of {}", files.len());
     // What it loaded, it moved: no file committed and left behind.

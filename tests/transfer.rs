@@ -571,21 +571,12 @@ async fn a_second_stop_request_exits_at_once_with_1_and_the_next_run_carries_on(
 /// stay staged; the next run transfers them, each exactly once.
 #[tokio::test]
 async fn one_sigterm_finishes_the_batch_exits_0_and_the_rerun_completes() {
-    use std::time::{Duration, Instant};
     let (cash, bonus, dirs) = (TestDb::cashserver().await, TestDb::bonus().await, Dirs::new());
     stage(&cash, "insert into changeaccountbalancetemp (accountnumber, amount) select 'A' || (i % 7), i from generate_series(1, 3000) i").await;
     let mut c = csjobs(&cash.url, &dirs);
     c.env("CSJOBS_BONUS_DATABASE_URL", &bonus.url).env("CSJOBS_TRANSFER_BATCH_ROWS", "10").arg("transfer");
-    let child = LoggedChild::spawn(c);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while bonus.scalar_i64("select count(*) from asset").await == 0 {
-        assert!(Instant::now() < deadline, "the run never applied a batch: {}", child.log());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    child.terminate();
-    let (code, log) = child.wait(Duration::from_secs(60));
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("stop requested"), "{log}");
+    stop_once_under_way(c, &bonus, "select count(*) from asset", |n| n > 0, "the run never applied a batch")
+        .await;
     let applied = bonus.scalar_i64("select count(*) from asset").await;
     let pending = cash.scalar_i64("select count(*) from transfer_pending").await;
     assert!(applied > 0 && applied < 3000, "stopped mid-way: {applied} applied");

@@ -352,16 +352,14 @@ async fn one_sigterm_finishes_the_batch_exits_0_and_the_rerun_completes() {
     many_old_shifts(&db, 150).await;
     let mut c = csjobs(&db.url, &dirs);
     c.args(["--now", NOW, "trim-db", "--keep-days", "30", "--batch-size", "1"]);
-    let child = LoggedChild::spawn(c);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while db.scalar_i64("select count(*) from workshift").await == 155 {
-        assert!(Instant::now() < deadline, "the run never deleted a shift: {}", child.log());
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
-    child.terminate();
-    let (code, log) = child.wait(Duration::from_secs(60));
-    assert_eq!(code, Some(0), "{log}");
-    assert!(log.contains("stop requested"), "{log}");
+    stop_once_under_way(
+        c,
+        &db,
+        "select count(*) from workshift",
+        |n| n != 155,
+        "the run never deleted a shift",
+    )
+    .await;
     let left = db.scalar_i64("select count(*) from workshift").await;
     assert!(left > 5 && left < 155, "stopped mid-way: {left} shifts left");
     assert_eq!(

@@ -610,3 +610,25 @@ impl LoggedChild {
         (status.code(), self.log())
     }
 }
+
+/// Runs `c`, sends it one SIGTERM once its work is under way (`under_way` holds for the count
+/// `sql` gives on `db`, polled for a minute at most; `what` says what never happened), and
+/// requires the graceful stop: exit 0 and "stop requested" in its log.
+pub async fn stop_once_under_way(
+    c: Command,
+    db: &TestDb,
+    sql: &str,
+    under_way: impl Fn(i64) -> bool,
+    what: &str,
+) {
+    let child = LoggedChild::spawn(c);
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !under_way(db.scalar_i64(sql).await) {
+        assert!(std::time::Instant::now() < deadline, "{what}: {}", child.log());
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    child.terminate();
+    let (code, log) = child.wait(Duration::from_secs(60));
+    assert_eq!(code, Some(0), "{log}");
+    assert!(log.contains("stop requested"), "{log}");
+}
