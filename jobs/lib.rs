@@ -8,6 +8,7 @@ pub mod archive;
 pub mod core;
 pub mod export_astu;
 pub mod load_sales;
+pub mod monitoring;
 pub mod receive;
 pub mod reconcile;
 pub mod report;

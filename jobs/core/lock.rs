@@ -17,18 +17,30 @@ pub struct JobLock {
     _client: Client,
 }
 
+/// How long a held job lock is tried again before the run gives up (exit 4): 10 × 100 ms.
+const LOCK_GRACE_TRIES: u32 = 10;
+const LOCK_GRACE_STEP: std::time::Duration = std::time::Duration::from_millis(100);
+
 pub async fn acquire(url: &DbUrl, job: &str) -> Result<JobLock, JobError> {
     let client = db::connect(url, Database::CashServer, &format!("csjobs {job} (lock)")).await?;
     let key = db::lock_key(&format!("csjobs job lock: {job}"));
-    let got: bool = client
-        .query_one("select pg_try_advisory_lock($1)", &[&key])
-        .await
-        .with_context(|| format!("cannot take the job lock in the cash server DB at {url}"))?
-        .get(0);
-    if !got {
-        return Err(JobError::Locked { job: job.to_string(), db: Box::new(url.clone()) });
+    // A run that has just exited frees its lock only once its server process has seen the
+    // connection close: a few milliseconds, longer on a busy server. A run started right after
+    // it (a timer, a script) waits out that moment instead of reporting a holder that is gone.
+    for attempt in 0..=LOCK_GRACE_TRIES {
+        let got: bool = client
+            .query_one("select pg_try_advisory_lock($1)", &[&key])
+            .await
+            .with_context(|| format!("cannot take the job lock in the cash server DB at {url}"))?
+            .get(0);
+        if got {
+            return Ok(JobLock { _client: client });
+        }
+        if attempt < LOCK_GRACE_TRIES {
+            tokio::time::sleep(LOCK_GRACE_STEP).await;
+        }
     }
-    Ok(JobLock { _client: client })
+    Err(JobError::Locked { job: job.to_string(), db: Box::new(url.clone()) })
 }
 
 /// The name of the lock file, in the backup directory, that `archive` and

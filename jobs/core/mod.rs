@@ -19,5 +19,6 @@ pub mod queue;
 pub mod runlog;
 pub mod runner;
 pub mod stop;
+pub mod table;
 
 pub use error::{exit_code, JobError, Outcome};

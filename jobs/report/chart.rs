@@ -4,10 +4,10 @@
 
 use std::fmt::Write;
 
+use maud::{html, Markup};
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 
 use super::{Point, Series};
-use crate::status::render::html_escape;
 
 const WIDTH: f64 = 560.0;
 const HEIGHT: f64 = 220.0;
@@ -48,59 +48,48 @@ fn points(p: &[Point], x: impl Fn(u32) -> f64, y: impl Fn(Decimal) -> f64) -> St
     out
 }
 
+fn f1(v: f64) -> String {
+    format!("{v:.1}")
+}
+
 /// The chart of shop `shop` (`title` for screen readers and the tooltip), now at `now_minute`.
-pub fn svg(shop: i32, title: &str, s: &Series, now_minute: u32) -> String {
+/// Every SVG element is closed explicitly (`<line …></line>`): inside `<svg>` an HTML parser
+/// would otherwise nest what follows.
+pub fn svg(shop: i32, title: &str, s: &Series, now_minute: u32) -> Markup {
     let max = s.today.iter().chain(&s.profile).map(|(_, v)| v.to_f64().unwrap_or(0.0)).fold(0.0, f64::max);
     let (top, step) = axis(max);
     let plot_w = WIDTH - LEFT - RIGHT;
     let plot_h = HEIGHT - TOP - BOTTOM;
     let x = |m: u32| LEFT + plot_w * f64::from(m.min(1440)) / 1440.0;
     let y = |v: Decimal| TOP + plot_h * (1.0 - (v.to_f64().unwrap_or(0.0) / top).clamp(-0.05, 1.0));
-    let mut out = String::new();
-    let _ = write!(
-        out,
-        "<svg class=\"chart\" data-shop=\"{shop}\" xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {WIDTH} \
-         {HEIGHT}\" width=\"{WIDTH}\" height=\"{HEIGHT}\" role=\"img\">\n<title>{}</title>\n",
-        html_escape(title)
-    );
-    // Grid and axes.
+    let mut levels = Vec::new();
     let mut v = 0.0;
     while v <= top + step / 2.0 {
-        let gy = TOP + plot_h * (1.0 - v / top);
-        let _ = writeln!(
-            out,
-            "<line class=\"grid\" x1=\"{LEFT}\" y1=\"{gy:.1}\" x2=\"{:.1}\" y2=\"{gy:.1}\"/>\
-             <text class=\"axis\" x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
-            WIDTH - RIGHT,
-            LEFT - 6.0,
-            gy + 4.0,
-            short(v)
-        );
+        levels.push(v);
         v += step;
     }
-    for h in (0..=24).step_by(3) {
-        let gx = x(h * 60);
-        let _ = writeln!(
-            out,
-            "<line class=\"grid\" x1=\"{gx:.1}\" y1=\"{TOP}\" x2=\"{gx:.1}\" y2=\"{:.1}\"/>\
-             <text class=\"axis\" x=\"{gx:.1}\" y=\"{:.1}\" text-anchor=\"middle\">{h}:00</text>",
-            TOP + plot_h,
-            HEIGHT - 8.0
-        );
+    html! {
+        svg.chart data-shop=(shop) xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {WIDTH} {HEIGHT}"))
+            width=(WIDTH) height=(HEIGHT) role="img" {
+            title { (title) }
+            @for v in &levels {
+                @let gy = TOP + plot_h * (1.0 - v / top);
+                line.grid x1=(LEFT) y1=(f1(gy)) x2=(f1(WIDTH - RIGHT)) y2=(f1(gy)) {}
+                text.axis x=(f1(LEFT - 6.0)) y=(f1(gy + 4.0)) text-anchor="end" { (short(*v)) }
+            }
+            @for h in (0..=24).step_by(3) {
+                @let gx = x(h * 60);
+                line.grid x1=(f1(gx)) y1=(TOP) x2=(f1(gx)) y2=(f1(TOP + plot_h)) {}
+                text.axis x=(f1(gx)) y=(f1(HEIGHT - 8.0)) text-anchor="middle" { (h) ":00" }
+            }
+            line.now x1=(f1(x(now_minute))) y1=(TOP) x2=(f1(x(now_minute))) y2=(f1(TOP + plot_h)) {}
+            @if !s.profile.is_empty() {
+                polyline."alert-line" points=(points(&s.alert_line, x, y)) {}
+                polyline.profile points=(points(&s.profile, x, y)) {}
+            }
+            polyline.today points=(points(&s.today, x, y)) {}
+        }
     }
-    let _ = writeln!(
-        out,
-        "<line class=\"now\" x1=\"{0:.1}\" y1=\"{TOP}\" x2=\"{0:.1}\" y2=\"{1:.1}\"/>",
-        x(now_minute),
-        TOP + plot_h
-    );
-    if !s.profile.is_empty() {
-        let _ = writeln!(out, "<polyline class=\"alert-line\" points=\"{}\"/>", points(&s.alert_line, x, y));
-        let _ = writeln!(out, "<polyline class=\"profile\" points=\"{}\"/>", points(&s.profile, x, y));
-    }
-    let _ = writeln!(out, "<polyline class=\"today\" points=\"{}\"/>", points(&s.today, x, y));
-    out.push_str("</svg>\n");
-    out
 }
 
 /// The chart's styles, for the page's one `<style>`.
@@ -145,7 +134,7 @@ mod tests {
     fn curves_are_drawn_only_when_there_is_a_profile() {
         let d = |s: &str| s.parse::<Decimal>().unwrap();
         let s = Series { today: vec![(0, d("0")), (720, d("500"))], profile: vec![], alert_line: vec![] };
-        let svg1 = svg(7, "Shop <7>", &s, 720);
+        let svg1 = svg(7, "Shop <7>", &s, 720).into_string();
         assert!(svg1.contains("class=\"today\"") && !svg1.contains("class=\"profile\""));
         assert!(svg1.contains("<title>Shop &lt;7&gt;</title>"));
         let s = Series {
@@ -153,7 +142,7 @@ mod tests {
             alert_line: vec![(0, d("0")), (1440, d("600"))],
             ..s
         };
-        let svg2 = svg(7, "Shop 7", &s, 720);
+        let svg2 = svg(7, "Shop 7", &s, 720).into_string();
         assert!(svg2.contains("class=\"profile\"") && svg2.contains("class=\"alert-line\""));
         // The today line ends at noon: halfway across the plot.
         assert!(svg2.contains(&format!("{:.1},", LEFT + (WIDTH - LEFT - RIGHT) / 2.0)));

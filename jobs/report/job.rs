@@ -1,5 +1,5 @@
-//! Entry point of `csjobs report`: gather what `status` sees → assess revenue as
-//! `revenue-watch` does (without touching its alerts) → chart series → the page → written
+//! Entry point of `csjobs report`: gather the facts `status` sees (`monitoring::facts`) →
+//! assess revenue as `revenue-watch` does (`monitoring::revenue`, without touching its alerts) → chart series → the page → written
 //! whole to `--output` (a temporary name, fsync, rename: a web server never serves half a
 //! page). Takes no lock and writes to no database.
 //!
@@ -24,13 +24,12 @@ use crate::{
         runlog::host_name,
         JobError, Outcome,
     },
-    revenue_watch::{
-        self,
-        job::{assess, read_facts, Assessment, RevenueFacts},
-        read::{AlertRow, HourlyRevenue},
-        same_weekdays_before,
+    monitoring::{
+        facts,
+        revenue::{assess, read_facts, same_weekdays_before, Assessment, HourlyRevenue, RevenueFacts},
+        LinkState, Register,
     },
-    status::{self, LinkState, Register},
+    revenue_watch::alerts::{live_alerts, AlertRow},
 };
 
 /// The options of `csjobs report`.
@@ -51,7 +50,7 @@ pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
     // What status sees and the revenue are read at once, on connections of their own.
     let (gathered, revenue) =
-        tokio::join!(status::job::gather(cfg, &opts.shops, Span::days(1)), read_revenue(cfg, only));
+        tokio::join!(facts::gather(cfg, &opts.shops, Span::days(1)), read_revenue(cfg, only));
     let gathered = gathered?;
     let st = &gathered.status;
     let readable =
@@ -74,7 +73,7 @@ pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError
     if let Some(e) = failure {
         return Err(e);
     }
-    let mut outcome = status::job::outcome(gathered, "the page")?;
+    let mut outcome = facts::outcome(gathered, "the page")?;
     outcome.problems += open_alerts;
     Ok(outcome)
 }
@@ -86,9 +85,7 @@ async fn read_revenue(cfg: &Config, only: Option<&[i32]>) -> Result<(RevenueFact
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
     db::jit_off(&client).await?;
     let facts = read_facts(&client, cfg, only).await?;
-    let live = revenue_watch::read::live_alerts(&client)
-        .await
-        .context("cannot read the alerts (table alert, cash server DB)")?;
+    let live = live_alerts(&client).await.context("cannot read the alerts (table alert, cash server DB)")?;
     let open = live
         .into_iter()
         .filter(|x| x.resolved_at.is_none() && only.is_none_or(|s| s.contains(&x.shop)))

@@ -2,8 +2,8 @@
 //! self-contained HTML page for a web server or a browser opened on the file
 //! (shared/spec/monitoring.md, "`csjobs report`").
 //!
-//! The flow: `status::job::gather` (links, queues, jobs, registers) and
-//! `revenue_watch::job::assess` (verdicts and the revenue by hour) read and judge → this module turns
+//! The flow: `monitoring::facts::gather` (links, queues, jobs, registers) and
+//! `monitoring::revenue::assess` (verdicts and the revenue by hour) read and judge → this module turns
 //! the revenue into chart series (pure) → `chart` draws them as inline SVG → `page` lays out
 //! the page → `job` writes it whole. Writes to no database and takes no lock.
 
@@ -14,7 +14,7 @@ pub mod page;
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use rust_decimal::Decimal;
 
-use crate::revenue_watch::{median, read::HourlyRevenue};
+use crate::monitoring::revenue::{median, HourlyRevenue};
 
 /// One point of a cumulative curve: minutes since midnight, revenue so far.
 pub type Point = (u32, Decimal);

@@ -1,20 +1,21 @@
 //! The report page: one HTML document with its one style sheet inline, no script and nothing
-//! fetched from anywhere (it works opened from disk and behind any web server). Top down:
-//! health and problems, open alerts, revenue per shop (a summary table, then per shop the
-//! chart and its registers coloured by state), connections, queues, jobs, error messages.
-
-use std::fmt::Write;
+//! fetched from anywhere (it works opened from disk and behind any web server), written from
+//! maud templates (every value escaped where it is written). Top down: health and problems,
+//! open alerts, revenue per shop (a summary table, then per shop the chart and its registers
+//! coloured by state), connections, queues, jobs, error messages.
 
 use chrono::{DateTime, FixedOffset, Timelike};
+use maud::{html, Markup};
 use rust_decimal::Decimal;
 
 use super::{chart, Series};
 use crate::{
-    revenue_watch::{alerts::describe, job::percent, read::AlertRow, ShopVerdict, Verdict},
-    status::{
-        render::{self, html_escape, Section, STATE_CSS},
-        time_text, Register, RegisterState, Status,
+    monitoring::{
+        html::{self as pieces, STATE_CSS},
+        revenue::{percent, ShopVerdict, Verdict},
+        sections, time_text, Register, RegisterState, Status,
     },
+    revenue_watch::alerts::{describe, AlertRow},
 };
 
 /// One shop's part of the page.
@@ -71,27 +72,132 @@ fn money(d: Decimal) -> String {
     format!("{sign}{grouped}.{frac}")
 }
 
-fn section_table(out: &mut String, s: &Section) {
-    let _ = write!(out, "<table class=\"{}\">\n<thead><tr>", s.title);
-    for h in s.headers {
-        let _ = write!(out, "<th>{h}</th>");
-    }
-    out.push_str("</tr></thead>\n<tbody>\n");
-    for (row, bad) in s.rows.iter().zip(&s.bad) {
-        out.push_str(if *bad { "<tr class=\"bad\">" } else { "<tr>" });
-        for cell in row {
-            let _ = write!(out, "<td>{}</td>", html_escape(cell));
+fn t(m: &DateTime<FixedOffset>) -> String {
+    time_text(m)
+}
+
+fn alerts_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
+    let at = |m: &chrono::DateTime<chrono::Utc>| t(&m.with_timezone(now.offset()));
+    html! {
+        section #alerts {
+            h2 { "Open alerts (" (p.alerts.len()) ")" }
+            @if p.alerts.is_empty() {
+                p.muted { "none" }
+            } @else {
+                table.alerts {
+                    thead { tr { th { "kind" } th { "shop" } th { "cash" } th { "what" } th { "since" } th { "last sent" } } }
+                    tbody {
+                        @for a in &p.alerts {
+                            tr.alert data-kind=(a.kind) data-shop=(a.shop) {
+                                td { (a.kind) }
+                                td.num { a href=(format!("#shop-{}", a.shop)) { (a.shop) } }
+                                td.num { @if let Some(c) = a.cash { (c) } }
+                                td { (describe(a)) }
+                                td.time { (at(&a.opened_at)) }
+                                td.time { (a.last_sent_at.as_ref().map_or("not yet".into(), at)) }
+                            }
+                        }
+                    }
+                }
+            }
         }
-        out.push_str("</tr>\n");
-    }
-    out.push_str("</tbody>\n</table>\n");
-    for n in &s.notes {
-        let _ = writeln!(out, "<p class=\"bad\">{}</p>", html_escape(n));
     }
 }
 
-fn t(m: &DateTime<FixedOffset>) -> String {
-    html_escape(&time_text(m))
+fn shop_heading(v: &ShopVerdict) -> String {
+    let pl = v.place();
+    if pl.is_empty() {
+        format!("Shop {} — {}", v.shop, v.name)
+    } else {
+        format!("Shop {} — {} · {pl}", v.shop, v.name)
+    }
+}
+
+fn revenue_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
+    let now_minute = now.time().num_seconds_from_midnight() / 60;
+    html! {
+        section #revenue {
+            h2 { "Revenue today" }
+            @match &p.shops {
+                Err(why) => { p.bad { "revenue could not be read: " (why) } }
+                Ok(shops) => {
+                    p.legend {
+                        span.today { "━ today" }
+                        span.profile { "━ profile (the median of the same weekdays)" }
+                        span."alert-line" { "╍ alert line (" (percent(Decimal::ONE - p.threshold)) " of the profile)" }
+                    }
+                    table.shops {
+                        thead { tr {
+                            th { "shop" } th { "name" } th { "place" } th { "today" } th { "profile" }
+                            th { "deviation" } th { "verdict" } th { "registers" }
+                        } }
+                        tbody {
+                            @for sp in shops {
+                                @let v = sp.verdict;
+                                @let bad = sp.registers.iter().filter(|r| r.state != RegisterState::Ok).count();
+                                tr class=(format!("verdict-{}", v.verdict.name())) {
+                                    td.num { a href=(format!("#shop-{}", v.shop)) { (v.shop) } }
+                                    td { (v.name) }
+                                    td { (v.place()) }
+                                    td.num { (money(v.today)) }
+                                    td.num { (v.profile.map_or("-".into(), money)) }
+                                    td.num { (v.deviation.map_or("-".into(), percent)) }
+                                    td { (v.verdict.name()) }
+                                    td.num { (sp.registers.len()) @if bad > 0 { " (" (bad) " not ok)" } }
+                                }
+                            }
+                        }
+                    }
+                    @for sp in shops {
+                        @let v = sp.verdict;
+                        @let heading = shop_heading(v);
+                        article class=(format!("shop verdict-{}", v.verdict.name())) id=(format!("shop-{}", v.shop)) data-shop=(v.shop) {
+                            h3 { (heading) }
+                            p.figures {
+                                span { "today " b { (money(v.today)) } }
+                                span { "profile " (v.profile.map_or("-".into(), money)) }
+                                span.deviation { "deviation " (v.deviation.map_or("-".into(), percent)) }
+                                span { "verdict " b { (v.verdict.name()) } }
+                            }
+                            (chart::svg(v.shop, &heading, &sp.series, now_minute))
+                            (pieces::register_table(sp.registers.iter().copied()))
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn errors_section(s: &Status) -> Markup {
+    html! {
+        section #errors {
+            @match s.errors_3d {
+                None => {
+                    h2 { "Error messages" }
+                    p.bad { "the cash server DB could not be read" }
+                }
+                Some(n) => {
+                    h2 { "Error messages of the last 3 days (" (n) ")" }
+                    @if !s.latest_errors.is_empty() {
+                        table.errors {
+                            thead { tr { th { "at" } th { "job" } th { "subject" } th { "message" } } }
+                            tbody {
+                                @for e in &s.latest_errors {
+                                    tr {
+                                        td.time { (t(&e.created_at)) }
+                                        td { (e.job) }
+                                        td { (e.subject.as_deref().unwrap_or("")) }
+                                        td { (e.message) }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The whole page.
@@ -99,189 +205,47 @@ pub fn html(p: &Page) -> String {
     let s = p.status;
     let now = s.checked_at;
     let title = format!("csjobs report — {} — {}", p.host, time_text(&now));
-    let mut out = String::with_capacity(64 * 1024);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>{}</title>\n\
-         <style>\n{CSS}{STATE_CSS}{}</style>\n</head>\n<body>\n<h1>{}</h1>\n",
-        html_escape(&title),
-        chart::CSS,
-        html_escape(&title)
-    );
     let open_alerts = p.alerts.len();
     let low = p.shops.as_ref().map_or(0, |v| v.iter().filter(|x| x.verdict.verdict == Verdict::Low).count());
     let healthy = s.healthy && open_alerts == 0;
-    let _ = writeln!(
-        out,
-        "<p><span id=\"health\" class=\"health {}\">{}</span> <span class=\"muted\">csjobs {} · {} \
-         problem(s) · {} open alert(s) · {} shop(s) with low revenue</span></p>",
-        if healthy { "healthy" } else { "unhealthy" },
-        if healthy { "healthy" } else { "needs attention" },
-        s.csjobs_version,
-        s.problems.len(),
-        open_alerts,
-        low
-    );
-    if !s.problems.is_empty() {
-        out.push_str("<ul class=\"problems\">\n");
-        for pr in &s.problems {
-            let _ = writeln!(out, "<li>{}</li>", html_escape(pr));
-        }
-        out.push_str("</ul>\n");
-    }
-    out.push_str(
-        "<nav><a href=\"#alerts\">alerts</a><a href=\"#revenue\">revenue</a><a href=\"#connections\">connections</a>\
-         <a href=\"#queues\">queues</a><a href=\"#jobs\">jobs</a><a href=\"#errors\">error messages</a></nav>\n",
-    );
-
-    // Open alerts.
-    let _ = writeln!(out, "<section id=\"alerts\">\n<h2>Open alerts ({open_alerts})</h2>");
-    if p.alerts.is_empty() {
-        out.push_str("<p class=\"muted\">none</p>\n");
-    } else {
-        out.push_str(
-            "<table class=\"alerts\">\n<thead><tr><th>kind</th><th>shop</th><th>cash</th><th>what</th>\
-             <th>since</th><th>last sent</th></tr></thead>\n<tbody>\n",
-        );
-        for a in &p.alerts {
-            let at = |m: &chrono::DateTime<chrono::Utc>| t(&m.with_timezone(now.offset()));
-            let _ = writeln!(
-                out,
-                "<tr class=\"alert\" data-kind=\"{0}\" data-shop=\"{1}\"><td>{0}</td><td class=\"num\"><a \
-                 href=\"#shop-{1}\">{1}</a></td><td class=\"num\">{2}</td><td>{3}</td><td class=\"time\">{4}</td>\
-                 <td class=\"time\">{5}</td></tr>",
-                html_escape(&a.kind),
-                a.shop,
-                a.cash.map_or(String::new(), |c| c.to_string()),
-                html_escape(&describe(a)),
-                at(&a.opened_at),
-                a.last_sent_at.as_ref().map_or("not yet".into(), at)
-            );
-        }
-        out.push_str("</tbody>\n</table>\n");
-    }
-    out.push_str("</section>\n");
-
-    // Revenue per shop.
-    out.push_str("<section id=\"revenue\">\n<h2>Revenue today</h2>\n");
-    match &p.shops {
-        Err(why) => {
-            let _ = writeln!(out, "<p class=\"bad\">revenue could not be read: {}</p>", html_escape(why));
-        }
-        Ok(shops) => {
-            let keep = percent(Decimal::ONE - p.threshold);
-            let _ = writeln!(
-                out,
-                "<p class=\"legend\"><span class=\"today\">━ today</span><span class=\"profile\">━ profile (the \
-                 median of the same weekdays)</span><span class=\"alert-line\">╍ alert line ({keep} of the \
-                 profile)</span></p>"
-            );
-            out.push_str(
-                "<table class=\"shops\">\n<thead><tr><th>shop</th><th>name</th><th>place</th><th>today</th>\
-                 <th>profile</th><th>deviation</th><th>verdict</th><th>registers</th></tr></thead>\n<tbody>\n",
-            );
-            for sp in shops {
-                let v = sp.verdict;
-                let bad = sp.registers.iter().filter(|r| r.state != RegisterState::Ok).count();
-                let _ = writeln!(
-                    out,
-                    "<tr class=\"verdict-{}\"><td class=\"num\"><a href=\"#shop-{}\">{}</a></td><td>{}</td><td>{}</td>\
-                     <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
-                     <td class=\"num\">{}{}</td></tr>",
-                    v.verdict.name(),
-                    v.shop,
-                    v.shop,
-                    html_escape(&v.name),
-                    html_escape(&v.place()),
-                    money(v.today),
-                    v.profile.map_or("-".into(), money),
-                    v.deviation.map_or("-".into(), percent),
-                    v.verdict.name(),
-                    sp.registers.len(),
-                    if bad > 0 { format!(" ({bad} not ok)") } else { String::new() }
-                );
+    let body = html! {
+        p {
+            span #health class=(if healthy { "health healthy" } else { "health unhealthy" }) {
+                (if healthy { "healthy" } else { "needs attention" })
             }
-            out.push_str("</tbody>\n</table>\n");
-            let now_minute = now.time().num_seconds_from_midnight() / 60;
-            for sp in shops {
-                let v = sp.verdict;
-                let heading = format!("Shop {} — {}{}", v.shop, v.name, {
-                    let pl = v.place();
-                    if pl.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" · {pl}")
-                    }
-                });
-                let _ = writeln!(
-                    out,
-                    "<article class=\"shop verdict-{}\" id=\"shop-{}\" data-shop=\"{}\">\n<h3>{}</h3>",
-                    v.verdict.name(),
-                    v.shop,
-                    v.shop,
-                    html_escape(&heading)
-                );
-                let _ = writeln!(
-                    out,
-                    "<p class=\"figures\"><span>today <b>{}</b></span><span>profile {}</span><span \
-                     class=\"deviation\">deviation {}</span><span>verdict <b>{}</b></span></p>",
-                    money(v.today),
-                    v.profile.map_or("-".into(), money),
-                    v.deviation.map_or("-".into(), percent),
-                    v.verdict.name()
-                );
-                out.push_str(&chart::svg(v.shop, &heading, &sp.series, now_minute));
-                out.push_str(&render::register_table_html(sp.registers.iter().copied()));
-                out.push_str("</article>\n");
+            " "
+            span.muted {
+                "csjobs " (s.csjobs_version) " · " (s.problems.len()) " problem(s) · " (open_alerts)
+                " open alert(s) · " (low) " shop(s) with low revenue"
             }
         }
-    }
-    out.push_str("</section>\n");
-
-    for (id, section) in
-        [("connections", render::connections(s)), ("queues", render::queues(s)), ("jobs", render::jobs(s))]
-    {
-        let mut title = section.title.to_string();
-        title[..1].make_ascii_uppercase();
-        let _ = writeln!(out, "<section id=\"{id}\">\n<h2>{title}</h2>");
-        section_table(&mut out, &section);
-        out.push_str("</section>\n");
-    }
-
-    out.push_str("<section id=\"errors\">\n");
-    match s.errors_3d {
-        None => out
-            .push_str("<h2>Error messages</h2>\n<p class=\"bad\">the cash server DB could not be read</p>\n"),
-        Some(n) => {
-            let _ = writeln!(out, "<h2>Error messages of the last 3 days ({n})</h2>");
-            if !s.latest_errors.is_empty() {
-                out.push_str("<table class=\"errors\">\n<thead><tr><th>at</th><th>job</th><th>subject</th><th>message</th></tr></thead>\n<tbody>\n");
-                for e in &s.latest_errors {
-                    let _ = writeln!(
-                        out,
-                        "<tr><td class=\"time\">{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                        t(&e.created_at),
-                        html_escape(&e.job),
-                        html_escape(e.subject.as_deref().unwrap_or("")),
-                        html_escape(&e.message)
-                    );
-                }
-                out.push_str("</tbody>\n</table>\n");
+        @if !s.problems.is_empty() {
+            ul.problems { @for pr in &s.problems { li { (pr) } } }
+        }
+        nav {
+            a href="#alerts" { "alerts" } a href="#revenue" { "revenue" } a href="#connections" { "connections" }
+            a href="#queues" { "queues" } a href="#jobs" { "jobs" } a href="#errors" { "error messages" }
+        }
+        (alerts_section(p, &now))
+        (revenue_section(p, &now))
+        @for (id, section) in [("connections", sections::connections(s)), ("queues", sections::queues(s)), ("jobs", sections::jobs(s))] {
+            section id=(id) {
+                h2 { (capitalised(section.title)) }
+                (pieces::section_table(&section))
             }
         }
-    }
-    out.push_str("</section>\n");
-    let _ = writeln!(
-        out,
-        "<p class=\"muted\">Written by <code>csjobs report</code> on {} at {}. Registers over {} (since {}).</p>",
-        html_escape(&p.host),
-        t(&now),
-        html_escape(&s.window),
-        t(&s.window_start)
-    );
-    out.push_str("</body>\n</html>\n");
-    out
+        (errors_section(s))
+        p.muted {
+            "Written by " code { "csjobs report" } " on " (p.host) " at " (t(&now)) ". Registers over "
+            (s.window) " (since " (t(&s.window_start)) ")."
+        }
+    };
+    pieces::page(&title, &[CSS, STATE_CSS, chart::CSS], body)
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next().map(|f| f.to_uppercase().chain(c).collect()).unwrap_or_default()
 }
 
 #[cfg(test)]

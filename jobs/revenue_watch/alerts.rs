@@ -16,23 +16,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{json, Value};
 use tokio_postgres::{Client, GenericClient};
 
-use super::read::AlertRow;
-
-/// What holds now: an alert's key and what the message says of it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Condition {
-    /// `revenue_low` or `register_silent`.
-    pub kind: &'static str,
-    pub shop: i32,
-    pub cash: Option<i32>,
-    pub details: Value,
-}
-
-impl Condition {
-    fn key(&self) -> (&str, i32, Option<i32>) {
-        (self.kind, self.shop, self.cash)
-    }
-}
+use crate::monitoring::revenue::Condition;
 
 /// What the run changes in `alert`.
 #[derive(Debug, Default, PartialEq)]
@@ -284,6 +268,48 @@ pub fn message(due: &[(Due, AlertRow)], now: DateTime<FixedOffset>, host: &str) 
         "alerts": alerts,
     });
     Message { subject, text, webhook }
+}
+
+/// An alert of table `alert`.
+#[derive(Debug, Clone)]
+pub struct AlertRow {
+    pub alert_id: i64,
+    pub kind: String,
+    pub shop: i32,
+    pub cash: Option<i32>,
+    pub opened_at: DateTime<Utc>,
+    pub last_sent_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub resolved_sent_at: Option<DateTime<Utc>>,
+    pub details: serde_json::Value,
+}
+
+/// The alerts still open, and the resolved ones whose notice is owed.
+pub async fn live_alerts(
+    client: &impl tokio_postgres::GenericClient,
+) -> Result<Vec<AlertRow>, tokio_postgres::Error> {
+    let rows = client
+        .query(
+            "select alert_id, kind, shopcode, cashcode, opened_at, last_sent_at, resolved_at, resolved_sent_at, \
+                    coalesce(details, '{}') \
+               from alert where resolved_at is null or resolved_sent_at is null order by alert_id",
+            &[],
+        )
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|r| AlertRow {
+            alert_id: r.get(0),
+            kind: r.get(1),
+            shop: r.get(2),
+            cash: r.get(3),
+            opened_at: r.get(4),
+            last_sent_at: r.get(5),
+            resolved_at: r.get(6),
+            resolved_sent_at: r.get(7),
+            details: r.get(8),
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -5,19 +5,13 @@
 use std::io::IsTerminal;
 
 use anyhow::Context;
-use std::collections::HashMap;
 
-use chrono::{NaiveDate, TimeDelta};
-use rust_decimal::Decimal;
+use chrono::TimeDelta;
 use serde_json::json;
-use tokio_postgres::Client;
 
 use super::{
-    alerts::{self, Condition, Due},
+    alerts::{self, AlertRow, Due},
     deliver::Delivery,
-    judge,
-    read::{self, AlertRow, HourlyRevenue},
-    same_weekdays_before, DayRevenue, ShopVerdict, Verdict,
 };
 use crate::{
     core::{
@@ -25,9 +19,12 @@ use crate::{
         db::{self, Database},
         lock, output,
         runlog::host_name,
-        JobError, Outcome,
+        table, JobError, Outcome,
     },
-    status::{self, collect, time_text, Register},
+    monitoring::{
+        self, collect,
+        revenue::{assess, percent, read_facts, Assessment, Condition, ShopVerdict},
+    },
 };
 
 pub const JOB: &str = "revenue-watch";
@@ -57,18 +54,6 @@ pub struct WatchOptions {
 
 fn read_err(what: &str) -> String {
     format!("cannot read {what} (cash server DB)")
-}
-
-/// A ratio to 4 places, always written with 4 (0.5 → 0.5000).
-fn ratio(d: Decimal) -> Decimal {
-    let mut x = d.round_dp(4);
-    x.rescale(4);
-    x
-}
-
-/// A ratio as people read it: 0.4567 → `45.7%`.
-pub fn percent(d: Decimal) -> String {
-    format!("{}%", (d * Decimal::ONE_HUNDRED).round_dp(1))
 }
 
 /// Runs `csjobs revenue-watch`.
@@ -116,7 +101,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     drop(second);
     let mut registers = registers;
     for r in &mut registers {
-        r.state = status::judge(r, now, cfg.status.stale_after.as_duration());
+        r.state = monitoring::judge(r, now, cfg.status.stale_after.as_duration());
     }
     let Assessment { verdicts, conditions } = assess(cfg, &facts, &registers);
     let format = opts.format.unwrap_or(if std::io::stdout().is_terminal() {
@@ -125,7 +110,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         WatchFormat::Json
     });
 
-    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let live = alerts::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let plan = alerts::plan(&conditions, &live);
     let repeat_after = cfg.alerts.repeat_after.as_duration();
     let Some(delivery) = delivery else {
@@ -140,7 +125,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     print_verdicts(&verdicts, &conditions, format, None);
 
     alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
-    let live = read::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let live = alerts::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
     let due = alerts::due(&live, now, repeat_after);
     if !due.is_empty() {
@@ -164,112 +149,6 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         );
     }
     Ok(Outcome { rejected: 0, problems: open })
-}
-
-/// What revenue-watch reads: the shops (only those asked for), their working hours, and
-/// their revenue by day and hour (the verdict sums the hours; `report` draws them).
-pub struct RevenueFacts {
-    pub shops: Vec<read::Shop>,
-    pub hours: HashMap<i32, status::hours::ShopHours>,
-    pub revenue: HashMap<(i32, NaiveDate), HourlyRevenue>,
-}
-
-impl RevenueFacts {
-    /// A shop's revenue on a day (a day the query found nothing for had none).
-    pub fn day(&self, shop: i32, date: NaiveDate) -> DayRevenue {
-        self.revenue.get(&(shop, date)).map_or_else(|| HourlyRevenue::default().day(date), |h| h.day(date))
-    }
-}
-
-/// What revenue-watch finds: every shop judged, and the alert conditions that hold now.
-pub struct Assessment {
-    pub verdicts: Vec<ShopVerdict>,
-    pub conditions: Vec<Condition>,
-}
-
-/// The read stage of revenue-watch, shared with `report`. Runs on a connection of its own
-/// beside the registers' read.
-pub async fn read_facts(
-    client: &Client,
-    cfg: &Config,
-    only: Option<&[i32]>,
-) -> Result<RevenueFacts, JobError> {
-    let wall = cfg.now.naive_local();
-    let shops = read::shops(client, only).await.with_context(|| read_err("the shops"))?;
-    let hours = collect::shop_hours(client, only).await.with_context(|| read_err("the working hours"))?;
-    let revenue = read::revenue_by_hour(client, wall.date(), wall.time(), cfg.watch.weeks, only)
-        .await
-        .with_context(|| read_err("the revenue (tables revenue_hour, document)"))?;
-    Ok(RevenueFacts { shops, hours, revenue })
-}
-
-/// The judge stage of revenue-watch, shared with `report`: each shop against its profile,
-/// each of its `registers` (already judged by `status`) for silence. Pure: what was read,
-/// the settings and `--now`.
-pub fn assess(cfg: &Config, facts: &RevenueFacts, registers: &[Register]) -> Assessment {
-    let now = cfg.now;
-    let wall = now.naive_local();
-    let today = wall.date();
-    let w = &cfg.watch;
-    let mut verdicts = Vec::new();
-    let mut conditions = Vec::new();
-    for s in &facts.shops {
-        let opening = facts.hours.get(&s.shop).map_or(status::hours::Opening::Always, |h| h.at(wall));
-        let day = |date| facts.day(s.shop, date);
-        let past: Vec<DayRevenue> = same_weekdays_before(today, w.weeks).map(day).collect();
-        let today_rev = day(today).upto;
-        let (profile, deviation, verdict) = judge(today_rev, &past, opening, wall, w);
-        let regs: Vec<&Register> = registers.iter().filter(|r| r.shop == s.shop).collect();
-        let register_list: Vec<serde_json::Value> = regs
-            .iter()
-            .map(|r| {
-                json!({
-                    "cash": r.cash, "cash_name": r.cash_name, "state": r.state.name(),
-                    "last_contact": r.last_contact.as_ref().map(time_text),
-                })
-            })
-            .collect();
-        let base = json!({
-            "shop": s.shop, "shop_name": s.name, "city": s.city, "address": s.address,
-            "registers": register_list,
-        });
-        if verdict == Verdict::Low {
-            let mut d = base.clone();
-            d["today"] = json!(today_rev.to_string());
-            d["profile"] = json!(profile.map(|p| p.round_dp(2).to_string()));
-            d["deviation"] = json!(deviation.map(|x| ratio(x).to_string()));
-            d["deviation_percent"] = json!(deviation.map(percent));
-            conditions.push(Condition { kind: "revenue_low", shop: s.shop, cash: None, details: d });
-        }
-        // A register of an open shop gone quiet. One never heard from is status' `never`.
-        if !w.silent_after.is_zero() && opening.open_longer_than(wall, w.start_after.as_duration()) {
-            for r in
-                regs.iter().filter(|r| r.last_contact.is_some_and(|t| now - t > w.silent_after.as_duration()))
-            {
-                let mut d = base.clone();
-                d["cash_name"] = json!(r.cash_name);
-                d["last_contact"] = json!(r.last_contact.as_ref().map(time_text));
-                conditions.push(Condition {
-                    kind: "register_silent",
-                    shop: s.shop,
-                    cash: Some(r.cash),
-                    details: d,
-                });
-            }
-        }
-        verdicts.push(ShopVerdict {
-            shop: s.shop,
-            name: s.name.clone(),
-            city: s.city.clone(),
-            address: s.address.clone(),
-            today: today_rev,
-            profile: profile.map(|p| p.round_dp(2)),
-            deviation: deviation.map(ratio),
-            verdict,
-            days: past.iter().filter(|d| !d.whole_day.is_zero()).map(|d| (d.date, d.upto)).collect(),
-        });
-    }
-    Assessment { verdicts, conditions }
 }
 
 /// The live alerts as they would be once `plan` is applied (for --dry-run).
@@ -330,21 +209,25 @@ fn print_verdicts(
             output::line(&serde_json::to_string_pretty(&doc).expect("serialisable"));
         }
         WatchFormat::Table => {
-            let mut out = format!(
-                "{:>6}  {:<28}  {:>12}  {:>12}  {:>9}  {}\n",
-                "SHOP", "PLACE", "TODAY", "PROFILE", "DEVIATION", "VERDICT"
+            let rows: Vec<Vec<String>> = verdicts
+                .iter()
+                .map(|v| {
+                    vec![
+                        v.shop.to_string(),
+                        v.place(),
+                        v.today.round_dp(2).to_string(),
+                        v.profile.map_or("-".into(), |p| p.to_string()),
+                        v.deviation.map_or("-".into(), percent),
+                        v.verdict.name().to_string(),
+                    ]
+                })
+                .collect();
+            let mut out = table::render(
+                &["SHOP", "PLACE", "TODAY", "PROFILE", "DEVIATION", "VERDICT"],
+                &rows,
+                &[0, 2, 3, 4],
+                |_| None,
             );
-            for v in verdicts {
-                out.push_str(&format!(
-                    "{:>6}  {:<28}  {:>12}  {:>12}  {:>9}  {}\n",
-                    v.shop,
-                    v.place().chars().take(28).collect::<String>(),
-                    v.today.round_dp(2),
-                    v.profile.map_or("-".into(), |p| p.to_string()),
-                    v.deviation.map_or("-".into(), percent),
-                    v.verdict.name()
-                ));
-            }
             for c in conditions.iter().filter(|c| c.kind == "register_silent") {
                 out.push_str(&format!(
                     "register {} of shop {} silent since {}\n",

@@ -5,7 +5,7 @@
 
 use std::fmt::Write;
 
-use super::{LinkState, RegisterState, Status};
+use crate::monitoring::{LinkState, RegisterState, Status};
 
 /// A label value with `\`, `"` and line feeds escaped, as the text format requires.
 pub fn escape_label(v: &str) -> String {
