@@ -348,3 +348,306 @@ async fn a_page_that_cannot_be_written_is_exit_1_and_leaves_nothing() {
     let r = run(c);
     assert_eq!(r.code, 2, "{}", r.stderr);
 }
+
+fn status_of(db: &TestDb, dirs: &Dirs, args: &[&str]) -> Run {
+    let mut c = csjobs(&db.url, dirs);
+    c.args(["--now", NOW, "status"]).args(args);
+    run(c)
+}
+
+/// Each register's and each shop's checks and revenue of today (monitoring.md, "Today per
+/// register and per shop"): the same figures in status' JSON, Prometheus, table and page, and
+/// on the report page; from revenue_hour for whole hours and the documents for now's hour.
+#[tokio::test]
+async fn checks_and_revenue_of_today_per_register_and_shop_everywhere() {
+    let (db, dirs) = fixture().await;
+    // Shop 9 works Mon–Sun 09:00–21:30. Register 21 also closed a sale one second after now
+    // (not yet today's), and a return at 11:30 (−50: a check that lowers the revenue).
+    db.client
+        .batch_execute(
+            "insert into shop_hours (shopcode, weekday, opens, closes)
+             select 9, d, time '09:00', time '21:30' from generate_series(1, 7) d;
+             insert into document (workshiftid, docnum, doctype, time_beg, time_end, total)
+             select workshiftid, n, t, e, e, a
+               from workshift w,
+                    (values (100, 'sale', timestamp '2026-11-24 12:00:01', 500),
+                            (101, 'return', timestamp '2026-11-24 11:30:00', 50)) x(n, t, e, a)
+              where w.cashcode = 21 and w.time_beg = '2026-11-24';
+             select revenue_hour_rebuild();",
+        )
+        .await
+        .unwrap();
+    db.assert_revenue_hour_agrees().await;
+
+    let v: Value = serde_json::from_str(&status_of(&db, &dirs, &["--format", "json"]).stdout).unwrap();
+    let today: Vec<(i64, i64, String)> = v["registers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["cash"].as_i64().unwrap(),
+                r["checks_today"].as_i64().unwrap(),
+                r["revenue_today"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    // 17: the 9:00 sale; 18: nothing; 21: 9:00 … 12:00:00 (four sales of 800, the one at 12:00:00
+    // counts) and the return; 22: never.
+    let mut sorted = today.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            (17, 1, "1000.00".into()),
+            (18, 0, "0.00".into()),
+            (21, 5, "3150.00".into()),
+            (22, 0, "0.00".into())
+        ]
+    );
+    let shops: Vec<Value> = v["shops"].as_array().unwrap().clone();
+    let s9 = shops.iter().find(|s| s["shop"] == 9).unwrap();
+    let s8 = shops.iter().find(|s| s["shop"] == 8).unwrap();
+    assert_eq!(
+        (&s9["checks_today"], &s9["revenue_today"], &s9["registers"], &s9["open_now"]),
+        (
+            &serde_json::json!(5),
+            &serde_json::json!("3150.00"),
+            &serde_json::json!(2),
+            &serde_json::json!(true)
+        )
+    );
+    assert_eq!(s9["hours"].as_array().unwrap().len(), 7);
+    assert_eq!(s9["hours"][0], serde_json::json!({"weekday": 1, "opens": "09:00", "closes": "21:30"}));
+    assert_eq!(
+        (&s8["hours"], &s8["checks_today"], &s8["name"]),
+        (&serde_json::json!([]), &serde_json::json!(1), &serde_json::json!("Магазин №8"))
+    );
+
+    // Prometheus: one sample per register of each.
+    let prom = status_of(&db, &dirs, &["--format", "prometheus"]).stdout;
+    for want in [
+        "csjobs_register_checks_today{shop=\"9\",cash=\"21\"} 5",
+        "csjobs_register_revenue_today{shop=\"9\",cash=\"21\"} 3150",
+        "csjobs_register_checks_today{shop=\"8\",cash=\"18\"} 0",
+    ] {
+        assert!(prom.lines().any(|l| l == want), "{want} not in\n{prom}");
+    }
+    // The table: a line per shop with its hours, and the registers' figures.
+    let table = status_of(&db, &dirs, &["--format", "table"]).stdout;
+    let shops_part = table.split("\nSHOPS").nth(1).expect("a SHOPS section");
+    let line9 = shops_part.lines().find(|l| l.contains("Магазин №9")).unwrap();
+    assert!(
+        line9.contains("Mon–Sun 09:00–21:30") && line9.contains("open") && line9.contains("3\u{202f}150.00"),
+        "{line9}"
+    );
+    assert!(
+        shops_part.lines().any(|l| l.contains("Магазин №8") && l.contains("around the clock")),
+        "{shops_part}"
+    );
+
+    // The report page: the register tables and the shop headers carry them.
+    let page = dirs.tmp.path().join("today.html");
+    report(&db.url, &dirs, &page, &[]);
+    let html = std::fs::read_to_string(&page).unwrap();
+    let s9 = &html[html.find("id=\"shop-9\"").unwrap()..];
+    let s9 = &s9[..s9.find("</article>").unwrap()];
+    assert!(s9.contains("checks <b>5</b>"), "{s9}");
+    assert!(s9.contains("hours Mon–Sun 09:00–21:30 · open now"), "{s9}");
+    assert!(
+        s9.contains("<td class=\"num checks\">5</td><td class=\"num revenue\">3\u{202f}150.00</td>"),
+        "{s9}"
+    );
+}
+
+/// `report.url`: the alert e-mail's text links each shop to its section of the page, the
+/// webhook gives the same link as each alert's generatorURL, and the page has that section.
+/// A report.url that is not an http(s) URL is exit 2 naming it.
+#[tokio::test]
+async fn alerts_link_each_shop_to_its_section_of_the_report_page() {
+    let (db, dirs) = fixture().await;
+    let hook = HttpReceiver::start(200);
+    let watch = |url: &str, args: &[&str]| {
+        let mut w = csjobs(&db.url, &dirs);
+        w.env("CSJOBS_ALERTS_WEBHOOK_URL", hook.url("/hook"))
+            .env("CSJOBS_REPORT_URL", url)
+            .args(["--now", NOW, "revenue-watch", "--format", "json"])
+            .args(args);
+        run(w)
+    };
+    let dry = watch("https://cash.example/csjobs/report.html#top", &["--dry-run"]);
+    assert_eq!(dry.code, 3, "{}", dry.stderr);
+    let doc: Value = serde_json::from_str(&dry.stdout).unwrap();
+    let text = doc["would_send"]["text"].as_str().unwrap();
+    assert!(text.contains("on the report page: https://cash.example/csjobs/report.html#shop-8\n"), "{text}");
+
+    let sent = watch("https://cash.example/csjobs/report.html", &[]);
+    assert_eq!(sent.code, 3, "{}", sent.stderr);
+    let bodies = hook.take();
+    assert_eq!(bodies.len(), 1);
+    let body: Value = serde_json::from_slice(&bodies[0].1).unwrap();
+    let links: Vec<&str> =
+        body["alerts"].as_array().unwrap().iter().map(|a| a["generatorURL"].as_str().unwrap()).collect();
+    assert_eq!(links, ["https://cash.example/csjobs/report.html#shop-8"; 2]);
+
+    let page = dirs.tmp.path().join("report.html");
+    report(&db.url, &dirs, &page, &[]);
+    assert!(std::fs::read_to_string(&page)
+        .unwrap()
+        .contains("<article class=\"shop verdict-low\" id=\"shop-8\""));
+
+    for bad in ["ftp://cash.example/report.html", "report.html", "https://"] {
+        let r = watch(bad, &["--dry-run"]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains("report.url (CSJOBS_REPORT_URL)"), "{bad}: {}", r.stderr);
+    }
+}
+
+/// What the period page holds, read from the DOM Chromium rendered: per shop article its day
+/// rows (date → class, deviation text) and its register-by-day cells ((date, cash) → checks,
+/// revenue), and the chart's beyond-threshold dots.
+const PERIOD_SUMMARY: &str = r##"
+import json, sys
+from html.parser import HTMLParser
+class P(HTMLParser):
+    def __init__(s):
+        super().__init__(); s.shops = {}; s.shop = None; s.row = None; s.cells = None; s.table = None
+    def handle_starttag(s, tag, attrs):
+        a = dict(attrs)
+        if tag == "article": s.shop = a["id"]; s.shops[s.shop] = {"days": {}, "cells": {}, "dots": []}
+        if not s.shop: return
+        if tag == "table": s.table = a.get("class")
+        if tag == "tr" and s.table == "days" and "data-date" in a:
+            s.row = a["data-date"]; s.shops[s.shop]["days"][s.row] = {"class": a["class"], "cells": []}
+        if tag == "td" and s.row: s.cells = ""
+        if tag == "td" and "data-cash" in a and s.table == "registers-by-day":
+            s.shops[s.shop]["cells"][s.date + "/" + a["data-cash"]] = [int(a["data-checks"]), a["data-revenue"]]
+        if tag == "tr" and s.table == "registers-by-day" and "data-date" in a: s.date = a["data-date"]
+        if tag == "circle" and a.get("class") == "beyond": s.shops[s.shop]["dots"].append(a["data-date"])
+    def handle_endtag(s, tag):
+        if tag == "article": s.shop = None
+        if tag == "td" and s.row and s.cells is not None:
+            s.shops[s.shop]["days"][s.row]["cells"].append(s.cells); s.cells = None
+        if tag == "tr": s.row = None
+        if tag == "table": s.table = None
+    def handle_data(s, d):
+        if s.cells is not None: s.cells += d
+p = P(); p.feed(sys.stdin.read())
+print(json.dumps(p.shops))
+"##;
+
+/// `report --from --to`: per shop and day revenue, checks, that day's profile and the
+/// deviation, the days beyond the threshold marked, a chart by day, per register and day its
+/// checks and revenue; checked in the DOM Chromium renders, with a screenshot kept. Bad
+/// periods are exit 2.
+#[tokio::test]
+async fn the_period_view_in_a_real_browser() {
+    let (db, dirs) = fixture().await;
+    let page = dirs.tmp.path().join("period.html");
+    let r = report(&db.url, &dirs, &page, &["--from", "2026-10-27", "--to", "2026-11-30"]);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+
+    let profile = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", page.display());
+    let (made, dom) = load(profile.path(), &url);
+    assert_eq!(made, Vec::<String>::new(), "the page must fetch nothing");
+    let mut py = Command::new("python3")
+        .args(["-c", PERIOD_SUMMARY])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        py.stdin.take().unwrap().write_all(dom.as_bytes()).unwrap();
+    }
+    let out = py.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let s8 = &v["shop-8"];
+    let s9 = &v["shop-9"];
+    // 27 Oct … 24 Nov (today): 29 days; the days after today are left out.
+    let days8 = s8["days"].as_object().unwrap();
+    assert_eq!(days8.len(), 29);
+    assert!(days8.keys().all(|d| d.as_str() <= "2026-11-24"));
+    let cells = |s: &Value, d: &str| -> Vec<String> {
+        s["days"][d]["cells"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().replace('\u{202f}', ""))
+            .collect()
+    };
+    // date, weekday, revenue, checks, profile, deviation.
+    assert_eq!(
+        cells(s8, "2026-10-27"),
+        ["2026-10-27", "Tue", "13000.00", "13", "-", "-"],
+        "no Tuesday before"
+    );
+    assert_eq!(
+        cells(s8, "2026-11-03"),
+        ["2026-11-03", "Tue", "13000.00", "13", "-", "-"],
+        "one is fewer than min_weeks"
+    );
+    assert_eq!(cells(s8, "2026-11-17"), ["2026-11-17", "Tue", "13000.00", "13", "13000.00", "0%"]);
+    assert_eq!(
+        cells(s8, "2026-11-18"),
+        ["2026-11-18", "Wed", "0.00", "0", "-", "-"],
+        "a closed day has no profile"
+    );
+    // Today, judged as revenue-watch judges it: up to noon against the Tuesdays up to noon.
+    assert_eq!(cells(s8, "2026-11-24"), ["2026-11-24", "Tue", "1000.00", "1", "4000.00", "75.0%"]);
+    assert_eq!(cells(s9, "2026-11-24"), ["2026-11-24", "Tue", "3200.00", "4", "3200.00", "0%"]);
+    let beyond = |s: &Value| -> Vec<String> {
+        s["days"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(_, d)| d["class"] == "day beyond")
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    assert_eq!(beyond(s8), ["2026-11-24"]);
+    assert_eq!(beyond(s9), Vec::<String>::new());
+    assert_eq!(s8["dots"], serde_json::json!(["2026-11-24"]), "the chart marks the same day");
+    // Per register and day.
+    assert_eq!(s8["cells"]["2026-11-17/17"], serde_json::json!([13, "13000.00"]));
+    assert_eq!(s8["cells"]["2026-11-24/17"], serde_json::json!([1, "1000.00"]));
+    assert_eq!(s8["cells"]["2026-11-24/18"], serde_json::json!([0, "0.00"]));
+    assert_eq!(s9["cells"]["2026-11-10/21"], serde_json::json!([13, "10400.00"]));
+
+    let shot = artifacts().join("report-period.png");
+    let _ = std::fs::remove_file(&shot);
+    let s = chromium(profile.path())
+        .arg("--window-size=1280,1800")
+        .arg(format!("--screenshot={}", shot.display()))
+        .arg(&url)
+        .output()
+        .unwrap();
+    assert!(s.status.success(), "{}", String::from_utf8_lossy(&s.stderr));
+    assert!(std::fs::read(&shot).unwrap().len() > 20_000);
+    std::fs::copy(&page, artifacts().join("report-period.html")).unwrap();
+
+    // --shop keeps one shop; bad periods and shops are usage errors, and nothing is written.
+    let one = dirs.tmp.path().join("one.html");
+    assert_eq!(
+        report(&db.url, &dirs, &one, &["--from", "2026-11-01", "--to", "2026-11-24", "--shop", "9"]).code,
+        0
+    );
+    let html = std::fs::read_to_string(&one).unwrap();
+    assert!(html.contains("id=\"shop-9\"") && !html.contains("id=\"shop-8\""));
+    let bad = dirs.tmp.path().join("bad.html");
+    for (args, says) in [
+        (vec!["--from", "2026-11-01"], "--to"),
+        (vec!["--to", "2026-11-01"], "--from"),
+        (vec!["--from", "2026-11-02", "--to", "2026-11-01"], "before --from"),
+        (vec!["--from", "2026-08-01", "--to", "2026-11-24"], "at most 92"),
+        (vec!["--from", "2026-11-31", "--to", "2026-12-01"], "--from"),
+        (vec!["--from", "2026-11-01", "--to", "2026-11-24", "--shop", "99"], "--shop 99"),
+    ] {
+        let r = report(&db.url, &dirs, &bad, &args);
+        assert_eq!(r.code, 2, "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+        assert!(!bad.exists(), "{args:?}");
+    }
+}

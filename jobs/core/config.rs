@@ -257,6 +257,8 @@ pub struct Config {
     pub watch: WatchSettings,
     pub alerts: AlertSettings,
     pub notify_ping_url: Option<String>,
+    /// `report.url`: where the report page is served (the alerts link each shop to it).
+    pub report_url: Option<String>,
     pub receive: ReceiveSettings,
     /// The moment the job takes as "now" (`--now` / `CSJOBS_NOW`, else the real clock).
     pub now: DateTime<FixedOffset>,
@@ -355,6 +357,10 @@ const SECTIONS: &[(&str, &str)] = &[
     ("watch", "revenue-watch: revenue today against the median of the same weekdays (silent_after 0: off)."),
     ("alerts", "Where alerts go: SMTP (smtp:// with STARTTLS when offered, or smtps://) and/or a webhook."),
     (
+        "report",
+        "Where the report page is served: the alert e-mail links each shop to <url>#shop-<N>, the webhook gives it as generatorURL.",
+    ),
+    (
         "notify",
         "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job} is the job's name.",
     ),
@@ -445,6 +451,9 @@ pub const SETTINGS: &[Entry] = &[
         doc: "An http(s) URL each run POSTs its alerts to (Alertmanager webhook JSON).", set: |c, v| c.alerts.webhook_url = v.into() },
     Entry { key: "alerts.repeat_after", env: "CSJOBS_ALERTS_REPEAT_AFTER", kind: Kind::Span(false), default: Some("4h"),
         doc: "An alert that holds is sent again this often.", set: |c, v| c.alerts.repeat_after = v.into() },
+    Entry { key: "report.url", env: "CSJOBS_REPORT_URL", kind: Kind::SecretUrl, default: None,
+        doc: "The http(s) address of the report page (csjobs report --output), e.g. https://cash.example/report.html.",
+        set: |c, v| c.report_url = v.into() },
     Entry { key: "notify.ping_url", env: "CSJOBS_NOTIFY_PING_URL", kind: Kind::SecretUrl, default: None,
         doc: "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job}: the job's name.",
         set: |c, v| c.notify_ping_url = v.into() },
@@ -896,6 +905,7 @@ impl Config {
             watch: WatchSettings::default(),
             alerts: AlertSettings::default(),
             notify_ping_url: None,
+            report_url: None,
             receive: ReceiveSettings::default(),
             now: DateTime::UNIX_EPOCH.fixed_offset(),
             settings: Vec::new(),

@@ -199,9 +199,10 @@ async fn write_sales(
             "with gone as (delete from document d using unnest($1::bigint[], $2::int[]) as k(w, n) \
                             where d.workshiftid = k.w and d.docnum = k.n \
                             returning d.workshiftid, d.doctype, d.time_end, d.total) \
-             update revenue_hour r set amount = r.amount - g.amount \
+             update revenue_hour r set amount = r.amount - g.amount, checks = r.checks - g.checks \
                from (select workshiftid, time_end::date as day, extract(hour from time_end)::smallint as hour, \
-                            sum(case doctype when 'sale' then total else -total end) as amount \
+                            sum(case doctype when 'sale' then total else -total end) as amount, \
+                            count(*)::int as checks \
                        from gone where doctype in ('sale', 'return') and time_end is not null \
                       group by 1, 2, 3) g \
               where r.workshiftid = g.workshiftid and r.day = g.day and r.hour = g.hour",
@@ -295,16 +296,16 @@ async fn write_sales(
 /// its files close, are marked `astu_export_due`. Marking every closed shift the batch
 /// changes, not only the ones a file closes, makes the end state the same however the queue
 /// was cut into batches or runs: the last export of a shift always follows its last change.
-/// Adds the revenue of the documents just written to `revenue_hour` (migration 0007): Σ sale
-/// − Σ return of the closed ones, per shift, day and hour of their close time, summed here
-/// and upserted in one statement.
+/// Adds the revenue of the documents just written to `revenue_hour` (migrations 0007, 0009):
+/// Σ sale − Σ return of the closed ones and how many they are, per shift, day and hour of
+/// their close time, summed here and upserted in one statement.
 async fn add_revenue<'a>(
     tx: &Transaction<'_>,
     docs: impl Iterator<Item = (i64, &'a super::format::Document)>,
 ) -> Result<(), tokio_postgres::Error> {
     use super::format::DocType;
     use chrono::Timelike;
-    let mut sums: HashMap<(i64, chrono::NaiveDate, i16), Decimal> = HashMap::new();
+    let mut sums: HashMap<(i64, chrono::NaiveDate, i16), (Decimal, i32)> = HashMap::new();
     for (shift, d) in docs {
         let (Some(closed), sign) = (
             d.closed_at,
@@ -316,24 +317,28 @@ async fn add_revenue<'a>(
         ) else {
             continue;
         };
-        *sums.entry((shift, closed.date(), closed.hour() as i16)).or_default() += sign * d.total;
+        let e = sums.entry((shift, closed.date(), closed.hour() as i16)).or_default();
+        e.0 += sign * d.total;
+        e.1 += 1;
     }
     if sums.is_empty() {
         return Ok(());
     }
     let mut shifts = Vec::with_capacity(sums.len());
-    let (mut days, mut hours, mut amounts) = (Vec::new(), Vec::new(), Vec::new());
-    for ((shift, day, hour), amount) in sums {
+    let (mut days, mut hours, mut amounts, mut checks) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((shift, day, hour), (amount, n)) in sums {
         shifts.push(shift);
         days.push(day);
         hours.push(hour);
         amounts.push(amount);
+        checks.push(n);
     }
     tx.execute(
-        "insert into revenue_hour as r (workshiftid, day, hour, amount) \
-         select * from unnest($1::bigint[], $2::date[], $3::smallint[], $4::numeric[]) \
-         on conflict (workshiftid, day, hour) do update set amount = r.amount + excluded.amount",
-        &[&shifts, &days, &hours, &amounts],
+        "insert into revenue_hour as r (workshiftid, day, hour, amount, checks) \
+         select * from unnest($1::bigint[], $2::date[], $3::smallint[], $4::numeric[], $5::int[]) \
+         on conflict (workshiftid, day, hour) \
+         do update set amount = r.amount + excluded.amount, checks = r.checks + excluded.checks",
+        &[&shifts, &days, &hours, &amounts, &checks],
     )
     .await?;
     Ok(())

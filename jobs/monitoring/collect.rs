@@ -11,12 +11,14 @@ use std::{
 };
 
 use anyhow::Context;
-use chrono::{DateTime, NaiveDateTime, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveDateTime, NaiveTime, TimeZone, Timelike, Utc};
+use rust_decimal::Decimal;
+use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::{
-    hours::ShopHours, AstuDue, Connection, Dictionary, DirFiles, Directory, ErrorMessage, JobStatus,
-    LinkState, Moment, Register, RegisterState, Run, Staged,
+    hours::ShopHours, AstuDue, Connection, Dictionary, DirFiles, Directory, ErrorMessage, HoursRow,
+    JobStatus, LinkState, Moment, Register, RegisterState, Run, ShopToday, Staged,
 };
 use crate::{
     core::{
@@ -230,6 +232,7 @@ async fn describe(client: &Client, c: &mut Connection) -> Result<(), tokio_postg
 /// What the cash server DB says, read in one go.
 pub struct CashServerFacts {
     pub registers: Vec<Register>,
+    pub shops: Vec<ShopToday>,
     pub staged: Vec<Staged>,
     pub astu: AstuDue,
     pub dictionary: Dictionary,
@@ -271,7 +274,16 @@ pub async fn cashserver(
     shops: Option<&[i32]>,
 ) -> anyhow::Result<CashServerFacts> {
     crate::core::db::jit_off(client).await?;
-    let registers = registers(client, now, window_start, shops).await.context("cannot read the registers")?;
+    let (hours, today) = tokio::try_join!(shop_hours(client, shops), today_sums(client, now, shops))
+        .context(
+            "cannot read the shops' hours and today's sums (tables shop_hours, revenue_hour, document)",
+        )?;
+    let registers = registers_with(client, now, window_start, shops, &hours, &today)
+        .await
+        .context("cannot read the registers")?;
+    let shops = shops_today(client, now, shops, &hours, &today)
+        .await
+        .context("cannot read the shops (table shop)")?;
     let staged = staged(client, now, window_start).await.context("cannot read the staging tables")?;
     let astu = astu_due(client, now).await.context("cannot read the shifts owed an ASTU file")?;
     let setting: Option<String> = client
@@ -284,6 +296,7 @@ pub async fn cashserver(
         errors(client, now).await.context("cannot read the error messages (table error_message)")?;
     Ok(CashServerFacts {
         registers,
+        shops,
         staged,
         astu,
         dictionary: dictionary(setting),
@@ -338,13 +351,73 @@ select c.cashcode, c.shopcode, s.city, s.address, c.name,
  where $2::int[] is null or c.shopcode = any($2)
  order by s.city nulls last, s.address nulls last, c.cashcode";
 
+/// Checks and revenue of today up to now per shift's shop and register (monitoring.md, "Today
+/// per register and per shop"): whole hours before now's hour from the sums load-sales keeps
+/// (`revenue_hour`, 0007 and 0009), now's hour up to now from the documents through
+/// `document_time_end_idx`; never a scan of documents or items. `$1` today, `$2` now's hour,
+/// `$3` its start, `$4` now (wall clock), `$5` only these shops or null.
+const TODAY: &str = "
+select shopcode, cashcode, sum(checks)::bigint, sum(amount)
+  from (select w.shopcode, w.cashcode, r.checks::bigint as checks, r.amount
+          from revenue_hour r join workshift w on w.workshiftid = r.workshiftid
+         where r.day = $1 and r.hour < $2 and ($5::int[] is null or w.shopcode = any($5))
+        union all
+        select w.shopcode, w.cashcode, 1, case d.doctype when 'sale' then d.total else -d.total end
+          from document d join workshift w on w.workshiftid = d.workshiftid
+         where d.doctype in ('sale', 'return') and d.time_end >= $3 and d.time_end <= $4
+           and ($5::int[] is null or w.shopcode = any($5))) x
+ group by 1, 2";
+
+/// Today's checks and revenue, by register and by shop.
+#[derive(Debug, Default)]
+pub struct TodaySums {
+    pub by_cash: HashMap<i32, (i64, Decimal)>,
+    pub by_shop: HashMap<i32, (i64, Decimal)>,
+    /// As read: by the shift's shop and register.
+    pub by_shop_cash: HashMap<(i32, i32), (i64, Decimal)>,
+}
+
+pub async fn today_sums(
+    client: &Client,
+    now: Moment,
+    shops: Option<&[i32]>,
+) -> Result<TodaySums, tokio_postgres::Error> {
+    let wall = now.naive_local();
+    let hour = wall.hour() as i16;
+    let hour_start = wall.date().and_hms_opt(wall.hour(), 0, 0).expect("an hour");
+    let shops: Option<Vec<i32>> = shops.map(<[i32]>::to_vec);
+    let rows = client.query(TODAY, &[&wall.date(), &hour, &hour_start, &wall, &shops]).await?;
+    let mut sums = TodaySums::default();
+    for r in &rows {
+        let (checks, amount): (i64, Decimal) = (r.get(2), r.get(3));
+        sums.by_shop_cash.insert((r.get(0), r.get(1)), (checks, amount));
+        for (map, key) in [(&mut sums.by_shop, r.get::<_, i32>(0)), (&mut sums.by_cash, r.get(1))] {
+            let e = map.entry(key).or_default();
+            e.0 += checks;
+            e.1 += amount;
+        }
+    }
+    Ok(sums)
+}
+
 pub async fn registers(
     client: &Client,
     now: Moment,
     window_start: Moment,
     shops: Option<&[i32]>,
 ) -> Result<Vec<Register>, tokio_postgres::Error> {
-    let hours = shop_hours(client, shops).await?;
+    let (hours, today) = tokio::try_join!(shop_hours(client, shops), today_sums(client, now, shops))?;
+    registers_with(client, now, window_start, shops, &hours, &today).await
+}
+
+async fn registers_with(
+    client: &Client,
+    now: Moment,
+    window_start: Moment,
+    shops: Option<&[i32]>,
+    hours: &HashMap<i32, ShopHours>,
+    today: &TodaySums,
+) -> Result<Vec<Register>, tokio_postgres::Error> {
     let shops: Option<Vec<i32>> = shops.map(<[i32]>::to_vec);
     let rows = client.query(REGISTERS, &[&window_start, &shops]).await?;
     let wall = now.naive_local();
@@ -352,12 +425,14 @@ pub async fn registers(
         .iter()
         .map(|r| {
             let shop: i32 = r.get(1);
+            let cash: i32 = r.get(0);
+            let (checks_today, revenue_today) = today.by_cash.get(&cash).copied().unwrap_or_default();
             let opening = hours.get(&shop).map_or(ShopHours::around_the_clock().at(wall), |h| h.at(wall));
             Register {
                 city: r.get(2),
                 address: r.get(3),
                 shop,
-                cash: r.get(0),
+                cash,
                 cash_name: r.get(4),
                 state: RegisterState::Ok,
                 last_contact: r.get::<_, Option<DateTime<Utc>>>(5).map(|t| moment(now, t)),
@@ -368,9 +443,57 @@ pub async fn registers(
                 files: r.get(10),
                 errors: r.get(11),
                 broken: r.get(12),
+                checks_today,
+                revenue_today,
                 senders: r.get(13),
                 unresolved_errors: r.get(14),
                 opening: Some(opening),
+            }
+        })
+        .collect())
+}
+
+/// Every shop of `shops` (else all), in the registers' order (city, address, shop), with its
+/// hours, whether it is open at `now`, its registers and today's sums.
+pub async fn shops_today(
+    client: &Client,
+    now: Moment,
+    shops: Option<&[i32]>,
+    hours: &HashMap<i32, ShopHours>,
+    today: &TodaySums,
+) -> Result<Vec<ShopToday>, tokio_postgres::Error> {
+    let only: Option<Vec<i32>> = shops.map(<[i32]>::to_vec);
+    let rows = client
+        .query(
+            "select s.shopcode, s.name, s.city, s.address, (select count(*) from cash c where c.shopcode = s.shopcode) \
+               from shop s where $1::int[] is null or s.shopcode = any($1) \
+              order by s.city nulls last, s.address nulls last, s.shopcode",
+            &[&only],
+        )
+        .await?;
+    let wall = now.naive_local();
+    let always = ShopHours::around_the_clock();
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let shop: i32 = r.get(0);
+            let h = hours.get(&shop).unwrap_or(&always);
+            let (checks_today, revenue_today) = today.by_shop.get(&shop).copied().unwrap_or_default();
+            ShopToday {
+                shop,
+                name: r.get(1),
+                city: r.get(2),
+                address: r.get(3),
+                hours: h
+                    .rows()
+                    .into_iter()
+                    .map(|(weekday, opens, closes)| HoursRow { weekday, opens, closes })
+                    .collect(),
+                hours_text: h.text(),
+                open_now: h.at(wall).is_open(),
+                checks_today,
+                revenue_today,
+                registers: r.get(4),
             }
         })
         .collect())

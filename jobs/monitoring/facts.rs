@@ -78,6 +78,7 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
         errors_3d: None,
         latest_errors: Vec::new(),
         registers: Vec::new(),
+        shops: Vec::new(),
         window: since.to_string(),
         window_start,
     };
@@ -89,6 +90,7 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
         status.errors_3d = Some(f.errors_3d);
         status.latest_errors = f.latest_errors;
         status.registers = f.registers;
+        status.shops = f.shops;
     }
     let stale_after = cfg.status.stale_after.as_duration();
     for r in &mut status.registers {

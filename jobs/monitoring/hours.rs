@@ -57,6 +57,44 @@ impl ShopHours {
         }
     }
 
+    /// The rows, Monday first: (ISO weekday, opens, closes). Empty: open around the clock.
+    pub fn rows(&self) -> Vec<(u8, NaiveTime, NaiveTime)> {
+        (1u8..)
+            .zip(self.days)
+            .filter_map(|(weekday, day)| day.map(|(opens, closes)| (weekday, opens, closes)))
+            .collect()
+    }
+
+    /// The hours as people write them: consecutive weekdays with the same hours joined
+    /// (`Mon–Fri 09:00–21:00, Sat 10:00–18:00`), closed days left out; `around the clock`
+    /// without rows, `closed every day` when no weekday is open.
+    pub fn text(&self) -> String {
+        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+        if !self.any {
+            return "around the clock".into();
+        }
+        let mut parts = Vec::new();
+        let mut i = 0;
+        while i < 7 {
+            let Some((opens, closes)) = self.days[i] else {
+                i += 1;
+                continue;
+            };
+            let mut j = i;
+            while j + 1 < 7 && self.days[j + 1] == self.days[i] {
+                j += 1;
+            }
+            let days = if i == j { NAMES[i].to_string() } else { format!("{}–{}", NAMES[i], NAMES[j]) };
+            parts.push(format!("{days} {}–{}", opens.format("%H:%M"), closes.format("%H:%M")));
+            i = j + 1;
+        }
+        if parts.is_empty() {
+            "closed every day".into()
+        } else {
+            parts.join(", ")
+        }
+    }
+
     /// The interval the shop is open that starts on `day`, if it opens that day.
     fn interval(&self, day: NaiveDate) -> Option<(NaiveDateTime, NaiveDateTime)> {
         let (opens, closes) = self.days[day.weekday().num_days_from_monday() as usize]?;
@@ -164,5 +202,23 @@ mod tests {
         assert!(!h.at(at(24, 11, 0)).open_longer_than(at(24, 11, 0), span));
         assert!(h.at(at(24, 11, 1)).open_longer_than(at(24, 11, 1), span));
         assert!(!Opening::Closed.open_longer_than(at(24, 11, 1), span));
+    }
+
+    #[test]
+    fn hours_read_as_people_write_them() {
+        let t = |h, m| NaiveTime::from_hms_opt(h, m, 0).unwrap();
+        assert_eq!(ShopHours::around_the_clock().text(), "around the clock");
+        let mut h = ShopHours::default();
+        for d in 1..=7 {
+            h.set(d, t(9, 0), t(21, 30));
+        }
+        assert_eq!(h.text(), "Mon–Sun 09:00–21:30");
+        h.set(6, t(10, 0), t(18, 0));
+        h.set(7, t(10, 0), t(18, 0));
+        assert_eq!(h.text(), "Mon–Fri 09:00–21:30, Sat–Sun 10:00–18:00");
+        let mut g = ShopHours::default();
+        g.set(3, t(20, 0), t(2, 0));
+        assert_eq!(g.text(), "Wed 20:00–02:00");
+        assert_eq!(g.rows(), vec![(3, t(20, 0), t(2, 0))]);
     }
 }

@@ -51,18 +51,36 @@ fn checklist_class(column: &str) -> Option<&'static str> {
     }
 }
 
+/// An amount of money for people: two decimals, thousands separated by a narrow no-break
+/// space (1 234 567.89).
+pub fn money(d: rust_decimal::Decimal) -> String {
+    let s = format!("{:.2}", d.round_dp(2));
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |x| ("-", x));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('\u{202f}');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{frac}")
+}
+
 /// The register checklist as a table, each row of class `state-<state>` (coloured by
-/// [`STATE_CSS`]), in the order given.
+/// [`STATE_CSS`]), in the order given, then each register's checks and revenue of today.
 pub fn register_table<'a>(registers: impl IntoIterator<Item = &'a Register>) -> Markup {
     html! {
         table.registers {
-            thead { tr { @for c in CHECKLIST { th { (c) } } } }
+            thead { tr { @for c in CHECKLIST { th { (c) } } th { "checks_today" } th { "revenue_today" } } }
             tbody {
                 @for r in registers {
                     tr class=(format!("state-{}", r.state.name())) data-cash=(r.cash) {
                         @for (name, value) in CHECKLIST.iter().zip(checklist_row(r)) {
                             td class=[checklist_class(name)] { (value) }
                         }
+                        td.num.checks { (r.checks_today) }
+                        td.num.revenue { (money(r.revenue_today)) }
                     }
                 }
             }

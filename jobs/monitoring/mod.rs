@@ -9,6 +9,7 @@
 //! - [`collect`]: the reads themselves (directories, the two databases);
 //! - [`hours`]: working hours (`shop_hours`) and whether a shop is open;
 //! - [`revenue`]: revenue by shop, day and hour, the profile and a shop's verdict;
+//! - [`period`]: per shop, register and day over a period, each day against its profile;
 //! - [`health`]: the problems, one sentence each (what `status` exits 3 for);
 //! - [`html`]: the pieces of HTML the pages share (maud templates, escaped by default);
 //! - [`sections`]: connections, queues and jobs as rows of text (the table and the page);
@@ -19,12 +20,14 @@ pub mod facts;
 pub mod health;
 pub mod hours;
 pub mod html;
+pub mod period;
 pub mod revenue;
 pub mod sections;
 
 use std::path::PathBuf;
 
-use chrono::{DateTime, FixedOffset, TimeDelta};
+use chrono::{DateTime, FixedOffset, NaiveTime, TimeDelta};
+use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 
 use hours::Opening;
@@ -113,6 +116,12 @@ pub struct Register {
     pub files: i64,
     pub errors: i64,
     pub broken: i64,
+    /// Its checks of today (чеков за сегодня): the sale and return documents whose close
+    /// time falls on today's local date up to now.
+    pub checks_today: i64,
+    /// Its revenue of today (выручка за сегодня): Σ sale − Σ return of those documents.
+    #[serde(serialize_with = "money")]
+    pub revenue_today: Decimal,
     /// Some file of the window went to error/ or broken/ and was not made good by a later
     /// processed file of the same content.
     #[serde(skip)]
@@ -138,6 +147,46 @@ pub fn judge(r: &Register, now: Moment, stale_after: TimeDelta) -> RegisterState
     } else {
         RegisterState::Ok
     }
+}
+
+/// A shop (магазин) with its working hours and what its registers sold today.
+#[derive(Debug, Clone, Serialize)]
+pub struct ShopToday {
+    pub shop: i32,
+    pub name: String,
+    pub city: Option<String>,
+    pub address: Option<String>,
+    /// Its `shop_hours` rows, Monday first; empty when it is open around the clock.
+    pub hours: Vec<HoursRow>,
+    /// The hours as one line (`Mon–Sun 09:00–21:30`), for people.
+    #[serde(skip)]
+    pub hours_text: String,
+    pub open_now: bool,
+    pub checks_today: i64,
+    #[serde(serialize_with = "money")]
+    pub revenue_today: Decimal,
+    /// How many registers (table `cash`) it has.
+    pub registers: i64,
+}
+
+/// One row of a shop's working hours.
+#[derive(Debug, Clone, Serialize)]
+pub struct HoursRow {
+    /// ISO weekday, 1 = Monday … 7 = Sunday.
+    pub weekday: u8,
+    #[serde(serialize_with = "hh_mm")]
+    pub opens: NaiveTime,
+    #[serde(serialize_with = "hh_mm")]
+    pub closes: NaiveTime,
+}
+
+/// Money in JSON: a decimal string with two places (`"1000.00"`, `"0.00"`).
+fn money<S: Serializer>(d: &Decimal, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&format!("{:.2}", d.round_dp(2)))
+}
+
+fn hh_mm<S: Serializer>(t: &NaiveTime, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(&t.format("%H:%M").to_string())
 }
 
 /// A database as `status` sees it.
@@ -323,6 +372,8 @@ pub struct Status {
     /// The latest of them, newest first.
     pub latest_errors: Vec<ErrorMessage>,
     pub registers: Vec<Register>,
+    /// Every shop asked for (`--shop`, else all): hours, open now, today's checks and revenue.
+    pub shops: Vec<ShopToday>,
     /// The window of the register states (`--since`).
     pub window: String,
     #[serde(serialize_with = "rfc3339_some")]
@@ -396,6 +447,8 @@ mod tests {
             files: 1,
             errors: 0,
             broken: 0,
+            checks_today: 0,
+            revenue_today: Decimal::ZERO,
             unresolved_errors: false,
             opening: Some(Opening::Always),
         }

@@ -13,6 +13,7 @@ use chrono::NaiveDate;
 
 use super::{
     page::{self, Page, ShopPanel},
+    period::{self as period_page, PeriodPage, ShopPeriod},
     series,
 };
 use crate::{
@@ -25,7 +26,7 @@ use crate::{
         JobError, Outcome,
     },
     monitoring::{
-        facts,
+        collect, facts, period,
         revenue::{assess, read_facts, same_weekdays_before, Assessment, HourlyRevenue, RevenueFacts},
         LinkState, Register,
     },
@@ -41,12 +42,22 @@ pub struct ReportOptions {
     /// Only this shop (shopcode; repeatable) [default: every shop]
     #[arg(long = "shop", value_name = "N")]
     pub shops: Vec<i32>,
+    /// The period view from this day (YYYY-MM-DD, with --to; at most 92 days): per shop and
+    /// day revenue, checks, that day's profile and the deviation, per register and day
+    #[arg(long, value_name = "DATE", requires = "to")]
+    pub from: Option<NaiveDate>,
+    /// The last day of the period view (YYYY-MM-DD, inclusive; with --from)
+    #[arg(long, value_name = "DATE", requires = "from")]
+    pub to: Option<NaiveDate>,
 }
 
 /// Runs `csjobs report`. Exit codes as `status`: 0 all well, 3 problems or open alerts (shown
 /// on the page), 1 the cash server DB cannot be read (the page is written with the rest), 2 a
 /// bad option or setting.
 pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError> {
+    if let (Some(from), Some(to)) = (opts.from, opts.to) {
+        return run_period(cfg, opts, from, to).await;
+    }
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
     // What status sees and the revenue are read at once, on connections of their own.
     let (gathered, revenue) =
@@ -117,4 +128,85 @@ fn panels<'a>(
             }
         })
         .collect()
+}
+
+/// `csjobs report --from --to`: the period view. Exit 0 when written, 1 when the cash server
+/// DB cannot be read (nothing is written: a page of a period is history, not a live state), 2
+/// a bad period or shop.
+async fn run_period(
+    cfg: &Config,
+    opts: &ReportOptions,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<Outcome, JobError> {
+    period::check(from, to).map_err(JobError::Usage)?;
+    let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
+    let url = cfg.cashserver_url()?;
+    let client = db::connect(url, Database::CashServer, "csjobs report").await?;
+    db::jit_off(&client).await?;
+    if let Some(shops) = only {
+        collect::check_shops(&client, shops).await?;
+    }
+    let w = &cfg.watch;
+    let (facts, daily, cashes) = tokio::try_join!(
+        read_facts(&client, cfg, only),
+        async {
+            period::read_daily(&client, cfg.now, from, to, w.weeks, only)
+                .await
+                .context("cannot read the revenue by day (table revenue_hour, cash server DB)")
+                .map_err(JobError::Failed)
+        },
+        async {
+            let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
+            client
+                .query(
+                    "select shopcode, cashcode, name from cash where $1::int[] is null or shopcode = any($1) order by 1, 2",
+                    &[&only],
+                )
+                .await
+                .context("cannot read the registers (table cash, cash server DB)")
+                .map_err(JobError::Failed)
+        }
+    )?;
+    let today = cfg.now.naive_local().date();
+    let shops: Vec<ShopPeriod> = facts
+        .shops
+        .iter()
+        .map(|s| {
+            let today_past: Vec<_> =
+                same_weekdays_before(today, w.weeks).map(|d| facts.day(s.shop, d)).collect();
+            let mut registers: Vec<(i32, String)> = cashes
+                .iter()
+                .filter(|r| r.get::<_, i32>(0) == s.shop)
+                .map(|r| (r.get(1), r.get(2)))
+                .collect();
+            // A register that sold in the period but has left table cash (or another shop's).
+            for c in daily.cashes.get(&s.shop).into_iter().flatten() {
+                if !registers.iter().any(|(x, _)| x == c) {
+                    registers.push((*c, String::new()));
+                }
+            }
+            registers.sort();
+            ShopPeriod {
+                shop: s,
+                days: period::shop_days(&daily, s.shop, from, to, today, &today_past, w),
+                registers,
+            }
+        })
+        .collect();
+    let page = PeriodPage {
+        from,
+        to,
+        now: cfg.now,
+        host: host_name(),
+        threshold: w.threshold,
+        shops,
+        daily: &daily,
+    };
+    let html = period_page::html(&page);
+    output::product_to(Some(&opts.output), html.as_bytes())
+        .with_context(|| format!("cannot write the page to {}", opts.output.display()))?;
+    let beyond: usize = page.shops.iter().map(|s| s.days.iter().filter(|d| d.beyond).count()).sum();
+    tracing::info!(file = %opts.output.display(), bytes = html.len(), shops = page.shops.len(), beyond, "period report written");
+    Ok(Outcome { rejected: 0, problems: 0 })
 }

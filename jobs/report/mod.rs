@@ -10,6 +10,7 @@
 pub mod chart;
 pub mod job;
 pub mod page;
+pub mod period;
 
 use chrono::{NaiveDate, NaiveTime, Timelike};
 use rust_decimal::Decimal;

@@ -11,7 +11,7 @@ use rust_decimal::Decimal;
 use super::{chart, Series};
 use crate::{
     monitoring::{
-        html::{self as pieces, STATE_CSS},
+        html::{self as pieces, money, STATE_CSS},
         revenue::{percent, ShopVerdict, Verdict},
         sections, time_text, Register, RegisterState, Status,
     },
@@ -55,22 +55,6 @@ article.shop.verdict-low { border-color: #cf222e; box-shadow: 0 0 0 1px #cf222e;
 .legend span { margin-right: 1.2em; font-size: 0.9em; }
 .muted { color: #666; }
 ";
-
-fn money(d: Decimal) -> String {
-    let d = d.round_dp(2);
-    let s = format!("{:.2}", d);
-    // Thousands separated by a thin space: 1 234 567.89.
-    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
-    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |x| ("-", x));
-    let mut grouped = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push('\u{202f}');
-        }
-        grouped.push(c);
-    }
-    format!("{sign}{grouped}.{frac}")
-}
 
 fn t(m: &DateTime<FixedOffset>) -> String {
     time_text(m)
@@ -128,7 +112,7 @@ fn revenue_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
                     }
                     table.shops {
                         thead { tr {
-                            th { "shop" } th { "name" } th { "place" } th { "today" } th { "profile" }
+                            th { "shop" } th { "name" } th { "place" } th { "today" } th { "checks" } th { "profile" }
                             th { "deviation" } th { "verdict" } th { "registers" }
                         } }
                         tbody {
@@ -140,6 +124,7 @@ fn revenue_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
                                     td { (v.name) }
                                     td { (v.place()) }
                                     td.num { (money(v.today)) }
+                                    td.num { (p.status.shops.iter().find(|x| x.shop == v.shop).map_or(0, |t| t.checks_today)) }
                                     td.num { (v.profile.map_or("-".into(), money)) }
                                     td.num { (v.deviation.map_or("-".into(), percent)) }
                                     td { (v.verdict.name()) }
@@ -151,13 +136,20 @@ fn revenue_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
                     @for sp in shops {
                         @let v = sp.verdict;
                         @let heading = shop_heading(v);
+                        @let today = p.status.shops.iter().find(|x| x.shop == v.shop);
                         article class=(format!("shop verdict-{}", v.verdict.name())) id=(format!("shop-{}", v.shop)) data-shop=(v.shop) {
                             h3 { (heading) }
                             p.figures {
                                 span { "today " b { (money(v.today)) } }
+                                @if let Some(t) = today {
+                                    span.checks { "checks " b { (t.checks_today) } }
+                                }
                                 span { "profile " (v.profile.map_or("-".into(), money)) }
                                 span.deviation { "deviation " (v.deviation.map_or("-".into(), percent)) }
                                 span { "verdict " b { (v.verdict.name()) } }
+                            }
+                            @if let Some(t) = today {
+                                p.hours.muted { "hours " (t.hours_text) " · " (if t.open_now { "open now" } else { "closed now" }) }
                             }
                             (chart::svg(v.shop, &heading, &sp.series, now_minute))
                             (pieces::register_table(sp.registers.iter().copied()))

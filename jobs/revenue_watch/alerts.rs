@@ -189,7 +189,33 @@ pub fn describe(a: &AlertRow) -> String {
 /// The message of `due` items, grouped by shop: for each, what fired, held or cleared, the
 /// revenue against its profile, every register with its last contact and state, and the
 /// command to look closer.
-pub fn message(due: &[(Due, AlertRow)], now: DateTime<FixedOffset>, host: &str) -> Message {
+/// The link to shop `shop`'s section of the report page served at `report_url`
+/// (`report.url`): `<url>#shop-<N>`, any fragment of the setting replaced.
+pub fn shop_link(report_url: &str, shop: i32) -> String {
+    let base = report_url.split_once('#').map_or(report_url, |(b, _)| b);
+    format!("{base}#shop-{shop}")
+}
+
+/// `report.url` checked: an absolute http(s) URL, else what is wrong with it (exit 2).
+pub fn check_report_url(url: &str) -> Result<(), String> {
+    match url::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Ok(()),
+        Ok(u) => Err(format!(
+            "report.url (CSJOBS_REPORT_URL) must be an http:// or https:// URL, not {}:",
+            u.scheme()
+        )),
+        Err(e) => Err(format!("report.url (CSJOBS_REPORT_URL) is not a URL: {e}")),
+    }
+}
+
+/// The one message of a run: `due` grouped by shop, each shop linked to its section of the
+/// report page when `report_url` is set.
+pub fn message(
+    due: &[(Due, AlertRow)],
+    now: DateTime<FixedOffset>,
+    host: &str,
+    report_url: Option<&str>,
+) -> Message {
     let mut shops: Vec<i32> = due.iter().map(|(_, a)| a.shop).collect();
     shops.sort();
     shops.dedup();
@@ -231,6 +257,9 @@ pub fn message(due: &[(Due, AlertRow)], now: DateTime<FixedOffset>, host: &str) 
                 ));
             }
         }
+        if let Some(url) = report_url {
+            text.push_str(&format!("  on the report page: {}\n", shop_link(url, *shop)));
+        }
         text.push_str(&format!("  look closer: csjobs status --shop {shop}\n\n"));
     }
     let alerts: Vec<Value> = due
@@ -249,7 +278,7 @@ pub fn message(due: &[(Due, AlertRow)], now: DateTime<FixedOffset>, host: &str) 
                 },
                 "startsAt": a.opened_at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
                 "endsAt": a.resolved_at.map_or("0001-01-01T00:00:00Z".to_string(), |t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
-                "generatorURL": "",
+                "generatorURL": report_url.map_or(String::new(), |u| shop_link(u, a.shop)),
                 "fingerprint": fingerprint(a),
                 "details": a.details,
             })

@@ -58,6 +58,9 @@ fn read_err(what: &str) -> String {
 
 /// Runs `csjobs revenue-watch`.
 pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError> {
+    if let Some(url) = &cfg.report_url {
+        alerts::check_report_url(url).map_err(JobError::Usage)?;
+    }
     let delivery = if opts.dry_run {
         None
     } else {
@@ -118,7 +121,8 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         // the one document (JSON) or after the table.
         let after = simulate(&live, &plan, now);
         let due = alerts::due(&after, now, repeat_after);
-        let message = (!due.is_empty()).then(|| alerts::message(&due, now, &host_name()));
+        let message =
+            (!due.is_empty()).then(|| alerts::message(&due, now, &host_name(), cfg.report_url.as_deref()));
         print_verdicts(&verdicts, &conditions, format, Some(message.as_ref()));
         return Ok(Outcome { rejected: 0, problems: conditions.len() as u64 });
     };
@@ -129,7 +133,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
     let due = alerts::due(&live, now, repeat_after);
     if !due.is_empty() {
-        let m = alerts::message(&due, now, &host_name());
+        let m = alerts::message(&due, now, &host_name(), cfg.report_url.as_deref());
         let failed = delivery.send(&m);
         if !failed.is_empty() {
             return Err(JobError::Failed(anyhow::anyhow!(

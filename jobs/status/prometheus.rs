@@ -5,6 +5,8 @@
 
 use std::fmt::Write;
 
+use rust_decimal::prelude::ToPrimitive;
+
 use crate::monitoring::{LinkState, RegisterState, Status};
 
 /// A label value with `\`, `"` and line feeds escaped, as the text format requires.
@@ -182,6 +184,20 @@ pub fn render(s: &Status) -> String {
     );
     for (r, (shop, cash)) in s.registers.iter().zip(&ids) {
         senders.sample(&[("shop", shop), ("cash", cash)], r.senders.len() as f64);
+    }
+    let mut checks = f.family(
+        "csjobs_register_checks_today",
+        "The register's sale and return documents closed today up to now (shop wall clock).",
+    );
+    for (r, (shop, cash)) in s.registers.iter().zip(&ids) {
+        checks.sample(&[("shop", shop), ("cash", cash)], r.checks_today as f64);
+    }
+    let mut revenue = f.family(
+        "csjobs_register_revenue_today",
+        "The register's revenue today up to now: sales minus returns, in the currency's units.",
+    );
+    for (r, (shop, cash)) in s.registers.iter().zip(&ids) {
+        revenue.sample(&[("shop", shop), ("cash", cash)], r.revenue_today.to_f64().unwrap_or(0.0));
     }
 
     f.family("csjobs_status_healthy", "Whether status found no problem (1) or some (0).")

@@ -264,6 +264,8 @@ pub fn table(s: &Status, colour: bool) -> String {
                     r.senders.join(" + ")
                 },
                 format!("{}/{}/{}", r.files, r.errors, r.broken),
+                r.checks_today.to_string(),
+                html::money(r.revenue_today),
             ]
         })
         .collect();
@@ -278,11 +280,42 @@ pub fn table(s: &Status, colour: bool) -> String {
             "LAST SALE",
             "SENDER",
             "FILES/ERR/BROKEN",
+            "CHECKS",
+            "REVENUE",
         ],
         &rows,
-        &[1, 2],
+        &[1, 2, 9, 10],
         |i| if colour { ansi(regs[i].state) } else { None },
     ));
+    if !s.shops.is_empty() {
+        let _ = writeln!(out, "\nSHOPS (today up to {})", now.format("%H:%M"));
+        let rows: Vec<Vec<String>> = s
+            .shops
+            .iter()
+            .map(|sh| {
+                vec![
+                    sh.shop.to_string(),
+                    sh.name.clone(),
+                    [sh.city.as_deref(), sh.address.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    sh.hours_text.clone(),
+                    if sh.open_now { "open" } else { "closed" }.to_string(),
+                    sh.registers.to_string(),
+                    sh.checks_today.to_string(),
+                    html::money(sh.revenue_today),
+                ]
+            })
+            .collect();
+        out.push_str(&table::render(
+            &["SHOP", "NAME", "PLACE", "HOURS", "NOW", "REGISTERS", "CHECKS", "REVENUE"],
+            &rows,
+            &[0, 5, 6, 7],
+            |_| None,
+        ));
+    }
     out
 }
 

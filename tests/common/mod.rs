@@ -139,16 +139,17 @@ impl TestDb {
     }
 
     /// `revenue_hour` holds, for every shift, day and hour, exactly Σ sale − Σ return of the
-    /// closed documents of that hour (migration 0007): the rows where the two differ.
+    /// closed documents of that hour and their number (migrations 0007, 0009): the rows where
+    /// the two differ.
     pub async fn revenue_hour_disagreements(&self) -> Vec<String> {
         self.rows(
-            "select workshiftid, day, hour, sum(amount) from (
-                 select workshiftid, day, hour, amount from revenue_hour
+            "select workshiftid, day, hour, sum(amount), sum(checks) from (
+                 select workshiftid, day, hour, amount, checks from revenue_hour
                  union all
                  select workshiftid, time_end::date, extract(hour from time_end)::smallint,
-                        -(case doctype when 'sale' then total else -total end)
+                        -(case doctype when 'sale' then total else -total end), -1
                    from document where doctype in ('sale', 'return') and time_end is not null) x
-              group by 1, 2, 3 having sum(amount) <> 0 order by 1, 2, 3",
+              group by 1, 2, 3 having sum(amount) <> 0 or sum(checks) <> 0 order by 1, 2, 3",
         )
         .await
     }

@@ -1,0 +1,209 @@
+//! The period view (monitoring.md, "the period view"): per shop and day its revenue, checks,
+//! the profile of that day (the rule of today's, computed for that day: the median of the
+//! same weekdays before it, closed days left out) and the deviation, the days beyond
+//! `watch.threshold` marked; per register and day its checks and revenue. Read from the sums
+//! load-sales keeps (`revenue_hour`), never from the documents' items.
+
+use std::collections::{BTreeSet, HashMap};
+
+use chrono::{NaiveDate, TimeDelta};
+use rust_decimal::Decimal;
+use tokio_postgres::Client;
+
+use super::{
+    collect::today_sums,
+    revenue::{profile, same_weekdays_before, DayRevenue},
+    Moment,
+};
+use crate::core::config::WatchSettings;
+
+/// The longest period a page shows, in days (both ends counted).
+pub const MAX_DAYS: i64 = 92;
+
+/// `--from` and `--to` checked: in order, at most [`MAX_DAYS`] days.
+pub fn check(from: NaiveDate, to: NaiveDate) -> Result<(), String> {
+    if to < from {
+        return Err(format!("--to {to} is before --from {from}"));
+    }
+    let days = (to - from).num_days() + 1;
+    if days > MAX_DAYS {
+        return Err(format!("--from {from} --to {to} is {days} days; at most {MAX_DAYS} fit one page"));
+    }
+    Ok(())
+}
+
+/// What a register or a shop sold on a day.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DayFigures {
+    pub checks: i64,
+    pub revenue: Decimal,
+}
+
+impl DayFigures {
+    fn add(&mut self, checks: i64, revenue: Decimal) {
+        self.checks += checks;
+        self.revenue += revenue;
+    }
+}
+
+/// The sums of every day read, by shop and by (shop, register).
+#[derive(Debug, Default)]
+pub struct Daily {
+    pub by_shop: HashMap<(i32, NaiveDate), DayFigures>,
+    pub by_cash: HashMap<(i32, i32, NaiveDate), DayFigures>,
+    /// The registers that sold something in the period, per shop.
+    pub cashes: HashMap<i32, BTreeSet<i32>>,
+}
+
+/// Whole days before today from `revenue_hour`; `$1`, `$2` the first and last day, `$3` only
+/// these shops or null.
+const WHOLE_DAYS: &str = "
+select w.shopcode, w.cashcode, r.day, sum(r.checks)::bigint, sum(r.amount)
+  from revenue_hour r join workshift w on w.workshiftid = r.workshiftid
+ where r.day between $1 and $2 and ($3::int[] is null or w.shopcode = any($3))
+ group by 1, 2, 3";
+
+/// The days a period page needs: `from − 7 × weeks` (the first day's profile) up to `to`,
+/// today counted up to now and days after today left out.
+pub async fn read_daily(
+    client: &Client,
+    now: Moment,
+    from: NaiveDate,
+    to: NaiveDate,
+    weeks: u32,
+    only: Option<&[i32]>,
+) -> Result<Daily, tokio_postgres::Error> {
+    let today = now.naive_local().date();
+    let first = from - TimeDelta::days(7 * i64::from(weeks));
+    let last_whole = to.min(today - TimeDelta::days(1));
+    let only_v: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
+    let mut daily = Daily::default();
+    let mut put = |shop: i32, cash: i32, day: NaiveDate, checks: i64, revenue: Decimal| {
+        daily.by_shop.entry((shop, day)).or_default().add(checks, revenue);
+        daily.by_cash.entry((shop, cash, day)).or_default().add(checks, revenue);
+        if day >= from {
+            daily.cashes.entry(shop).or_default().insert(cash);
+        }
+    };
+    if first <= last_whole {
+        for r in client.query(WHOLE_DAYS, &[&first, &last_whole, &only_v]).await? {
+            put(r.get(0), r.get(1), r.get(2), r.get(3), r.get(4));
+        }
+    }
+    if from <= today && today <= to {
+        let t = today_sums(client, now, only).await?;
+        for ((shop, cash), (checks, revenue)) in t.by_shop_cash {
+            put(shop, cash, today, checks, revenue);
+        }
+    }
+    Ok(daily)
+}
+
+/// One shop on one day of the period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShopDay {
+    pub date: NaiveDate,
+    pub figures: DayFigures,
+    /// `None` with fewer than `watch.min_weeks` past same weekdays with revenue.
+    pub profile: Option<Decimal>,
+    /// (profile − revenue) / profile.
+    pub deviation: Option<Decimal>,
+    /// Beyond `watch.threshold`, with a profile of at least `watch.min_profile` (the rule of
+    /// a `revenue_low` alert, without the opening hours: the day is over).
+    pub beyond: bool,
+}
+
+/// Shop `shop`'s days from `from` to `to` (after `today` left out). A past day is judged
+/// whole against whole past days; `today_past`, today's profile days as revenue-watch reads
+/// them (each up to now's time of day), judges today as the alert does.
+pub fn shop_days(
+    daily: &Daily,
+    shop: i32,
+    from: NaiveDate,
+    to: NaiveDate,
+    today: NaiveDate,
+    today_past: &[DayRevenue],
+    w: &WatchSettings,
+) -> Vec<ShopDay> {
+    let whole = |d: NaiveDate| daily.by_shop.get(&(shop, d)).copied().unwrap_or_default();
+    from.iter_days()
+        .take_while(|d| *d <= to && *d <= today)
+        .map(|date| {
+            let figures = whole(date);
+            let past: Vec<DayRevenue> = if date == today {
+                today_past.to_vec()
+            } else {
+                same_weekdays_before(date, w.weeks)
+                    .map(|p| {
+                        let r = whole(p).revenue;
+                        DayRevenue { date: p, upto: r, whole_day: r }
+                    })
+                    .collect()
+            };
+            let profile = profile(&past, w.min_weeks).map(|p| p.round_dp(2));
+            let deviation = profile.filter(|p| !p.is_zero()).map(|p| ((p - figures.revenue) / p).round_dp(4));
+            let beyond =
+                profile.is_some_and(|p| p >= w.min_profile) && deviation.is_some_and(|d| d > w.threshold);
+            ShopDay { date, figures, profile, deviation, beyond }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::core::duration::Span;
+    use chrono::Datelike;
+
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+    fn day(m: u32, n: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, m, n).unwrap()
+    }
+    fn w() -> WatchSettings {
+        WatchSettings {
+            threshold: d("0.40"),
+            weeks: 4,
+            min_weeks: 2,
+            min_profile: d("1000.00"),
+            start_after: Span::hours(1),
+            silent_after: Span::hours(1),
+        }
+    }
+
+    #[test]
+    fn a_period_is_in_order_and_at_most_92_days() {
+        assert!(check(day(11, 1), day(11, 1)).is_ok());
+        assert!(check(day(9, 1), day(12, 1)).is_ok(), "92 days");
+        assert!(check(day(9, 1), day(12, 2)).unwrap_err().contains("93 days"));
+        assert!(check(day(11, 2), day(11, 1)).unwrap_err().contains("before"));
+    }
+
+    #[test]
+    fn each_day_against_its_own_same_weekdays() {
+        let mut daily = Daily::default();
+        // Tuesdays 3, 10, 17 Nov: 10,000 each; 24 Nov: 5,000 (beyond 40 %), 25 Nov: nothing
+        // on Wednesdays before: no profile.
+        for (n, r) in [(3, "10000"), (10, "10000"), (17, "10000"), (24, "5000"), (25, "900")] {
+            daily.by_shop.insert((8, day(11, n)), DayFigures { checks: 10, revenue: d(r) });
+        }
+        let all = shop_days(&daily, 8, day(11, 17), day(11, 30), day(11, 25), &[], &w());
+        assert_eq!(all.len(), 9, "17 … 25 November: every day up to today, none after");
+        assert_eq!(all[1].figures, DayFigures::default(), "a day without sales");
+        let days: Vec<&ShopDay> = all.iter().filter(|x| [17, 24, 25].contains(&x.date.day())).collect();
+        assert_eq!((days[0].profile, days[0].beyond), (Some(d("10000")), false));
+        assert_eq!(
+            (days[1].profile, days[1].deviation, days[1].beyond),
+            (Some(d("10000")), Some(d("0.5")), true)
+        );
+        assert_eq!((days[2].profile, days[2].beyond), (None, false), "today without past days");
+        // Exactly at the threshold is not beyond; a small profile is never marked.
+        daily.by_shop.insert((8, day(11, 24)), DayFigures { checks: 1, revenue: d("6000") });
+        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), day(11, 25), &[], &w())[0].beyond);
+        let mut small = w();
+        small.min_profile = d("20000");
+        daily.by_shop.insert((8, day(11, 24)), DayFigures { checks: 1, revenue: d("0") });
+        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), day(11, 25), &[], &small)[0].beyond);
+    }
+}
