@@ -1,9 +1,11 @@
 //! The Debian package (shared/spec/operations.md) as an admin gets it: built by
 //! scripts/package.sh, listed with dpkg-deb, judged by lintian, installed with dpkg on this
 //! machine, its units checked by systemd-analyze, its man pages rendered, its completions
-//! loaded, then removed and purged, checking what stays and what goes.
+//! loaded, its alerting rules checked by promtool, then removed and purged, checking what
+//! stays and what goes.
 //!
-//! Needs root (dpkg -i) and the Debian tools lintian, systemd (systemd-analyze), man-db:
+//! Needs root (dpkg -i) and the Debian tools lintian, systemd (systemd-analyze), man-db,
+//! prometheus (promtool):
 //! scripts/test.sh installs what is missing. It packages the binary this test suite built.
 
 mod common;
@@ -105,6 +107,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         "/usr/share/fish/vendor_completions.d/csjobs.fish",
         "/usr/share/doc/csjobs/copyright",
         "/usr/share/doc/csjobs/changelog.gz",
+        "/usr/share/csjobs/prometheus/csjobs.rules.yml",
     ] {
         want.insert(f.into(), "-rw-r--r--".into());
     }
@@ -187,6 +190,20 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         assert!(report.contains("ExecStart=/usr/bin/csjobs report --output /var/lib/csjobs/report.html\n"));
         assert!(report.contains("StateDirectory=csjobs\n"), "systemd makes /var/lib/csjobs for it");
 
+        // The alerting rules are the project's (tests/alert_rules.rs tests them), and the
+        // installed file passes promtool where it lies.
+        let rules = "/usr/share/csjobs/prometheus/csjobs.rules.yml";
+        assert_eq!(
+            fs::read(rules).unwrap(),
+            fs::read(format!("{root}/scripts/prometheus/csjobs.rules.yml")).unwrap(),
+            "{rules}"
+        );
+        let p = Command::new("promtool")
+            .args(["check", "rules", rules])
+            .output()
+            .expect("promtool (Debian package prometheus; scripts/test.sh installs it)");
+        assert!(p.status.success(), "promtool check rules {rules}: {}{}", text(&p), String::from_utf8_lossy(&p.stderr));
+
         // Man pages render; completions load in bash.
         for page in ["csjobs", "csjobs-status", "csjobs-load-sales"] {
             let m = sh(Command::new("man").args(["-l", &format!("/usr/share/man/man1/{page}.1.gz")]).env("MANWIDTH", "80").env("MAN_KEEP_FORMATTING", "0"));
@@ -213,6 +230,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
     let removed = (|| {
         assert!(!Path::new("/usr/bin/csjobs").exists());
         assert!(!Path::new("/lib/systemd/system/csjobs-load-sales.service").exists());
+        assert!(!Path::new("/usr/share/csjobs").exists(), "remove takes the alerting rules");
         assert!(Path::new("/etc/csjobs/csjobs.toml").exists(), "remove keeps the config");
         assert!(sales.exists(), "remove keeps the data");
     })

@@ -4,8 +4,9 @@
 #                   prometheus-node-exporter for the status textfile, python3 for parsing pages,
 #                   lintian, systemd-analyze (systemd) and man (man-db) for the package test,
 #                   chromium (headless) for the report page, python3-aiosmtpd (an SMTP
-#                   server for Debian's /usr/bin/python3) for the alert e-mails, and
-#                   python3-pika (an AMQP client) for publishing to receive.
+#                   server for Debian's /usr/bin/python3) for the alert e-mails,
+#                   python3-pika (an AMQP client) for publishing to receive, and
+#                   python3-yaml for reading the alerting rules and their promtool tests.
 #
 # Nothing is started or enabled: the packages' services are not needed (apt_install keeps
 # them stopped).
@@ -23,6 +24,7 @@ tools_ensure() {
     command -v chromium >/dev/null 2>&1 || missing+=(chromium)
     /usr/bin/python3 -c 'import aiosmtpd' >/dev/null 2>&1 || missing+=(python3-aiosmtpd)
     /usr/bin/python3 -c 'import pika' >/dev/null 2>&1 || missing+=(python3-pika)
+    /usr/bin/python3 -c 'import yaml' >/dev/null 2>&1 || missing+=(python3-yaml)
     [ ${#missing[@]} -eq 0 ] && return 0
     apt_install "${missing[@]}"
 }
