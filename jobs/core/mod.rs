@@ -16,6 +16,7 @@ pub mod logging;
 pub mod output;
 pub mod pgpass;
 pub mod ping;
+pub mod prelude;
 pub mod queue;
 pub mod runlog;
 pub mod runner;
