@@ -14,6 +14,7 @@
 # memory bounded (peak RSS printed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/bench.sh # now
 
 LARGE_SCALE=${LARGE_SCALE:-6}
 SMALL_SCALE=${SMALL_SCALE:-3}
@@ -34,7 +35,6 @@ bytes=$(du -sb --apparent-size "$work/src" | cut -f1)
 files=$(find "$work/src" -type f | wc -l)
 echo "source: $files files, $((bytes / 1000000)) MB" >&2
 
-now() { date +%s.%N; }
 fresh() { rm -rf "$work/run"; cp -a "$work/src" "$work/run"; mkdir -p "$work/run/backup"; sync; find "$work/run" -type f -exec cat {} + >/dev/null; }
 
 tar_times=() job_times=() rss=()

@@ -16,9 +16,8 @@
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
+. scripts/lib/bench.sh
 
-export PGOPTIONS="-c client_min_messages=warning"
 PROFILES=${PROFILES:-large small}
 REPEAT=${REPEAT:-2}
 
@@ -39,9 +38,6 @@ fresh_db() { # name csv_dir
     psql "$SERVER/$1" -q -f "$2/dictionary.sql" >/dev/null
     psql "$SERVER/$1" -qc "checkpoint" >/dev/null
 }
-
-now() { date +%s.%N; }
-min() { python3 -c "print(min(float(x) for x in '$*'.split()))"; }
 
 results=()
 for profile in $PROFILES; do

@@ -20,9 +20,8 @@
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
+. scripts/lib/bench.sh
 
-export PGOPTIONS="-c client_min_messages=warning"
 REPEAT=${REPEAT:-3}
 SCALE=${SCALE:-20}
 SHOP=100
@@ -108,8 +107,6 @@ group by 1
 order by 1;
 SQL
 
-now() { date +%s.%N; }
-min() { python3 -c "print(min(float(x) for x in '$*'.split()))"; }
 sql_run() { psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql" > "$work/sql.out"; }
 plain_run() { psql "$SERVER/$DB" -X -q --csv -v ON_ERROR_STOP=1 -f "$work/plain.sql" > "$work/plain.csv"; }
 job_run() { CSJOBS_CASHSERVER_DATABASE_URL="$SERVER/$DB" "$CSJOBS" -q reconcile --shop "$SHOP" "$@"; }

@@ -22,24 +22,15 @@
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
 . scripts/lib/bench.sh
 
-export PGOPTIONS="-c client_min_messages=warning"
 REPEAT=${REPEAT:-3}
 REGISTERS=${REGISTERS:-10000}
 ROWS=${ROWS:-5000000}
 FILES=${FILES:-2000}
 DB=csjobs_bench_status
 
-bench_begin "$DB"
-if bench_reuse; then
-    echo "== reusing the database $DB (KEEP=1)" >&2
-else
-echo "== building the database: $REGISTERS registers, $ROWS load log rows" >&2
-psql "$ADMIN" -qc "drop database if exists $DB with (force)" -c "create database $DB" >/dev/null
-"$CSJOBS" -q migrate --cashserver >/dev/null
-t0=$(date +%s)
+fill() {
 psql "$SERVER/$DB" -q -v ON_ERROR_STOP=1 -v registers="$REGISTERS" -v rows="$ROWS" >/dev/null <<'SQL'
 set synchronous_commit = off;
 insert into shop (shopcode, name, city, address)
@@ -88,10 +79,10 @@ select now() - interval '1 minute' * i, 'load-sales', i || '.json', 'error: cash
 insert into changeaccountbalancetemp (accountnumber, amount, created_at)
 select 'A' || i, 10, now() - interval '1 second' * i from generate_series(1, 1000) i;
 SQL
-psql "$SERVER/$DB" -qc "vacuum analyze" >/dev/null
-echo "   built in $(( $(date +%s) - t0 )) s" >&2
-fi
-mkdir -p "$work"/{queue,processed,error,broken,backup,astu}
+}
+bench_begin "$DB"
+bench_data "$REGISTERS registers, $ROWS load log rows" fill
+bench_job_dirs
 python3 - "$work/queue" "$FILES" <<'PY'
 import sys, os
 d, n = sys.argv[1], int(sys.argv[2])
@@ -99,8 +90,6 @@ for i in range(n):
     with open(os.path.join(d, f"file-{i:05}.json"), "w") as f:
         f.write('{"format": "csjobs-sales/1"}' + " " * 2000)
 PY
-export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed CSJOBS_ERROR_DIR=$work/error \
-    CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup CSJOBS_ASTU_OUTBOX=$work/astu
 
 # The baseline: the register table's columns in one query, as a DBA would write it.
 cat > "$work/baseline.sql" <<'SQL'
@@ -129,40 +118,23 @@ left join (
      group by l.cashcode) w on w.cashcode = c.cashcode
 order by s.city, s.address, c.cashcode;
 SQL
-{ echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
-
-sql_run() { psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql"; }
-status_run() { "$CSJOBS" -q status "$@"; }
+bench_nojit "$work/baseline.sql"
 
 # Warm-up, and the same registers on both sides.
-sql_run > "$work/sql.out"
+"${BENCH_PSQL[@]}" -f "$work/baseline.sql" > "$work/sql.out"
 sql_regs=$(($(wc -l < "$work/sql.out") - 2))
-status_run --format json > "$work/status.json" || true
+"$CSJOBS" -q status --format json > "$work/status.json" || true
 job_regs=$(python3 -c "import json; print(len(json.load(open('$work/status.json'))['registers']))")
 if [ "$sql_regs" != "$job_regs" ]; then echo "MISMATCH: SQL $sql_regs registers, status $job_regs" >&2; exit 1; fi
 sql_dup=$(awk -F'|' 'NR > 1 && $12 >= 2' "$work/sql.out" | wc -l)
 job_dup=$(python3 -c "import json; print(sum(1 for r in json.load(open('$work/status.json'))['registers'] if r['state'] == 'duplicate'))")
 if [ "$sql_dup" != "$job_dup" ]; then echo "MISMATCH: SQL $sql_dup registers with 2+ senders, status $job_dup duplicate" >&2; exit 1; fi
 
-sql_t=() nojit_t=() json_t=() prom_t=() json_rss=() prom_rss=()
-for r in $(seq "$REPEAT"); do
-    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline.sql"); sql_t+=("$t")
-    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -v ON_ERROR_STOP=1 -f "$work/baseline-nojit.sql"); nojit_t+=("$t")
-    read -r t m < <(secs_and_rss "$CSJOBS" -q status --format json); json_t+=("$t"); json_rss+=("$m")
-    read -r t m < <(secs_and_rss "$CSJOBS" -q status --format prometheus --output "$work/csjobs.prom"); prom_t+=("$t"); prom_rss+=("$m")
-    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, status json ${json_t[-1]} s (${json_rss[-1]} KB), prometheus ${prom_t[-1]} s (${prom_rss[-1]} KB)" >&2
-done
-s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); j=$(median "${json_t[*]}"); p=$(median "${prom_t[*]}")
-b=$(python3 -c "print(min($s, $n))")
-mj=$(python3 -c "print(max(int(x) for x in '${json_rss[*]}'.split()) // 1024)")
-mp=$(python3 -c "print(max(int(x) for x in '${prom_rss[*]}'.split()) // 1024)")
+SQL_OPTS=()
+JOB_A=("$CSJOBS" -q status --format json)
+JOB_B=("$CSJOBS" -q status --format prometheus --output "$work/csjobs.prom")
+bench_sql_beside_jobs 34 "csjobs status beside one hand-written SQL query of the register table" \
+    "$job_regs registers in 500 shops, $(psql "$SERVER/$DB" -Atc 'select count(*) from load_log') load log rows over 30 days, $FILES queued files; $job_dup duplicate senders found by both" \
+    "the register table" "csjobs status --format json" "csjobs status --format prometheus"
 lines=$(wc -l < "$work/csjobs.prom")
-echo
-echo "csjobs status beside one hand-written SQL query of the register table (median of $REPEAT; PostgreSQL $(psql "$ADMIN" -Atc 'show server_version'), $(nproc) cores)"
-echo "$job_regs registers in 500 shops, $(psql "$SERVER/$DB" -Atc 'select count(*) from load_log') load log rows over 30 days, $FILES queued files; $job_dup duplicate senders found by both"
-printf '%-34s %9s %8s %12s\n' "" seconds "x SQL" "peak RSS MB"
-printf '%-34s %9.3f %8.2f %12s\n' "psql, the register table" "$s" "$(python3 -c "print($s / $b)")" -
-printf '%-34s %9.3f %8.2f %12s\n' "psql, the same with JIT off" "$n" "$(python3 -c "print($n / $b)")" -
-printf '%-34s %9.3f %8.2f %12s\n' "csjobs status --format json" "$j" "$(python3 -c "print($j / $b)")" "$mj"
-printf '%-34s %9.3f %8.2f %12s\n' "csjobs status --format prometheus" "$p" "$(python3 -c "print($p / $b)")" "$mp"
 echo "targets: <= 1.5 x the faster SQL, under 2 s, peak RSS < 100 MB; the textfile has $lines lines"

@@ -17,9 +17,7 @@
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
 . scripts/lib/bench.sh
-export PGOPTIONS="-c client_min_messages=warning"
 
 RUNS=${RUNS:-3}
 SCALE=${SCALE:-1}

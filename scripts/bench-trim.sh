@@ -9,8 +9,7 @@
 #   SHIFTS=400 DOCS=1000 ITEMS=5 scripts/bench-trim.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
-export PGOPTIONS="-c client_min_messages=warning"
+. scripts/lib/bench.sh
 
 SHIFTS=${SHIFTS:-400}; DOCS=${DOCS:-1000}; ITEMS=${ITEMS:-5}; BATCH=${BATCH:-20}
 NOW=2026-11-23T12:00:00+03:00

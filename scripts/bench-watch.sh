@@ -22,23 +22,14 @@
 # throwaway cluster.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-. scripts/lib/pg.sh
 . scripts/lib/bench.sh
 
-export PGOPTIONS="-c client_min_messages=warning"
 REPEAT=${REPEAT:-3}
 DOCS_PER_SHIFT=${DOCS_PER_SHIFT:-286}
 DB=csjobs_bench_watch_$DOCS_PER_SHIFT
 NOW=2026-11-24T15:00:00+03:00
 
-bench_begin "$DB"
-if bench_reuse; then
-    echo "== reusing the database $DB (KEEP=1)" >&2
-else
-echo "== building the database: 500 shops, $DOCS_PER_SHIFT documents a shift over 5 weeks" >&2
-psql "$ADMIN" -qc "drop database if exists $DB with (force)" -c "create database $DB" >/dev/null
-"$CSJOBS" -q migrate --cashserver >/dev/null
-t0=$(date +%s)
+fill() {
 psql "$SERVER/$DB" -q -v ON_ERROR_STOP=1 -v docs="$DOCS_PER_SHIFT" >/dev/null <<'SQL'
 set synchronous_commit = off;
 set maintenance_work_mem = '256MB';
@@ -77,13 +68,11 @@ select c || '-' || m || '.json', 4096, md5(c || '-' || m), (c - 1) % 500 + 1, c,
   from generate_series(1, 1000) c, generate_series(0, 143) m,
        lateral (select timestamptz '2026-11-24 15:00+03' - m * interval '10 minutes' as t) x;
 SQL
-psql "$SERVER/$DB" -qc "vacuum analyze" >/dev/null
-echo "   built in $(( $(date +%s) - t0 )) s" >&2
-fi
+}
+bench_begin "$DB"
+bench_data "500 shops, $DOCS_PER_SHIFT documents a shift over 5 weeks" fill
 docs=$(psql "$SERVER/$DB" -Atc "select count(*) from document")
-mkdir -p "$work"/{queue,processed,error,broken,backup,astu}
-export CSJOBS_QUEUE_DIR=$work/queue CSJOBS_PROCESSED_DIR=$work/processed CSJOBS_ERROR_DIR=$work/error \
-    CSJOBS_BROKEN_DIR=$work/broken CSJOBS_BACKUP_DIR=$work/backup CSJOBS_ASTU_OUTBOX=$work/astu
+bench_job_dirs
 
 # The baseline: per shop, today up to 15:00, and up to 15:00 and whole-day on each of the
 # four Tuesdays before.
@@ -110,13 +99,11 @@ select w.shopcode,
  group by w.shopcode
  order by w.shopcode;
 SQL
-{ echo "set jit = off;"; cat "$work/baseline.sql"; } > "$work/baseline-nojit.sql"
-
-sql() { psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$1"; }
+bench_nojit "$work/baseline.sql"
 
 # Warm-up, and the same figures on both sides: today and the profile (the median of the
 # days with revenue, up to 15:00) of every shop.
-sql "$work/baseline.sql" > "$work/sql.out"
+"${BENCH_PSQL[@]}" -F, -f "$work/baseline.sql" > "$work/sql.out"
 "$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json > "$work/watch.out" || true
 python3 - "$work/sql.out" "$work/watch.out" <<'PY'
 import json, statistics, sys
@@ -140,24 +127,10 @@ PY
 "$CSJOBS" -q --now "$NOW" report --output "$work/report.html" || true
 grep -c '<article class="shop' "$work/report.html" | xargs -I{} echo "   the report shows {} shops, $(wc -c < "$work/report.html") bytes" >&2
 
-sql_t=() nojit_t=() watch_t=() report_t=() watch_rss=() report_rss=()
-for r in $(seq "$REPEAT"); do
-    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$work/baseline.sql"); sql_t+=("$t")
-    read -r t _ < <(secs_and_rss psql "$SERVER/$DB" -X -q -A -F, -v ON_ERROR_STOP=1 -f "$work/baseline-nojit.sql"); nojit_t+=("$t")
-    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json); watch_t+=("$t"); watch_rss+=("$m")
-    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" report --output "$work/report.html"); report_t+=("$t"); report_rss+=("$m")
-    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, revenue-watch ${watch_t[-1]} s (${watch_rss[-1]} KB), report ${report_t[-1]} s (${report_rss[-1]} KB)" >&2
-done
-s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); w=$(median "${watch_t[*]}"); p=$(median "${report_t[*]}")
-b=$(python3 -c "print(min($s, $n))")
-mw=$(python3 -c "print(max(int(x) for x in '${watch_rss[*]}'.split()) // 1024)")
-mp=$(python3 -c "print(max(int(x) for x in '${report_rss[*]}'.split()) // 1024)")
-echo
-echo "csjobs revenue-watch and report beside one hand-written SQL query of the revenue (median of $REPEAT; PostgreSQL $(psql "$ADMIN" -Atc 'show server_version'), $(nproc) cores)"
-echo "500 shops, 1,000 registers, $docs documents over 5 weeks; now $NOW"
-printf '%-38s %9s %8s %12s\n' "" seconds "x SQL" "peak RSS MB"
-printf '%-38s %9.3f %8.2f %12s\n' "psql, the revenue query" "$s" "$(python3 -c "print($s / $b)")" -
-printf '%-38s %9.3f %8.2f %12s\n' "psql, the same with JIT off" "$n" "$(python3 -c "print($n / $b)")" -
-printf '%-38s %9.3f %8.2f %12s\n' "csjobs revenue-watch --dry-run" "$w" "$(python3 -c "print($w / $b)")" "$mw"
-printf '%-38s %9.3f %8.2f %12s\n' "csjobs report" "$p" "$(python3 -c "print($p / $b)")" "$mp"
+SQL_OPTS=(-F,)
+JOB_A=("$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json)
+JOB_B=("$CSJOBS" -q --now "$NOW" report --output "$work/report.html")
+bench_sql_beside_jobs 38 "csjobs revenue-watch and report beside one hand-written SQL query of the revenue" \
+    "500 shops, 1,000 registers, $docs documents over 5 weeks; now $NOW" \
+    "the revenue query" "csjobs revenue-watch --dry-run" "csjobs report"
 echo "targets: <= 1.5 x the faster SQL, under 5 s, peak RSS < 200 MB"

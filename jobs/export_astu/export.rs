@@ -127,9 +127,11 @@ async fn export_group(
     };
     let mut written: Vec<(i64, PathBuf)> = Vec::new();
     for h in &heads {
-        let bytes = render(h, items.get(&h.workshiftid).map(Vec::as_slice).unwrap_or(&[]));
         let path = outbox.join(h.relative_path());
-        match write_file(outbox, &path, &bytes) {
+        let written_whole = render(h, items.get(&h.workshiftid).map(Vec::as_slice).unwrap_or(&[]))
+            .map_err(|e| io::Error::other(e.to_string()))
+            .and_then(|bytes| write_file(outbox, &path, &bytes));
+        match written_whole {
             Ok(()) => written.push((h.workshiftid, path)),
             Err(e) => report.failed.push((h.workshiftid, format!("cannot write {}: {e}", path.display()))),
         }

@@ -7,13 +7,7 @@ use super::{
     export::{self, ExportReport},
     state,
 };
-use crate::core::{
-    config::Config,
-    db::{self, Database},
-    output,
-    runner::{Ctx, Frame, Ran},
-    JobError, Outcome,
-};
+use crate::core::prelude::*;
 
 pub const JOB: &str = "export-astu";
 

@@ -8,14 +8,29 @@ pub mod export;
 pub mod job;
 pub mod state;
 
-use std::{borrow::Cow, fmt::Write, path::PathBuf};
+use std::path::PathBuf;
 
 use chrono::NaiveDateTime;
 use rust_decimal::Decimal;
 
-/// The header line of every ASTU file.
-pub const HEADER: &str =
-    "shop;cash;shift;workshiftid;docnum;doctype;time_end;ware;dept;quantity;price;discount;total";
+use crate::core::csv::{self, CsvError, Separator};
+
+/// The columns of every ASTU file, in order: its header line.
+pub const COLUMNS: [&str; 13] = [
+    "shop",
+    "cash",
+    "shift",
+    "workshiftid",
+    "docnum",
+    "doctype",
+    "time_end",
+    "ware",
+    "dept",
+    "quantity",
+    "price",
+    "discount",
+    "total",
+];
 
 /// The shift a file is about (смена).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,31 +64,32 @@ pub struct ItemLine {
 }
 
 /// The whole file: header, then one line per item in the order given (the query orders by
-/// `docnum`, then position), `\n` line ends, UTF-8.
-pub fn render(shift: &ShiftHead, items: &[ItemLine]) -> Vec<u8> {
-    let mut s = String::with_capacity(HEADER.len() + 1 + items.len() * 96);
-    s.push_str(HEADER);
-    s.push('\n');
+/// `docnum`, then position), `;`-separated, `\n` line ends, UTF-8 (`core::csv`: a text field
+/// holding `;`, a quote or a line break is quoted, so a line is always one record of 13
+/// fields).
+pub fn render(shift: &ShiftHead, items: &[ItemLine]) -> Result<Vec<u8>, CsvError> {
+    let [shop, cash, shiftnum] = [shift.shop, shift.cash, shift.shiftnum].map(|n| n.to_string());
+    let workshiftid = shift.workshiftid.to_string();
+    let mut w = csv::Writer::new(Vec::with_capacity(128 + items.len() * 96), Separator::Semicolon);
+    w.record(COLUMNS)?;
     for i in items {
-        let _ = writeln!(
-            s,
-            "{};{};{};{};{};{};{};{};{};{};{};{};{}",
-            shift.shop,
-            shift.cash,
-            shift.shiftnum,
-            shift.workshiftid,
-            i.docnum,
-            field(&i.doctype),
-            i.time_end.format("%Y-%m-%dT%H:%M:%S"),
-            field(&i.ware),
-            i.dept,
-            fixed(i.quantity, 3),
-            fixed(i.price, 2),
-            fixed(i.discount, 2),
-            fixed(i.total, 2),
-        );
+        w.record([
+            shop.as_str(),
+            &cash,
+            &shiftnum,
+            &workshiftid,
+            &i.docnum.to_string(),
+            &i.doctype,
+            &i.time_end.format("%Y-%m-%dT%H:%M:%S").to_string(),
+            &i.ware,
+            &i.dept.to_string(),
+            &fixed(i.quantity, 3),
+            &fixed(i.price, 2),
+            &fixed(i.discount, 2),
+            &fixed(i.total, 2),
+        ])?;
     }
-    s.into_bytes()
+    w.finish()
 }
 
 /// A decimal with exactly `digits` fraction digits (`.` separator); empty when null. The
@@ -82,16 +98,6 @@ pub fn fixed(d: Option<Decimal>, digits: usize) -> String {
     match d {
         Some(d) => format!("{d:.digits$}"),
         None => String::new(),
-    }
-}
-
-/// A text field: as is, or quoted CSV-style (`"…"`, inner quotes doubled) when it holds the
-/// separator, a quote or a line break, so that a line is always one record of 13 fields.
-fn field(s: &str) -> Cow<'_, str> {
-    if s.contains([';', '"', '\n', '\r']) {
-        Cow::Owned(format!("\"{}\"", s.replace('"', "\"\"")))
-    } else {
-        Cow::Borrowed(s)
     }
 }
 
@@ -134,7 +140,7 @@ mod tests {
                 total: d("125000.00"),
             },
         ];
-        let text = String::from_utf8(render(&head, &items)).unwrap();
+        let text = String::from_utf8(render(&head, &items).unwrap()).unwrap();
         assert_eq!(
             text,
             "shop;cash;shift;workshiftid;docnum;doctype;time_end;ware;dept;quantity;price;discount;total\n\
@@ -147,6 +153,6 @@ mod tests {
     #[test]
     fn a_shift_without_items_is_just_the_header() {
         let head = ShiftHead { workshiftid: 1, shop: 9, cash: 21, shiftnum: 1 };
-        assert_eq!(render(&head, &[]), format!("{HEADER}\n").into_bytes());
+        assert_eq!(render(&head, &[]).unwrap(), format!("{}\n", COLUMNS.join(";")).into_bytes());
     }
 }

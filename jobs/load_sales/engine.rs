@@ -122,6 +122,86 @@ pub const READER_DIED: &str = "the reader thread stopped before the end of the f
                            its message is in the log): what was committed stays, the files not read \
                            stay where they are; run again";
 
+/// Starts the reading side of a run on a thread of its own (`name`), so reading and parsing
+/// the next files overlaps with the database writing the current batch: `read` sends the
+/// files in order, each made with [`FromReader::from_reading`] against the run's byte budget
+/// ([`IN_FLIGHT_BYTES`]), and returns what it wants to hand back through the join handle;
+/// [`FromReader::End`] is sent after it. The channel is bounded (64 files): memory stays
+/// bounded whatever the number of files. A send that fails means the loading side stopped:
+/// `read` then returns at once.
+pub fn spawn_reader<T: Send + 'static>(
+    name: &str,
+    read: impl FnOnce(&mpsc::Sender<FromReader>, &Arc<ByteBudget>) -> T + Send + 'static,
+) -> (mpsc::Receiver<FromReader>, std::thread::JoinHandle<T>) {
+    let (tx, rx) = mpsc::channel(64);
+    let budget = ByteBudget::new(IN_FLIGHT_BYTES);
+    let handle = std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || {
+            let out = read(&tx, &budget);
+            // Fails only when the loading side has stopped already: nobody is waiting for it.
+            let _ = tx.blocking_send(FromReader::End);
+            out
+        })
+        .expect("spawn the reader thread");
+    (rx, handle)
+}
+
+/// What a reader sends besides files, and the reader's dying, as [`next_batch`] meets them.
+pub enum Aside {
+    Unreadable(QueuedFile, std::io::Error),
+    Failed(String),
+    /// The channel closed without [`FromReader::End`] (see [`READER_DIED`]).
+    ReaderDied,
+}
+
+/// A batch as [`next_batch`] collects it.
+pub struct Batch {
+    pub files: Vec<ReadFile>,
+    /// The reader has ended (or died): nothing more will come.
+    pub last: bool,
+}
+
+/// Collects the next batch from the reader: files until `max_files` of them or `max_items`
+/// items (the file that reaches it is in), waiting for the first as long as it takes and for
+/// the others half a second at most from the batch's start (the reader may be waiting for
+/// the byte budget that this very batch holds); what is not a file goes to `aside` as it
+/// comes. Shared by the load ([`consume`]) and its dry run, so both batch alike.
+pub async fn next_batch(
+    rx: &mut mpsc::Receiver<FromReader>,
+    max_files: usize,
+    max_items: usize,
+    mut aside: impl FnMut(Aside),
+) -> Batch {
+    let mut files: Vec<ReadFile> = Vec::new();
+    let mut items = 0usize;
+    let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
+    while files.len() < max_files && items < max_items {
+        let next = if files.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(next) => next,
+                Err(_) => break, // the reader is slow: this batch goes as it is
+            }
+        };
+        match next {
+            Some(FromReader::End) => return Batch { files, last: true },
+            None => {
+                aside(Aside::ReaderDied);
+                return Batch { files, last: true };
+            }
+            Some(FromReader::Unreadable(entry, e)) => aside(Aside::Unreadable(entry, e)),
+            Some(FromReader::Failed(msg)) => aside(Aside::Failed(msg)),
+            Some(FromReader::File(f)) => {
+                items += f.content.as_ref().map(|s| s.item_count()).unwrap_or(0);
+                files.push(*f);
+            }
+        }
+    }
+    Batch { files, last: false }
+}
+
 /// What happens to a file once its transaction committed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AfterCommit {
@@ -234,48 +314,28 @@ pub async fn consume(
     let mut failures: Vec<String> = Vec::new();
     let mut done = false;
     while !done && !stop.requested() {
-        let mut batch: Vec<ReadFile> = Vec::new();
-        let mut items = 0usize;
-        let deadline = tokio::time::Instant::now() + Duration::from_millis(500);
-        while batch.len() < cfg.sales.batch_files && items < cfg.sales.batch_items {
-            let next = if batch.is_empty() {
-                rx.recv().await
-            } else {
-                match tokio::time::timeout_at(deadline, rx.recv()).await {
-                    Ok(next) => next,
-                    Err(_) => break, // the reader is slow: commit what we have
-                }
-            };
-            match next {
-                Some(FromReader::End) => {
-                    done = true;
-                    break;
-                }
-                None => {
-                    tracing::error!("{READER_DIED}");
-                    failures.push(READER_DIED.to_string());
-                    done = true;
-                    break;
-                }
-                Some(FromReader::Unreadable(entry, e)) => {
-                    let msg = format!(
-                        "cannot read {}: {e}; it stays in the queue (check its permissions)",
-                        entry.path.display()
-                    );
-                    tracing::error!(file = %entry.name, "{msg}");
-                    summary.unreadable += 1;
-                    failures.push(msg);
-                }
-                Some(FromReader::File(f)) => {
-                    items += f.content.as_ref().map(|s| s.item_count()).unwrap_or(0);
-                    batch.push(*f);
-                }
-                Some(FromReader::Failed(msg)) => {
-                    tracing::error!("{msg}");
-                    failures.push(msg);
-                }
+        let next = next_batch(&mut rx, cfg.sales.batch_files, cfg.sales.batch_items, |aside| match aside {
+            Aside::ReaderDied => {
+                tracing::error!("{READER_DIED}");
+                failures.push(READER_DIED.to_string());
             }
-        }
+            Aside::Unreadable(entry, e) => {
+                let msg = format!(
+                    "cannot read {}: {e}; it stays in the queue (check its permissions)",
+                    entry.path.display()
+                );
+                tracing::error!(file = %entry.name, "{msg}");
+                summary.unreadable += 1;
+                failures.push(msg);
+            }
+            Aside::Failed(msg) => {
+                tracing::error!("{msg}");
+                failures.push(msg);
+            }
+        })
+        .await;
+        done = next.last;
+        let batch = next.files;
         if batch.is_empty() {
             continue;
         }

@@ -8,7 +8,7 @@
 //! log row without `disposed_at` was loaded by a run that died before moving it; the next
 //! run moves it (checking its content hash) instead of loading it again.
 
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, io::Write, time::Instant};
 
 use anyhow::{anyhow, Context};
 use chrono::Utc;
@@ -17,20 +17,17 @@ use tokio_postgres::Client;
 
 use super::{
     apply,
-    engine::{auto_export, consume, target_dir, AfterCommit, FromReader, IN_FLIGHT_BYTES, READER_DIED},
+    engine::{
+        self, auto_export, consume, next_batch, target_dir, AfterCommit, Aside, FromReader, READER_DIED,
+    },
     format,
     plan::Planner,
     types::Disposition,
 };
 pub use super::{engine::Summary, types::JOB};
 use crate::core::{
-    budget::ByteBudget,
-    config::Config,
-    db::{self, Database},
-    output,
+    prelude::*,
     queue::{self, QueuedFile},
-    runner::{Ctx, Frame, Ran},
-    JobError, Outcome,
 };
 
 /// The options of `csjobs load-sales`.
@@ -41,31 +38,24 @@ pub struct LoadOptions {
     pub retry_errors: bool,
 }
 
-/// Reads and validates the files in order on a thread of its own, so parsing the next
-/// files overlaps with the database writing the current batch. The channel is bounded:
-/// memory stays bounded whatever the queue size.
+/// Reads and validates the queued files in order on the reader thread
+/// ([`engine::spawn_reader`]).
 fn spawn_reader(files: Vec<QueuedFile>, max_bytes: u64) -> mpsc::Receiver<FromReader> {
-    let (tx, rx) = mpsc::channel(64);
-    let budget = ByteBudget::new(IN_FLIGHT_BYTES);
-    std::thread::Builder::new()
-        .name("sales-reader".into())
-        .spawn(move || {
-            for entry in files {
-                let started_at = Utc::now();
-                let path = entry.path.clone();
-                let read = || format::read_file(&path, max_bytes);
-                let item = match FromReader::from_reading(entry, read, started_at, &budget) {
-                    Some(item) => item,
-                    // Taken away by someone else since the listing: nothing to do.
-                    None => continue,
-                };
-                if tx.blocking_send(item).is_err() {
-                    return; // the run stopped
-                }
+    let (rx, _) = engine::spawn_reader("sales-reader", move |tx, budget| {
+        for entry in files {
+            let started_at = Utc::now();
+            let path = entry.path.clone();
+            let read = || format::read_file(&path, max_bytes);
+            let item = match FromReader::from_reading(entry, read, started_at, budget) {
+                Some(item) => item,
+                // Taken away by someone else since the listing: nothing to do.
+                None => continue,
+            };
+            if tx.blocking_send(item).is_err() {
+                return; // the run stopped
             }
-            let _ = tx.blocking_send(FromReader::End);
-        })
-        .expect("spawn the reader thread");
+        }
+    });
     rx
 }
 
@@ -261,50 +251,36 @@ async fn dry_run(cfg: &Config, opts: &LoadOptions, client: &Client) -> Result<Ou
     let mut rx = spawn_reader(files, cfg.sales.max_file_bytes);
     let mut planner = Planner::new();
     let mut summary = Summary::default();
-    let mut batch = Vec::new();
     let mut out = std::io::stdout().lock();
     let mut reader_died = false;
     loop {
-        // A batch waits for more files half a second at most (`None`: none came): the reader
-        // may be waiting for the byte budget that this very batch holds.
-        let next = if batch.is_empty() {
-            Some(rx.recv().await)
-        } else {
-            tokio::time::timeout(std::time::Duration::from_millis(500), rx.recv()).await.ok()
-        };
-        let idle = next.is_none();
-        let end = matches!(next, Some(None | Some(FromReader::End)));
-        match next.flatten() {
-            Some(FromReader::File(f)) => batch.push(*f),
-            Some(FromReader::Unreadable(entry, e)) => {
+        // The same batches as a load (engine::next_batch), planned without writing: later
+        // files see the shifts that earlier ones would create.
+        let batch = next_batch(&mut rx, cfg.sales.batch_files, cfg.sales.batch_items, |aside| match aside {
+            Aside::Unreadable(entry, e) => {
                 summary.unreadable += 1;
-                use std::io::Write;
                 let _ = writeln!(out, "{}\tunreadable\t{e}", entry.name);
             }
-            Some(FromReader::Failed(msg)) => {
-                use std::io::Write;
+            Aside::Failed(msg) => {
                 let _ = writeln!(out, "failed\t{msg}");
             }
-            Some(FromReader::End) => {}
-            None if idle => {}
-            None => reader_died = true,
-        }
-        if batch.len() >= cfg.sales.batch_files || ((end || idle) && !batch.is_empty()) {
-            let results = apply::plan_only(client, &mut planner, &batch)
+            Aside::ReaderDied => reader_died = true,
+        })
+        .await;
+        if !batch.files.is_empty() {
+            let results = apply::plan_only(client, &mut planner, &batch.files)
                 .await
                 .context("cannot read the cash server DB")?;
-            for (f, r) in batch.iter().zip(&results) {
+            for (f, r) in batch.files.iter().zip(&results) {
                 summary.add(r);
                 let what = match (&f.content, r.disposition) {
                     (Ok(sf), Disposition::Processed) => apply::describe_shift(r, sf),
                     _ => r.reason.clone().unwrap_or_default(),
                 };
-                use std::io::Write;
                 let _ = writeln!(out, "{}\t{}\t{}", f.entry.name, r.disposition.as_str(), what);
             }
-            batch.clear();
         }
-        if end {
+        if batch.last {
             break;
         }
     }

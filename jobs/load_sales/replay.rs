@@ -32,13 +32,8 @@ use super::{
 use crate::{
     archive::{self, tgz, Kind},
     core::{
-        budget::ByteBudget,
-        config::Config,
-        db::{self, Database},
-        output,
+        prelude::*,
         queue::{self, QueuedFile},
-        runner::{Ctx, Frame, Ran},
-        JobError, Outcome,
     },
 };
 
@@ -111,99 +106,96 @@ fn spawn_reader(
     opts: ReplayOptions,
     max_bytes: u64,
 ) -> (mpsc::Receiver<FromReader>, std::thread::JoinHandle<Skipped>) {
-    let (tx, rx) = mpsc::channel(64);
-    let budget = ByteBudget::new(engine::IN_FLIGHT_BYTES);
-    let handle = std::thread::Builder::new()
-        .name("replay-reader".into())
-        .spawn(move || {
-            let mut skipped = Skipped::default();
-            // Returns false when the loading side has stopped.
-            let send = |item: Option<FromReader>, skipped: &mut Skipped| -> bool {
-                let Some(item) = item else { return true };
-                if let FromReader::File(f) = &item {
-                    match f.content.as_ref().ok().map(|sf| opts.wants(sf)) {
-                        Some(Some(true)) => {}
-                        Some(Some(false)) => {
-                            skipped.outside_period += 1;
-                            return true;
-                        }
-                        _ => {
-                            skipped.undated += 1;
-                            tracing::warn!(file = %f.entry.name, "not replayed: its shift open date is unknown");
-                            return true;
+    engine::spawn_reader("replay-reader", move |tx, budget| {
+        let mut skipped = Skipped::default();
+        // Returns false when the loading side has stopped.
+        let send = |item: Option<FromReader>, skipped: &mut Skipped| -> bool {
+            let Some(item) = item else { return true };
+            if let FromReader::File(f) = &item {
+                match f.content.as_ref().ok().map(|sf| opts.wants(sf)) {
+                    Some(Some(true)) => {}
+                    Some(Some(false)) => {
+                        skipped.outside_period += 1;
+                        return true;
+                    }
+                    _ => {
+                        skipped.undated += 1;
+                        tracing::warn!(file = %f.entry.name, "not replayed: its shift open date is unknown");
+                        return true;
+                    }
+                }
+            }
+            tx.blocking_send(item).is_ok()
+        };
+        for source in sources {
+            match source {
+                Source::Processed(files) => {
+                    for entry in files {
+                        test_pause();
+                        let path = entry.path.clone();
+                        let read = || format::read_file(&path, max_bytes);
+                        let mut entry = entry;
+                        entry.name = entry.path.display().to_string();
+                        // A file listed in processed/ that is gone when it is read was not
+                        // replayed: a failure naming it, never a silent skip.
+                        let item = FromReader::from_reading(entry, read, Utc::now(), budget)
+                            .unwrap_or_else(|| FromReader::Failed(vanished(&path)));
+                        if !send(Some(item), &mut skipped) {
+                            return skipped;
                         }
                     }
                 }
-                tx.blocking_send(item).is_ok()
-            };
-            for source in sources {
-                match source {
-                    Source::Processed(files) => {
-                        for entry in files {
-                            test_pause();
-                            let path = entry.path.clone();
-                            let read = || format::read_file(&path, max_bytes);
-                            let mut entry = entry;
-                            entry.name = entry.path.display().to_string();
-                            // A file listed in processed/ that is gone when it is read was not
-                            // replayed: a failure naming it, never a silent skip.
-                            let item = FromReader::from_reading(entry, read, Utc::now(), &budget)
-                                .unwrap_or_else(|| FromReader::Failed(vanished(&path)));
-                            if !send(Some(item), &mut skipped) {
-                                return skipped;
+                Source::Archive(path) => {
+                    let mut stopped = false;
+                    let result = tgz::read_entries(
+                        &path,
+                        |e, content| {
+                            let Some(name) = e.rel.file_name().and_then(|n| n.to_str()) else {
+                                return Ok(());
+                            };
+                            if !format::is_sales_file_name(name) || e.size > max_bytes {
+                                return Ok(());
                             }
-                        }
+                            let entry = QueuedFile {
+                                path: path.join(&e.rel),
+                                name: format!("{}#{}", path.display(), e.rel.display()),
+                                size: e.size,
+                                mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
+                            };
+                            let read = || format::read_bytes(content, name.ends_with(".gz"), max_bytes);
+                            if !send(FromReader::from_reading(entry, read, Utc::now(), budget), &mut skipped)
+                            {
+                                stopped = true;
+                                return Err(std::io::Error::other("stopped"));
+                            }
+                            Ok(())
+                        },
+                        |rel, size| {
+                            size <= max_bytes
+                                && rel
+                                    .file_name()
+                                    .and_then(|n| n.to_str())
+                                    .is_some_and(format::is_sales_file_name)
+                        },
+                    );
+                    if stopped {
+                        return skipped;
                     }
-                    Source::Archive(path) => {
-                        let mut stopped = false;
-                        let result = tgz::read_entries(
-                            &path,
-                            |e, content| {
-                                let Some(name) = e.rel.file_name().and_then(|n| n.to_str()) else {
-                                    return Ok(());
-                                };
-                                if !format::is_sales_file_name(name) || e.size > max_bytes {
-                                    return Ok(());
-                                }
-                                let entry = QueuedFile {
-                                    path: path.join(&e.rel),
-                                    name: format!("{}#{}", path.display(), e.rel.display()),
-                                    size: e.size,
-                                    mtime: SystemTime::UNIX_EPOCH + Duration::from_secs(e.mtime),
-                                };
-                                let read = || format::read_bytes(content, name.ends_with(".gz"), max_bytes);
-                                if !send(FromReader::from_reading(entry, read, Utc::now(), &budget), &mut skipped) {
-                                    stopped = true;
-                                    return Err(std::io::Error::other("stopped"));
-                                }
-                                Ok(())
-                            },
-                            |rel, size| {
-                                size <= max_bytes
-                                    && rel.file_name().and_then(|n| n.to_str()).is_some_and(format::is_sales_file_name)
-                            },
-                        );
-                        if stopped {
-                            return skipped;
-                        }
-                        if let Err(e) = result {
-                            let msg = format!(
-                                "cannot read the archive {}: {e}; the files of it read so far were \
+                    if let Err(e) = result {
+                        let msg = format!(
+                            "cannot read the archive {}: {e}; the files of it read so far were \
                                  replayed, the rest were not",
-                                path.display()
-                            );
-                            if tx.blocking_send(FromReader::Failed(msg)).is_err() {
-                                return skipped;
-                            }
+                            path.display()
+                        );
+                        if tx.blocking_send(FromReader::Failed(msg)).is_err() {
+                            return skipped;
                         }
                     }
                 }
             }
-            let _ = tx.blocking_send(FromReader::End);
-            skipped
-        })
-        .expect("spawn the replay reader");
-    (rx, handle)
+        }
+        skipped
+    })
 }
 
 /// The failure of a file of processed/ that was listed but is gone when read.

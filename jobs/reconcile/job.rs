@@ -13,11 +13,7 @@ use super::{
     write::{self, OutputFormat},
     DayRows, DeptRows, Report, ReportKind, ShiftRows, Sums,
 };
-use crate::core::{
-    config::Config,
-    db::{self, Database},
-    output, JobError, Outcome,
-};
+use crate::core::prelude::*;
 
 /// The options of `csjobs reconcile` (its `--help` is these doc comments). At most one
 /// subject is a clap group; "none" is refused by [`subject`] with the list of the three.

@@ -39,12 +39,9 @@ const fn col(name: &'static str, kind: Kind) -> Col {
     Col { name, kind }
 }
 
-const PER_SHIFT: &[Col] = &[
-    col("workshiftid", Kind::Int),
-    col("shift", Kind::Int),
-    col("opened", Kind::Text),
-    col("closed", Kind::Text),
-    col("checks", Kind::Int),
+/// The money columns the per-shift and per-day reports share, in their order (what
+/// [`money_columns`] computes): sales, returns and revenue cash / non-cash, the drawer.
+const MONEY: [Col; 7] = [
     col("sales_cash", Kind::Money),
     col("sales_noncash", Kind::Money),
     col("returns_cash", Kind::Money),
@@ -52,20 +49,39 @@ const PER_SHIFT: &[Col] = &[
     col("revenue_cash", Kind::Money),
     col("revenue_noncash", Kind::Money),
     col("drawer", Kind::Money),
-    col("exported", Kind::Flag),
 ];
 
-const PER_SHOP_DAY: &[Col] = &[
-    col("date", Kind::Text),
-    col("documents", Kind::Int),
-    col("sales_cash", Kind::Money),
-    col("sales_noncash", Kind::Money),
-    col("returns_cash", Kind::Money),
-    col("returns_noncash", Kind::Money),
-    col("revenue_cash", Kind::Money),
-    col("revenue_noncash", Kind::Money),
-    col("drawer", Kind::Money),
-];
+/// `head`, then [`MONEY`], then `tail`, as one array (const: the lists are fixed at compile
+/// time, and a wrong length does not compile).
+const fn with_money<const N: usize>(head: &[Col], tail: &[Col]) -> [Col; N] {
+    assert!(head.len() + MONEY.len() + tail.len() == N);
+    let mut out = [col("", Kind::Int); N];
+    let mut i = 0;
+    while i < N {
+        out[i] = if i < head.len() {
+            head[i]
+        } else if i < head.len() + MONEY.len() {
+            MONEY[i - head.len()]
+        } else {
+            tail[i - head.len() - MONEY.len()]
+        };
+        i += 1;
+    }
+    out
+}
+
+const PER_SHIFT: [Col; 13] = with_money(
+    &[
+        col("workshiftid", Kind::Int),
+        col("shift", Kind::Int),
+        col("opened", Kind::Text),
+        col("closed", Kind::Text),
+        col("checks", Kind::Int),
+    ],
+    &[col("exported", Kind::Flag)],
+);
+
+const PER_SHOP_DAY: [Col; 9] = with_money(&[col("date", Kind::Text), col("documents", Kind::Int)], &[]);
 
 const PER_DEPARTMENT: &[Col] = &[
     col("dept", Kind::Int),
@@ -90,8 +106,8 @@ impl ReportKind {
     /// The columns, in order, with the names of rules.md §6.
     pub fn columns(self) -> &'static [Col] {
         match self {
-            ReportKind::PerShift => PER_SHIFT,
-            ReportKind::PerShopDay => PER_SHOP_DAY,
+            ReportKind::PerShift => &PER_SHIFT,
+            ReportKind::PerShopDay => &PER_SHOP_DAY,
             ReportKind::PerDepartment => PER_DEPARTMENT,
         }
     }

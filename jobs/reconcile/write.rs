@@ -1,14 +1,16 @@
 //! The writers of a reconciliation report, one per format: `table` (aligned, for a terminal),
-//! `csv` and `json` (polars' writers over the frame with money and quantities turned into
-//! fixed-point text), `xlsx` (rust_xlsxwriter, money as numbers with a 2-digit format).
+//! `csv` (`core::csv`, the one CSV writer), `json` (polars' writer over the frame with money
+//! and quantities turned into fixed-point text), `xlsx` (rust_xlsxwriter, money as numbers
+//! with a 2-digit format).
 //! Every writer shows money with exactly 2 fraction digits and quantities with 3.
 
-use std::io::Write;
+use std::{borrow::Cow, io::Write};
 
 use polars::prelude::*;
 use rust_xlsxwriter::{Color, Format, Workbook, XlsxError};
 
 use super::{Col, Kind, Report, ReportKind};
+use crate::core::csv::{self as core_csv, CsvError, Separator};
 
 /// `--format`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -59,16 +61,14 @@ fn cell<'a>(frame: &'a DataFrame, c: &Col, row: usize) -> PolarsResult<Cell<'a>>
     })
 }
 
-/// The frame as CSV and JSON show it: money and quantities as fixed-point text, the rest
-/// as it is.
+/// The frame as JSON shows it: money and quantities as fixed-point text, the rest as it is.
 fn rendered(report: &Report) -> PolarsResult<DataFrame> {
     let mut cols = Vec::new();
     for c in report.kind.columns() {
         let column = report.frame.column(c.name)?;
         cols.push(match c.kind {
             Kind::Money | Kind::Quantity => {
-                let f = if c.kind == Kind::Money { money } else { quantity };
-                let text: Vec<Option<String>> = column.i64()?.iter().map(|v| v.map(f)).collect();
+                let text: Vec<Option<String>> = column.i64()?.iter().map(|v| v.map(|v| show(c, v))).collect();
                 Column::new(c.name.into(), text)
             }
             _ => column.clone(),
@@ -77,10 +77,35 @@ fn rendered(report: &Report) -> PolarsResult<DataFrame> {
     DataFrame::new_infer_height(cols)
 }
 
-/// CSV with a header line, `,`-separated, `\n` line ends, null as an empty field.
-pub fn csv(report: &Report, out: &mut impl Write) -> PolarsResult<()> {
-    let mut df = rendered(report)?;
-    CsvWriter::new(out).include_header(true).finish(&mut df)
+/// Why a CSV report could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum CsvReportError {
+    #[error(transparent)]
+    Frame(#[from] PolarsError),
+    #[error(transparent)]
+    Csv(#[from] CsvError),
+}
+
+/// CSV (`core::csv`) with a header line, `,`-separated, `\n` line ends; money and
+/// quantities as fixed-point text, `exported` as true/false, null as an empty field.
+pub fn csv(report: &Report, out: impl Write) -> Result<(), CsvReportError> {
+    let cols = report.kind.columns();
+    let mut w = core_csv::Writer::new(out, Separator::Comma);
+    w.record(cols.iter().map(|c| c.name))?;
+    for r in 0..report.frame.height() {
+        let mut line = Vec::with_capacity(cols.len());
+        for c in cols {
+            line.push(match cell(&report.frame, c, r)? {
+                Cell::Int(v) | Cell::Money(v) | Cell::Quantity(v) => Cow::Owned(show(c, v)),
+                Cell::Text(t) => Cow::Borrowed(t),
+                Cell::Flag(b) => Cow::Borrowed(if b { "true" } else { "false" }),
+                Cell::Null => Cow::Borrowed(""),
+            });
+        }
+        w.record(line.iter().map(|f| f.as_bytes()))?;
+    }
+    w.finish()?;
+    Ok(())
 }
 
 /// JSON: an array of objects, keys in column order; money as strings.

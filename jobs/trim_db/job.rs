@@ -7,13 +7,7 @@ use anyhow::Context;
 use chrono::TimeDelta;
 
 use super::{Cutoff, TrimPlan};
-use crate::core::{
-    config::Config,
-    db::{self, Database},
-    output,
-    runner::{Ctx, Frame, Ran},
-    JobError, Outcome,
-};
+use crate::core::prelude::*;
 
 pub const JOB: &str = "trim-db";
 
