@@ -1,13 +1,14 @@
 //! Terminal tables for people (`status`, `revenue-watch`, `reconcile`): columns padded to the
 //! widest cell by display width, so Cyrillic names and wide characters line up; no borders,
-//! two spaces between columns, two before the first. Colours, when asked for, paint a whole
+//! two spaces between columns, `indent` spaces before the first. Colours, when asked for, paint a whole
 //! row after padding, so an escape never shifts a column.
 
 use comfy_table::{presets::NOTHING, CellAlignment, ContentArrangement, Table};
 
-/// `headers` and `rows` as a table; the columns in `right` aligned right (numbers); `colour`
-/// the ANSI start sequence for data row `i`, if any.
+/// `headers` and `rows` as a table, each line after `indent` spaces; the columns in `right`
+/// aligned right (numbers); `colour` the ANSI start sequence for data row `i`, if any.
 pub fn render(
+    indent: usize,
     headers: &[&str],
     rows: &[Vec<String>],
     right: &[usize],
@@ -26,7 +27,7 @@ pub fn render(
     }
     let mut out = String::new();
     for (i, line) in t.lines().enumerate() {
-        let line = format!("  {}", line.trim_end());
+        let line = format!("{:indent$}{}", "", line.trim_end());
         match i.checked_sub(1).and_then(&colour) {
             Some(code) => out.push_str(&format!("{code}{line}\x1b[0m\n")),
             None => {
@@ -51,6 +52,7 @@ mod tests {
     #[test]
     fn columns_line_up_by_display_width() {
         let t = render(
+            2,
             &["NAME", "N"],
             &[
                 vec!["Касса".into(), "x".into()],
@@ -70,6 +72,7 @@ mod tests {
     #[test]
     fn numbers_align_right_and_colour_wraps_the_padded_row() {
         let t = render(
+            2,
             &["A", "SUM"],
             &[vec!["a".into(), "5".into()], vec!["b".into(), "12345".into()]],
             &[1],

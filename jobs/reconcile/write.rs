@@ -167,22 +167,15 @@ pub fn table(report: &Report) -> PolarsResult<String> {
         line[0] = "total".into();
         rows.push(line);
     }
-    let widths: Vec<usize> =
-        (0..cols.len()).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let right: Vec<usize> = cols
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| matches!(c.kind, Kind::Int | Kind::Money | Kind::Quantity))
+        .map(|(i, _)| i)
+        .collect();
+    let headers: Vec<&str> = rows[0].iter().map(String::as_str).collect();
     let mut s = format!("{}\n", report.title);
-    for row in &rows {
-        let cells: Vec<String> = row
-            .iter()
-            .zip(cols)
-            .zip(&widths)
-            .map(|((t, c), w)| match c.kind {
-                Kind::Int | Kind::Money | Kind::Quantity => format!("{t:>w$}"),
-                _ => format!("{t:<w$}"),
-            })
-            .collect();
-        s.push_str(cells.join("  ").trim_end());
-        s.push('\n');
-    }
+    s.push_str(&crate::core::table::render(0, &headers, &rows[1..], &right, |_| None));
     if frame.height() == 0 {
         s.push_str("(no rows)\n");
     }

@@ -227,6 +227,7 @@ fn print_verdicts(
                 })
                 .collect();
             let mut out = table::render(
+                0,
                 &["SHOP", "PLACE", "TODAY", "PROFILE", "DEVIATION", "VERDICT"],
                 &rows,
                 &[0, 2, 3, 4],

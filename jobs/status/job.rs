@@ -74,7 +74,7 @@ pub async fn run(cfg: &Config, opts: &StatusOptions) -> Result<Outcome, JobError
         StatusFormat::Table => render::table(status, opts.output.is_none() && colour_ok()).into_bytes(),
         StatusFormat::Json => render::json(status),
         StatusFormat::Prometheus => prometheus::render(status).into_bytes(),
-        StatusFormat::Csv => render::csv(status),
+        StatusFormat::Csv => render::csv(status).context("cannot write the checklist as CSV")?,
         StatusFormat::Xlsx => render::xlsx(status).context("cannot build the workbook")?,
         StatusFormat::Html => render::html(status),
     };

@@ -8,7 +8,7 @@ use std::fmt::Write;
 use rust_xlsxwriter::{Color, ExcelDateTime, Format, FormatBorder, Workbook, XlsxError};
 
 use crate::{
-    core::table,
+    core::{csv, table},
     monitoring::{
         age_text, html,
         sections::{self, checklist_row, or_dash, CHECKLIST},
@@ -52,25 +52,9 @@ pub fn json(s: &Status) -> Vec<u8> {
 
 // ---- csv --------------------------------------------------------------------------------
 
-/// A CSV field, quoted when it holds a separator, a quote or a line break (RFC 4180).
-fn csv_field(f: &str) -> String {
-    if f.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", f.replace('"', "\"\""))
-    } else {
-        f.to_string()
-    }
-}
-
-pub fn csv(s: &Status) -> Vec<u8> {
-    let mut out = String::new();
-    out.push_str(&CHECKLIST.join(","));
-    out.push('\n');
-    for r in &s.registers {
-        let row: Vec<String> = checklist_row(r).iter().map(|f| csv_field(f)).collect();
-        out.push_str(&row.join(","));
-        out.push('\n');
-    }
-    out.into_bytes()
+/// The checklist as CSV (core::csv: RFC 4180 quoting, one record per line).
+pub fn csv(s: &Status) -> Result<Vec<u8>, csv::CsvError> {
+    csv::document(csv::Separator::Comma, &CHECKLIST, s.registers.iter().map(checklist_row))
 }
 
 // ---- xlsx -------------------------------------------------------------------------------
@@ -209,7 +193,7 @@ pub fn table(s: &Status, colour: bool) -> String {
         let _ = writeln!(out, "\n{}", section.title.to_uppercase());
         let headers: Vec<String> = section.headers.iter().map(|h| h.to_uppercase()).collect();
         let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
-        out.push_str(&table::render(&headers, &section.rows, &[], |i| {
+        out.push_str(&table::render(2, &headers, &section.rows, &[], |i| {
             (colour && section.bad[i]).then_some("\x1b[31m")
         }));
         for note in &section.notes {
@@ -270,6 +254,7 @@ pub fn table(s: &Status, colour: bool) -> String {
         })
         .collect();
     out.push_str(&table::render(
+        2,
         &[
             "STATE",
             "SHOP",
@@ -310,6 +295,7 @@ pub fn table(s: &Status, colour: bool) -> String {
             })
             .collect();
         out.push_str(&table::render(
+            2,
             &["SHOP", "NAME", "PLACE", "HOURS", "NOW", "REGISTERS", "CHECKS", "REVENUE"],
             &rows,
             &[0, 5, 6, 7],
@@ -317,16 +303,4 @@ pub fn table(s: &Status, colour: bool) -> String {
         ));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn csv_fields_are_quoted_only_when_needed() {
-        assert_eq!(csv_field("ул. Баумана, 1"), "\"ул. Баумана, 1\"");
-        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
-        assert_eq!(csv_field("Казань"), "Казань");
-    }
 }
