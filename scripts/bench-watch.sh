@@ -134,3 +134,62 @@ bench_sql_beside_jobs 38 "csjobs revenue-watch and report beside one hand-writte
     "500 shops, 1,000 registers, $docs documents over 5 weeks; now $NOW" \
     "the revenue query" "csjobs revenue-watch --dry-run" "csjobs report"
 echo "targets: <= 1.5 x the faster SQL, under 5 s, peak RSS < 200 MB"
+
+# The period view: `report --from --to` of 31 days for every shop, beside one hand-written
+# SQL of the same per-day sums (per shop, register and day: checks and revenue over the 31
+# days and the four weeks before them that the first days' profiles need; today up to now).
+FROM=2026-10-25 TO=2026-11-24
+cat > "$work/period.sql" <<'SQL'
+select shopcode, cashcode, day, sum(checks) as checks, sum(amount) as revenue from (
+    select w.shopcode, w.cashcode, r.day, r.checks, r.amount
+      from revenue_hour r join workshift w using (workshiftid)
+     where r.day between date '2026-09-27' and date '2026-11-23'
+        or (r.day = date '2026-11-24' and r.hour < 15)
+    union all
+    select w.shopcode, w.cashcode, date '2026-11-24', 1, case d.doctype when 'sale' then d.total else -d.total end
+      from document d join workshift w using (workshiftid)
+     where d.doctype in ('sale', 'return') and d.time_end between '2026-11-24 15:00' and '2026-11-24 15:00'
+) x group by 1, 2, 3 order by 1, 2, 3;
+SQL
+{ echo "set jit = off;"; cat "$work/period.sql"; } > "$work/period-nojit.sql"
+"${BENCH_PSQL[@]}" -F, -f "$work/period.sql" > "$work/period-sql.out"
+"$CSJOBS" -q --now "$NOW" report --output "$work/period.html" --from "$FROM" --to "$TO"
+python3 - "$work/period-sql.out" "$work/period.html" "$FROM" <<'PY'
+import re, sys
+from collections import defaultdict
+from decimal import Decimal
+sql = defaultdict(lambda: [0, Decimal(0)])
+for l in open(sys.argv[1]).read().splitlines()[1:]:
+    p = l.split(",")
+    if len(p) == 5 and p[2] >= sys.argv[3]:
+        sql[(int(p[0]), int(p[1]), p[2])] = [int(p[3]), Decimal(p[4])]
+page = defaultdict(lambda: [0, Decimal(0)])
+shop = date = None
+for m in re.finditer(r'<article[^>]* id="shop-(\d+)"|<tr data-date="([\d-]+)"|data-cash="(\d+)" data-checks="(\d+)" data-revenue="([-\d.]+)"', open(sys.argv[2]).read()):
+    if m.group(1): shop = int(m.group(1))
+    elif m.group(2): date = m.group(2)
+    else:
+        c, n, r = int(m.group(3)), int(m.group(4)), Decimal(m.group(5))
+        if n or r: page[(shop, c, date)] = [n, r]
+sql = {k: v for k, v in sql.items() if v[0] or v[1]}
+if dict(page) != sql:
+    diff = [(k, sql.get(k), page.get(k)) for k in sorted(set(sql) | set(page)) if sql.get(k) != page.get(k)]
+    sys.exit(f"MISMATCH between the SQL and the period page: {len(diff)} cells, e.g. {diff[:3]}")
+beyond = open(sys.argv[2]).read().count('class="day beyond"')
+print(f"   the SQL and the period page agree on {len(sql)} register-days; {beyond} shop-days beyond the threshold", file=sys.stderr)
+PY
+sql_t=() nojit_t=() p_t=() p_rss=()
+for r in $(seq "$REPEAT"); do
+    read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" -F, -f "$work/period.sql"); sql_t+=("$t")
+    read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" -F, -f "$work/period-nojit.sql"); nojit_t+=("$t")
+    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" report --output "$work/period.html" --from "$FROM" --to "$TO"); p_t+=("$t"); p_rss+=("$m")
+    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, report --from --to ${p_t[-1]} s (${p_rss[-1]} KB)" >&2
+done
+s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); p=$(median "${p_t[*]}"); base=$(min "$s $n")
+echo
+echo "csjobs report --from $FROM --to $TO (31 days, every shop) beside one hand-written SQL of the same per-day sums (median of $REPEAT)"
+printf "%-38s %9s %8s %12s\n" "" seconds "x SQL" "peak RSS MB"
+bench_row 38 "psql, the per-day sums" "$s" "$base"
+bench_row 38 "psql, the same with JIT off" "$n" "$base"
+bench_row 38 "csjobs report --from --to" "$p" "$base" "$(max_mb "${p_rss[*]}")"
+echo "targets: <= 1.5 x the faster SQL, under 5 s; the page: $(wc -c < "$work/period.html") bytes"

@@ -6,13 +6,14 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use chrono::{NaiveDate, TimeDelta};
+use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 use rust_decimal::Decimal;
 use tokio_postgres::Client;
 
 use super::{
     collect::today_sums,
-    revenue::{profile, same_weekdays_before, DayRevenue},
+    hours::Opening,
+    revenue::{judge, same_weekdays_before, DayRevenue, Verdict},
     Moment,
 };
 use crate::core::config::WatchSettings;
@@ -108,8 +109,9 @@ pub struct ShopDay {
     pub profile: Option<Decimal>,
     /// (profile − revenue) / profile.
     pub deviation: Option<Decimal>,
-    /// Beyond `watch.threshold`, with a profile of at least `watch.min_profile` (the rule of
-    /// a `revenue_low` alert, without the opening hours: the day is over).
+    /// What would raise `revenue_low` (`revenue::judge`): deviation beyond `watch.threshold`
+    /// with a profile of at least `watch.min_profile`; a past day judged at its end, today at
+    /// now (no opening hours: the period view has none).
     pub beyond: bool,
 }
 
@@ -121,10 +123,11 @@ pub fn shop_days(
     shop: i32,
     from: NaiveDate,
     to: NaiveDate,
-    today: NaiveDate,
+    now: NaiveDateTime,
     today_past: &[DayRevenue],
     w: &WatchSettings,
 ) -> Vec<ShopDay> {
+    let today = now.date();
     let whole = |d: NaiveDate| daily.by_shop.get(&(shop, d)).copied().unwrap_or_default();
     from.iter_days()
         .take_while(|d| *d <= to && *d <= today)
@@ -140,11 +143,16 @@ pub fn shop_days(
                     })
                     .collect()
             };
-            let profile = profile(&past, w.min_weeks).map(|p| p.round_dp(2));
-            let deviation = profile.filter(|p| !p.is_zero()).map(|p| ((p - figures.revenue) / p).round_dp(4));
-            let beyond =
-                profile.is_some_and(|p| p >= w.min_profile) && deviation.is_some_and(|d| d > w.threshold);
-            ShopDay { date, figures, profile, deviation, beyond }
+            // The alert's own rule: a past day judged at its end, today at now.
+            let at = if date == today { now } else { date.and_hms_opt(23, 59, 59).expect("a time") };
+            let (profile, deviation, verdict) = judge(figures.revenue, &past, Opening::Always, at, w);
+            ShopDay {
+                date,
+                figures,
+                profile: profile.map(|p| p.round_dp(2)),
+                deviation: deviation.map(|d| d.round_dp(4)),
+                beyond: verdict == Verdict::Low,
+            }
         })
         .collect()
 }
@@ -160,6 +168,9 @@ mod tests {
     }
     fn day(m: u32, n: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(2026, m, n).unwrap()
+    }
+    fn noon(n: u32) -> NaiveDateTime {
+        day(11, n).and_hms_opt(12, 0, 0).unwrap()
     }
     fn w() -> WatchSettings {
         WatchSettings {
@@ -188,7 +199,7 @@ mod tests {
         for (n, r) in [(3, "10000"), (10, "10000"), (17, "10000"), (24, "5000"), (25, "900")] {
             daily.by_shop.insert((8, day(11, n)), DayFigures { checks: 10, revenue: d(r) });
         }
-        let all = shop_days(&daily, 8, day(11, 17), day(11, 30), day(11, 25), &[], &w());
+        let all = shop_days(&daily, 8, day(11, 17), day(11, 30), noon(25), &[], &w());
         assert_eq!(all.len(), 9, "17 … 25 November: every day up to today, none after");
         assert_eq!(all[1].figures, DayFigures::default(), "a day without sales");
         let days: Vec<&ShopDay> = all.iter().filter(|x| [17, 24, 25].contains(&x.date.day())).collect();
@@ -200,10 +211,10 @@ mod tests {
         assert_eq!((days[2].profile, days[2].beyond), (None, false), "today without past days");
         // Exactly at the threshold is not beyond; a small profile is never marked.
         daily.by_shop.insert((8, day(11, 24)), DayFigures { checks: 1, revenue: d("6000") });
-        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), day(11, 25), &[], &w())[0].beyond);
+        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), noon(25), &[], &w())[0].beyond);
         let mut small = w();
         small.min_profile = d("20000");
         daily.by_shop.insert((8, day(11, 24)), DayFigures { checks: 1, revenue: d("0") });
-        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), day(11, 25), &[], &small)[0].beyond);
+        assert!(!shop_days(&daily, 8, day(11, 24), day(11, 24), noon(25), &[], &small)[0].beyond);
     }
 }

@@ -189,7 +189,7 @@ async fn run_period(
             registers.sort();
             ShopPeriod {
                 shop: s,
-                days: period::shop_days(&daily, s.shop, from, to, today, &today_past, w),
+                days: period::shop_days(&daily, s.shop, from, to, cfg.now.naive_local(), &today_past, w),
                 registers,
             }
         })
