@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# The demo: a real load of the fixtures' sales files into PostgreSQL.
+# The demo: a real load of the fixtures' sales files into PostgreSQL, then the monitoring
+# (status, revenue-watch, report) at one moment of the fixtures' days.
 #
 # With CSJOBS_CASHSERVER_DATABASE_URL set, that database is used (it is migrated; give it
 # an empty one). Without it, a throwaway PostgreSQL is started and removed at the end.
 # The fixtures are copied into a temporary queue: fixtures/ itself is never moved.
+# The report page is left in target/demo-report.html (and, when chromium is installed, a
+# screenshot of it in target/demo-report.png).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib/pg.sh
 
+# The moment the monitoring looks at: Monday 2026-11-23, 21:35 in the shops' zone, inside
+# the days of fixtures/history.py (five Mondays of sales).
+NOW=2026-11-23T21:35:00+03:00
+
+command -v python3 >/dev/null 2>&1 || apt_install python3 # fixtures/history.py
 cargo build --release --locked --quiet
 CSJOBS=$PWD/target/release/csjobs
 
@@ -29,7 +37,8 @@ for f in fixtures/sales/good/8-17-412-a.json fixtures/sales/good/8-17-412-b.json
          fixtures/sales/good/8-18-7.json.gz fixtures/sales/good/9-21-100.json \
          fixtures/sales/error/*.json fixtures/sales/broken/*.json; do
     cp "$f" "$CSJOBS_QUEUE_DIR/"
-    touch -d "2026-11-23 03:00:0$i" "$CSJOBS_QUEUE_DIR/$(basename "$f")"
+    # Sent on Saturday, 2026-11-21 (their mtime is when they arrived; order: as listed).
+    touch -d "2026-11-21 12:00:0$i +03:00" "$CSJOBS_QUEUE_DIR/$(basename "$f")"
     i=$(( (i + 1) % 10 ))
 done
 
@@ -84,25 +93,76 @@ echo; echo "== csjobs load-sales --replay: shifts opened 2026-11-20..2026-11-23 
 echo "(replaying what is already loaded changes nothing; 8-18-7 has no shift open date, so"
 echo " rules.md §1 refuses it a second time, as a second load from the queue would: exit 3)"
 
-echo; echo "== csjobs status: links, queues, jobs and every register (exit 3: problems found)"
-psql "$DB" -q -f fixtures/status/hours.sql
-# Cash 17's identity used on a second PC: the same register number from another machine.
+echo; echo "== five Mondays of sales for the monitoring: fixtures/history.py, loaded by load-sales"
+# Four whole Mondays before 2026-11-23 (the profile: the median of the same weekdays) and
+# 2026-11-23 itself until 21:30, a file every half hour per register; cash 18's link went
+# down at noon. And cash 17's identity used on a second PC that morning.
+python3 fixtures/history.py "$CSJOBS_QUEUE_DIR"
 cp fixtures/status/8-17-413-second-pc.json "$CSJOBS_QUEUE_DIR/"
-"$CSJOBS" -q load-sales >/dev/null || true
-"$CSJOBS" -q status --format table || true
+touch -d "2026-11-23 09:11:00 +03:00" "$CSJOBS_QUEUE_DIR/8-17-413-second-pc.json"
+psql "$DB" -q -f fixtures/status/hours.sql
+"$CSJOBS" -q load-sales
+# Five weeks of files arrived in one run just now. The monitoring judges a register by when
+# its files arrived (load_log.finished_at): each file's row takes the time its register sent
+# it (its mtime, kept in load_log.file_mtime), as if load-sales had run all along.
+psql "$DB" -qc "update load_log set started_at = file_mtime, finished_at = file_mtime, disposed_at = file_mtime
+                 where file_mtime is not null and strpos(file_name, '/') = 0"
+
+echo; echo "== csjobs --now $NOW status: links, queues, jobs and every register (exit 3: problems found)"
+"$CSJOBS" -q --now "$NOW" status --format table || true
+echo "(the jobs' runs and error messages are the demo's own, made just now; the registers are seen at $NOW)"
 echo; echo "== csjobs status --format prometheus (the node_exporter textfile), a few lines"
-"$CSJOBS" -q status --output "$work/csjobs.prom" || true
-grep -E '^csjobs_(up|files|register_state\{shop="8",cash="17"|register_senders|status_healthy)' "$work/csjobs.prom"
+"$CSJOBS" -q --now "$NOW" status --output "$work/csjobs.prom" || true
+grep -E '^csjobs_(up|files|register_state\{shop="8",cash="1[78]"|register_senders|status_healthy)' "$work/csjobs.prom"
 echo "($(wc -l < "$work/csjobs.prom") lines in all)"
 echo; echo "== csjobs status --format csv (the register checklist; also xlsx and html)"
-"$CSJOBS" -q status --format csv || true
+"$CSJOBS" -q --now "$NOW" status --format csv || true
 
-echo; echo "== csjobs revenue-watch --dry-run: each shop's revenue today against its usual day"
-"$CSJOBS" -q revenue-watch --dry-run --format table || true
-echo; echo "== csjobs report: the whole picture as one HTML page"
+echo; echo "== csjobs --now $NOW revenue-watch --dry-run: each shop's revenue today against its usual Monday"
+"$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format table || true
+echo; echo "== csjobs --now $NOW revenue-watch: the alerts recorded and sent, here to a webhook on 127.0.0.1"
+# A receiver of one POST (what an Alertmanager webhook receiver would get), for the demo only.
+timeout 60 python3 - "$work/webhook" <<'PY' &
+import http.server, sys
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        open(sys.argv[1] + ".json", "wb").write(body)
+        self.send_response(200)
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+server = http.server.HTTPServer(("127.0.0.1", 0), Hook)
+open(sys.argv[1] + ".port", "w").write(str(server.server_port))
+server.handle_request()
+PY
+hook=$!
+for _ in $(seq 50); do [ -s "$work/webhook.port" ] && break; sleep 0.1; done
+set +e
+CSJOBS_ALERTS_WEBHOOK_URL="http://127.0.0.1:$(cat "$work/webhook.port")/csjobs" "$CSJOBS" -q --now "$NOW" revenue-watch --format table
+echo "exit code: $? (3 = alerts open)"
+set -e
+[ -s "$work/webhook.json" ] || kill "$hook" 2>/dev/null || true
+wait "$hook" 2>/dev/null || true
+if [ -s "$work/webhook.json" ]; then
+    python3 - "$work/webhook.json" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+print(f"the webhook received: status {doc['status']}, {len(doc['alerts'])} alerts")
+for a in doc["alerts"]:
+    print(f"  {a['labels']['alertname']:<16} shop {a['labels']['shop']:<3} cash {a['labels'].get('cash') or '-':<4} {a['annotations']['summary']}")
+PY
+fi
+echo; echo "== csjobs --now $NOW report: the whole picture as one HTML page"
 mkdir -p target
-"$CSJOBS" -q report --output target/demo-report.html || true
-echo "(written: target/demo-report.html, $(stat -c %s target/demo-report.html) bytes; open it in a browser)"
+page=$PWD/target/demo-report.html
+"$CSJOBS" -q --now "$NOW" report --output "$page" || true
+echo "written: $page ($(stat -c %s "$page") bytes); open it in a browser: file://$page"
+if command -v chromium >/dev/null 2>&1; then
+    timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
+        --user-data-dir="$work/chromium" --window-size=1280,1500 --screenshot="${page%.html}.png" \
+        "file://$page" >/dev/null 2>&1 && echo "and its screenshot: ${page%.html}.png"
+fi
 
 rm -rf "$work"
 if [ "$code" = 3 ]; then exit 0; fi
