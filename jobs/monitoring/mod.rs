@@ -6,6 +6,7 @@
 //!
 //! - [`facts`]: the read stage as one call (`facts::gather`), and the exit of a run that
 //!   wrote what it could;
+//! - [`alert_rows`]: the table `alert` as the pages read it (open alerts, each in a sentence);
 //! - [`collect`]: the reads themselves (directories, the two databases);
 //! - [`hours`]: working hours (`shop_hours`) and whether a shop is open;
 //! - [`revenue`]: revenue by shop, day and hour, the profile and a shop's verdict;
@@ -15,6 +16,7 @@
 //! - [`sections`]: connections, queues and jobs as rows of text (the table and the page);
 //! - this module: the model (the JSON document of `status` is [`Status`]).
 
+pub mod alert_rows;
 pub mod collect;
 pub mod facts;
 pub mod health;

@@ -26,11 +26,11 @@ use crate::{
         JobError, Outcome,
     },
     monitoring::{
+        alert_rows::{live_alerts, AlertRow},
         collect, facts, period,
         revenue::{assess, read_facts, same_weekdays_before, Assessment, HourlyRevenue, RevenueFacts},
         LinkState, Register,
     },
-    revenue_watch::alerts::{live_alerts, AlertRow},
 };
 
 /// The options of `csjobs report`.

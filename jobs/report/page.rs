@@ -9,13 +9,11 @@ use maud::{html, Markup};
 use rust_decimal::Decimal;
 
 use super::{chart, Series};
-use crate::{
-    monitoring::{
-        html::{self as pieces, money, STATE_CSS},
-        revenue::{percent, ShopVerdict, Verdict},
-        sections, time_text, Register, RegisterState, Status,
-    },
-    revenue_watch::alerts::{describe, AlertRow},
+use crate::monitoring::{
+    alert_rows::{describe, AlertRow},
+    html::{self as pieces, money, STATE_CSS},
+    revenue::{percent, ShopVerdict, Verdict},
+    sections, time_text, Register, RegisterState, Status,
 };
 
 /// One shop's part of the page.

@@ -10,7 +10,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 
 use super::{
-    alerts::{self, AlertRow, Due},
+    alerts::{self, Due},
     deliver::Delivery,
 };
 use crate::{
@@ -22,7 +22,9 @@ use crate::{
         table, JobError, Outcome,
     },
     monitoring::{
-        self, collect,
+        self,
+        alert_rows::{live_alerts, AlertRow},
+        collect,
         revenue::{assess, percent, read_facts, Assessment, Condition, ShopVerdict},
     },
 };
@@ -113,7 +115,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         WatchFormat::Json
     });
 
-    let live = alerts::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let live = live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let plan = alerts::plan(&conditions, &live);
     let repeat_after = cfg.alerts.repeat_after.as_duration();
     let Some(delivery) = delivery else {
@@ -129,7 +131,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     print_verdicts(&verdicts, &conditions, format, None);
 
     alerts::apply(&mut client, &plan, now).await.context("cannot record the alerts (table alert)")?;
-    let live = alerts::live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
+    let live = live_alerts(&client).await.with_context(|| read_err("the alerts (table alert)"))?;
     let open = live.iter().filter(|a| a.resolved_at.is_none()).count() as u64;
     let due = alerts::due(&live, now, repeat_after);
     if !due.is_empty() {
