@@ -125,7 +125,7 @@ low = sum(1 for s in doc["shops"] if s["verdict"] == "low")
 print(f"   the SQL and revenue-watch agree on {len(job)} shops; {low} with low revenue", file=sys.stderr)
 PY
 "$CSJOBS" -q --now "$NOW" report --output "$work/report.html" || true
-grep -c '<article class="shop' "$work/report.html" | xargs -I{} echo "   the report shows {} shops, $(wc -c < "$work/report.html") bytes" >&2
+echo "   the report shows $(grep -o '<article class="shop' "$work/report.html" | wc -l) shops, $(wc -c < "$work/report.html") bytes" >&2
 
 SQL_OPTS=(-F,)
 JOB_A=("$CSJOBS" -q --now "$NOW" revenue-watch --dry-run --format json)
