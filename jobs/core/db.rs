@@ -52,12 +52,17 @@ impl Database {
     }
 }
 
-/// Turns JIT compilation off for this session. For the monitoring reads (status, report,
-/// revenue-watch): short queries run every minute, whose cost at chain size passes
+/// The session of a monitoring read (status, report, revenue-watch): JIT off, and
+/// `work_mem` 64 MB. Short queries run every minute, whose cost at chain size passes
 /// `jit_above_cost`, so compiling takes longer than it saves (about half a second of a
-/// second, scripts/bench-status.sh).
-pub async fn jit_off(client: &Client) -> anyhow::Result<()> {
-    client.batch_execute("set jit = off").await.context("cannot set up the session (jit = off)")
+/// second, scripts/bench-status.sh); and their hash aggregates over a month of a chain's
+/// hourly sums (tens of thousands of groups) spill to disk at the default 4 MB (a third of
+/// report --from --to's time, scripts/bench-watch.sh). The setting is this session's only.
+pub async fn monitoring_session(client: &Client) -> anyhow::Result<()> {
+    client
+        .batch_execute("set jit = off; set work_mem = '64MB'")
+        .await
+        .context("cannot set up the session (jit = off, work_mem = 64MB)")
 }
 
 /// Connects and drives the connection on the current runtime. `application_name` shows

@@ -273,7 +273,7 @@ pub async fn cashserver(
     window_start: Moment,
     shops: Option<&[i32]>,
 ) -> anyhow::Result<CashServerFacts> {
-    crate::core::db::jit_off(client).await?;
+    crate::core::db::monitoring_session(client).await?;
     let (hours, today) = tokio::try_join!(shop_hours(client, shops), today_sums(client, now, shops))
         .context(
             "cannot read the shops' hours and today's sums (tables shop_hours, revenue_hour, document)",

@@ -57,11 +57,15 @@ pub struct Daily {
 }
 
 /// Whole days before today from `revenue_hour`; `$1`, `$2` the first and last day, `$3` only
-/// these shops or null.
+/// these shops or null. Summed per shift and day first, in the order of the primary key
+/// (workshiftid, day, hour), without a hash table that would spill at the default work_mem;
+/// then per register and day (a shift may run past midnight).
 const WHOLE_DAYS: &str = "
-select w.shopcode, w.cashcode, r.day, sum(r.checks)::bigint, sum(r.amount)
-  from revenue_hour r join workshift w on w.workshiftid = r.workshiftid
- where r.day between $1 and $2 and ($3::int[] is null or w.shopcode = any($3))
+select w.shopcode, w.cashcode, x.day, sum(x.checks)::bigint, sum(x.amount)
+  from (select workshiftid, day, sum(checks) as checks, sum(amount) as amount
+          from revenue_hour where day between $1 and $2 group by 1, 2) x
+  join workshift w on w.workshiftid = x.workshiftid
+ where $3::int[] is null or w.shopcode = any($3)
  group by 1, 2, 3";
 
 /// The days a period page needs: `from − 7 × weeks` (the first day's profile) up to `to`,

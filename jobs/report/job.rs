@@ -94,7 +94,7 @@ pub async fn run(cfg: &Config, opts: &ReportOptions) -> Result<Outcome, JobError
 async fn read_revenue(cfg: &Config, only: Option<&[i32]>) -> Result<(RevenueFacts, Vec<AlertRow>), JobError> {
     let url = cfg.cashserver_url()?;
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
-    db::jit_off(&client).await?;
+    db::monitoring_session(&client).await?;
     let facts = read_facts(&client, cfg, only).await?;
     let live = live_alerts(&client).await.context("cannot read the alerts (table alert, cash server DB)")?;
     let open = live
@@ -143,13 +143,17 @@ async fn run_period(
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
     let url = cfg.cashserver_url()?;
     let client = db::connect(url, Database::CashServer, "csjobs report").await?;
-    db::jit_off(&client).await?;
+    db::monitoring_session(&client).await?;
     if let Some(shops) = only {
         collect::check_shops(&client, shops).await?;
     }
     let w = &cfg.watch;
+    // The daily sums, the biggest read, on a connection of its own beside the rest: the
+    // server works on both at once.
+    let second = db::connect(url, Database::CashServer, "csjobs report").await?;
+    db::monitoring_session(&second).await?;
     let (facts, daily, cashes) = tokio::try_join!(
-        read_facts(&client, cfg, only),
+        read_facts(&second, cfg, only),
         async {
             period::read_daily(&client, cfg.now, from, to, w.weeks, only)
                 .await
@@ -158,7 +162,7 @@ async fn run_period(
         },
         async {
             let only: Option<Vec<i32>> = only.map(<[i32]>::to_vec);
-            client
+            second
                 .query(
                     "select shopcode, cashcode, name from cash where $1::int[] is null or shopcode = any($1) order by 1, 2",
                     &[&only],

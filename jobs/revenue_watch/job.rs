@@ -84,7 +84,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
         false => Some(lock::acquire(url, JOB).await?),
     };
     let mut client = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
-    db::jit_off(&client).await?;
+    db::monitoring_session(&client).await?;
     let only = (!opts.shops.is_empty()).then_some(opts.shops.as_slice());
     if let Some(shops) = only {
         collect::check_shops(&client, shops).await?;
@@ -93,7 +93,7 @@ pub async fn run(cfg: &Config, opts: &WatchOptions) -> Result<Outcome, JobError>
     let now = cfg.now;
     // The registers and the revenue are read at once, on two connections.
     let second = db::connect(url, Database::CashServer, "csjobs revenue-watch").await?;
-    db::jit_off(&second).await?;
+    db::monitoring_session(&second).await?;
     let (registers, facts) = tokio::try_join!(
         async {
             collect::registers(&client, now, now - TimeDelta::days(1), only)
