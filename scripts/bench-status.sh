@@ -4,7 +4,10 @@
 # columns (last contact, the last sender's ip, last sale, files / errors / broken and distinct
 # senders in the window, whether an error was made good), run by psql as a whole process
 # (connect, query, output), written independently of the job's query (correlated subqueries
-# instead of laterals, count(distinct) instead of array_agg). The baseline runs twice: with
+# instead of laterals, count(distinct) instead of array_agg). Status' figures of today
+# (checks_today, revenue_today) are checked against a second query that counts them from the
+# documents, timed beside (status reads the sums load-sales keeps, revenue_hour, and only
+# now's hour from the documents). The baseline runs twice: with
 # the server's defaults, and with JIT off as status runs it (JIT costs this query about half
 # a second); the ratio is to the faster of the two.
 #
@@ -15,7 +18,8 @@
 # Data, made by SQL on the server: 500 shops (most with working hours, some past midnight,
 # some around the clock), REGISTERS registers, ROWS load_log rows spread over 30 days (one in
 # 1,000 an error, one in 2,000 broken, some made good; one register in 500 with a second
-# sender in the last day), 86,400 job runs, error messages, staged rows; FILES files in the
+# sender in the last day), 86,400 job runs, error messages, staged rows, today's sales (one
+# shift per register, ten checks an hour up to now, their revenue_hour sums); FILES files in the
 # queue. Then VACUUM ANALYZE.
 # Targets (issue "Monitoring I"): status <= 1.5 x the SQL and under 2 s; peak RSS < 100 MB.
 # The server: CSJOBS_BENCH_DATABASE_URL, else the local one on 127.0.0.1:5432, else a
@@ -78,6 +82,17 @@ insert into error_message (created_at, job, subject, message)
 select now() - interval '1 minute' * i, 'load-sales', i || '.json', 'error: cash unknown' from generate_series(1, 500) i;
 insert into changeaccountbalancetemp (accountnumber, amount, created_at)
 select 'A' || i, 10, now() - interval '1 second' * i from generate_series(1, 1000) i;
+-- Today's sales (checks_today, revenue_today): one shift per register since midnight, ten
+-- checks an hour up to now (one in ten a return), and the sums load-sales keeps for them.
+insert into workshift (workshiftid, cashcode, shopcode, shiftnum, time_beg, loaded_at)
+select c, c, (c - 1) % 500 + 1, 1, date_trunc('day', localtimestamp), now() from generate_series(1, :registers) c;
+insert into document (workshiftid, docnum, doctype, time_beg, time_end, total)
+select c, k, case when k % 10 = 0 then 'return' else 'sale' end, t, t, 100 + k % 50
+  from generate_series(1, :registers) c,
+       generate_series(1, (10 * extract(epoch from localtimestamp - date_trunc('day', localtimestamp)) / 3600)::int) k,
+       lateral (select date_trunc('day', localtimestamp) + (k - 0.5) * interval '6 minutes' as t) x
+ where x.t <= localtimestamp;
+select revenue_hour_rebuild();
 SQL
 }
 bench_begin "$DB"
@@ -92,7 +107,7 @@ for i in range(n):
 PY
 
 # The baseline: the register table's columns in one query, as a DBA would write it.
-cat > "$work/baseline.sql" <<'SQL'
+cat > "$work/registers.sql" <<'SQL'
 select s.city, s.address, c.shopcode, c.cashcode, c.name,
        (select max(l.finished_at) from load_log l where l.cashcode = c.cashcode) as last_contact,
        (select l.source_ip from load_log l where l.cashcode = c.cashcode
@@ -118,10 +133,19 @@ left join (
      group by l.cashcode) w on w.cashcode = c.cashcode
 order by s.city, s.address, c.cashcode;
 SQL
+# Today's checks and revenue per register, as a DBA would count them: from the documents.
+cat > "$work/today.sql" <<'SQL'
+select w.cashcode, count(*) as checks, sum(case d.doctype when 'sale' then d.total else -d.total end) as revenue
+  from document d join workshift w using (workshiftid)
+ where d.doctype in ('sale', 'return') and d.time_end >= current_date and d.time_end <= localtimestamp
+ group by 1;
+SQL
+cp "$work/registers.sql" "$work/baseline.sql"
 bench_nojit "$work/baseline.sql"
 
 # Warm-up, and the same registers on both sides.
-"${BENCH_PSQL[@]}" -f "$work/baseline.sql" > "$work/sql.out"
+"${BENCH_PSQL[@]}" -f "$work/baseline.sql" > /dev/null
+"${BENCH_PSQL[@]}" -f "$work/registers.sql" > "$work/sql.out"
 sql_regs=$(($(wc -l < "$work/sql.out") - 2))
 "$CSJOBS" -q status --format json > "$work/status.json" || true
 job_regs=$(python3 -c "import json; print(len(json.load(open('$work/status.json'))['registers']))")
@@ -129,6 +153,21 @@ if [ "$sql_regs" != "$job_regs" ]; then echo "MISMATCH: SQL $sql_regs registers,
 sql_dup=$(awk -F'|' 'NR > 1 && $12 >= 2' "$work/sql.out" | wc -l)
 job_dup=$(python3 -c "import json; print(sum(1 for r in json.load(open('$work/status.json'))['registers'] if r['state'] == 'duplicate'))")
 if [ "$sql_dup" != "$job_dup" ]; then echo "MISMATCH: SQL $sql_dup registers with 2+ senders, status $job_dup duplicate" >&2; exit 1; fi
+"${BENCH_PSQL[@]}" -F, -f "$work/today.sql" > "$work/today.out"
+python3 - "$work/today.out" "$work/status.json" <<'PY'
+import json, sys
+from decimal import Decimal
+sql = {}
+for l in open(sys.argv[1]).read().splitlines()[1:]:
+    p = l.split(",")
+    if len(p) == 3:
+        sql[int(p[0])] = (int(p[1]), Decimal(p[2]))
+job = {r["cash"]: (r["checks_today"], Decimal(r["revenue_today"])) for r in json.load(open(sys.argv[2]))["registers"] if r["checks_today"]}
+if sql != job:
+    diff = [(k, sql.get(k), job.get(k)) for k in sorted(set(sql) | set(job)) if sql.get(k) != job.get(k)]
+    sys.exit(f"MISMATCH between the documents and status' checks_today/revenue_today: {len(diff)}, e.g. {diff[:3]}")
+print(f"   the documents and status agree on today's checks and revenue of {len(job)} registers ({sum(c for c, _ in job.values())} checks)", file=sys.stderr)
+PY
 
 SQL_OPTS=()
 JOB_A=("$CSJOBS" -q status --format json)
@@ -138,3 +177,6 @@ bench_sql_beside_jobs 34 "csjobs status beside one hand-written SQL query of the
     "the register table" "csjobs status --format json" "csjobs status --format prometheus"
 lines=$(wc -l < "$work/csjobs.prom")
 echo "targets: <= 1.5 x the faster SQL, under 2 s, peak RSS < 100 MB; the textfile has $lines lines"
+today_t=()
+for r in $(seq "$REPEAT"); do read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" -f "$work/today.sql"); today_t+=("$t"); done
+echo "today's checks and revenue of every register counted from the documents by psql: $(median "${today_t[*]}") s (status has them within the figures above)"

@@ -17,7 +17,11 @@
 # documents a shift from 08:00 to 22:00 (one in 20 a return); every 10th shop closed on
 # Sundays; every 25th shop sold nothing today after 11:00 (its revenue is low). A day of load
 # log. Then VACUUM ANALYZE. Both sides' figures are compared shop by shop before timing.
-# Targets (issue "Monitoring II"): <= 1.5 x the SQL and under 5 s; peak RSS < 200 MB.
+# Then the period view, `report --from 2026-10-25 --to 2026-11-24` (31 days, every shop),
+# beside one hand-written SQL of the same per-day sums (per shop, register and day: checks
+# and revenue of the 31 days and the four weeks before them; today up to now), the page's
+# every register-day checked against it.
+# Targets (issues "Monitoring II", #23): <= 1.5 x the SQL and under 5 s; peak RSS < 200 MB.
 # The server: CSJOBS_BENCH_DATABASE_URL, else the local one on 127.0.0.1:5432, else a
 # throwaway cluster.
 set -euo pipefail
