@@ -160,7 +160,7 @@ page=$PWD/target/demo-report.html
 echo "written: $page ($(stat -c %s "$page") bytes); open it in a browser: file://$page"
 if command -v chromium >/dev/null 2>&1; then
     timeout 120 chromium --headless --no-sandbox --disable-gpu --disable-background-networking --hide-scrollbars \
-        --user-data-dir="$work/chromium" --window-size=1280,1500 --screenshot="${page%.html}.png" \
+        --user-data-dir="$work/chromium" --window-size=1440,1640 --screenshot="${page%.html}.png" \
         "file://$page" >/dev/null 2>&1 && echo "and its screenshot: ${page%.html}.png"
 fi
 
