@@ -139,8 +139,14 @@ impl Broker {
         Ok(Broker { tls, host, port, user, password, vhost, ca_file, shown: shown_url(text.trim()) })
     }
 
+    /// The password, for the one place that hands it on: the shovel of `receive-chain`,
+    /// which the store's broker runs with the central broker's URL.
+    pub(super) fn password(&self) -> &str {
+        &self.password
+    }
+
     /// `text` with this URL's password replaced by `…` (a client's message may quote it).
-    fn scrub(&self, text: &str) -> String {
+    pub(super) fn scrub(&self, text: &str) -> String {
         if self.password.len() > 1 {
             text.replace(&self.password, "…")
         } else {
@@ -151,7 +157,7 @@ impl Broker {
 
 /// The rustls connector of an `amqps://` broker: verified against `cacertfile` when given,
 /// else the system store (which `SSL_CERT_FILE` overrides), as `core::db` verifies databases.
-fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub(super) fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     match &broker.ca_file {
@@ -182,6 +188,34 @@ fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> 
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+/// Opens a connection to `broker` (through TLS when `tls` is given) within
+/// [`CONNECT_TIMEOUT`], named `<name> <host name>` on the broker. The error is a sentence
+/// naming the broker as it may be shown, the client's reason with the password scrubbed.
+pub async fn connect(
+    broker: &Broker,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    name: &str,
+) -> Result<Connection, String> {
+    let b = broker;
+    let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
+    args.virtual_host(&b.vhost)
+        .heartbeat(30)
+        .connection_name(&format!("{name} {}", crate::core::runlog::host_name()));
+    if let Some(connector) = tls {
+        args.scheme("amqps").tls_adaptor(TlsAdaptor::new(connector.clone(), b.host.clone()));
+    } else {
+        args.scheme("amqp");
+    }
+    let cannot = |e: String| {
+        format!("cannot connect to the broker at {} (vhost {}): {}", b.shown, b.vhost, b.scrub(&e))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&args)).await {
+        Err(_) => Err(cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        Ok(Err(e)) => Err(cannot(e.to_string())),
+        Ok(Ok(conn)) => Ok(conn),
+    }
 }
 
 /// Runs `csjobs receive`.
@@ -251,7 +285,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
 }
 
 /// How a session with the broker ended.
-enum End {
+pub(super) enum End {
     /// Done: the limit, the idle time, or a stop.
     Done,
     /// The connection went away (or could not be made): reconnect with --follow, else exit 1.
@@ -259,7 +293,7 @@ enum End {
 }
 
 /// A session that cannot go on for a reason reconnecting does not cure.
-enum Fatal {
+pub(super) enum Fatal {
     /// A broker object exists with other arguments (exit 2).
     Mismatch(String),
     /// The queue directory cannot be written (exit 1).
@@ -365,27 +399,9 @@ impl Receiver<'_> {
     /// One connection: declare, consume, write and acknowledge until done or lost.
     async fn session(&mut self) -> Result<End, Fatal> {
         let b = &self.broker;
-        let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
-        args.virtual_host(&b.vhost)
-            .heartbeat(30)
-            .connection_name(&format!("csjobs receive {}", crate::core::runlog::host_name()));
-        if let Some(connector) = &self.tls {
-            args.scheme("amqps").tls_adaptor(TlsAdaptor::new(connector.clone(), b.host.clone()));
-        } else {
-            args.scheme("amqp");
-        }
-        let cannot = |e: String| {
-            End::Lost(format!(
-                "cannot connect to the broker at {} (vhost {}): {}",
-                b.shown,
-                b.vhost,
-                b.scrub(&e)
-            ))
-        };
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&args)).await {
-            Err(_) => return Ok(cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
-            Ok(Err(e)) => return Ok(cannot(e.to_string())),
-            Ok(Ok(conn)) => conn,
+        let conn = match connect(b, self.tls.as_ref(), "csjobs receive").await {
+            Err(why) => return Ok(End::Lost(why)),
+            Ok(conn) => conn,
         };
         let _ = conn.register_callback(LogClose { shown: b.shown.clone() }).await;
         let server = conn.server_properties();
@@ -636,7 +652,7 @@ fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
 /// durable quorum queue bound to it), the exchange (fanout, durable) and the queue (a durable
 /// quorum queue dead-lettering to `<queue>.rejected`) bound to it. An object that exists with
 /// other arguments is a mismatch naming it (exit 2); nothing existing is ever changed.
-async fn declare(
+pub(super) async fn declare(
     ch: &Channel,
     closed: &ChannelClosed,
     exchange: &str,
@@ -705,10 +721,10 @@ async fn declare(
 
 /// The reply code and text of the broker's `channel.close`, kept for the error it ends in.
 #[derive(Clone, Default)]
-struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
+pub(super) struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
 
 impl ChannelClosed {
-    fn take(&self) -> Option<(u16, String)> {
+    pub(super) fn take(&self) -> Option<(u16, String)> {
         self.0.lock().ok()?.take()
     }
 }
