@@ -2,15 +2,18 @@
 //! `receive.queue` of the broker `receive.amqp_url` and turns each message into one file of
 //! the queue directory, acknowledged only once durable.
 //!
-//! Per message: the body decoded (`super::decode`), written under a temporary name that
+//! Per message: the body decoded (`super::decode`) and written under a temporary name that
 //! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
-//! (strictly increasing in delivery order), fsynced and renamed into place. What the broker
-//! has handed over and is already waiting is taken the same way; then one directory fsync
-//! and one `basic.ack` with `multiple` for the batch. A message that cannot become a sales
-//! file is rejected at once (`requeue=false`: dead-lettered to `<queue>.rejected`); an ack
-//! with `multiple` never covers it, since it is no longer outstanding. A kill at any moment
-//! leaves at worst a renamed file whose message is delivered again and written again under
-//! the same name.
+//! (strictly increasing in delivery order). What the broker has handed over and is already
+//! waiting is taken the same way, a batch; then the batch is made durable: one `syncfs(2)` of
+//! the queue directory's file system (every temporary file's data and inode on disk, what an
+//! fsync of each would do, in one journal commit instead of one per file), each file renamed
+//! into place, one directory fsync, and one `basic.ack` with `multiple`. A message that
+//! cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
+//! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
+//! outstanding. A kill at any moment leaves at worst renamed (complete) files whose messages
+//! are delivered again and written again under the same names, and temporary files that the
+//! next run removes.
 
 use std::{
     path::{Path, PathBuf},
@@ -35,7 +38,7 @@ use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver};
 use super::{compression, decode, file_name, FILE_PREFIX};
 use crate::core::{
     config::{shown_url, Config},
-    queue::{fsync_dir, TEMP_MARK},
+    queue::TEMP_MARK,
     runner::{Frame, Ran},
     stop::StopFlag,
     JobError, Outcome,
@@ -56,8 +59,11 @@ pub struct ReceiveOptions {
     pub limit: Option<u64>,
 }
 
-/// The most messages one batch (one directory fsync, one ack) holds.
+/// The most messages one batch (one syncfs, one directory fsync, one ack) holds.
 const BATCH_MAX: usize = 1000;
+/// How often a batch lets the client's tasks run before it takes an empty channel as the
+/// end of what the broker has handed over.
+const YIELDS_BEFORE_FLUSH: u32 = 4;
 /// The longest wait between two connection attempts of `--follow`.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a connection attempt may take.
@@ -251,12 +257,17 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
         false => None,
     };
     let queue_dir = cfg.paths.queue.clone();
-    if !queue_dir.is_dir() {
+    let dir = match queue_dir.is_dir() {
+        true => std::fs::File::open(&queue_dir).ok(),
+        false => None,
+    };
+    let Some(dir) = dir else {
         return Err(JobError::Failed(anyhow!(
-            "the queue directory {} (paths.queue) does not exist or is not a directory: nothing received",
+            "the queue directory {} (paths.queue) does not exist, is not a directory or cannot be opened: \
+             nothing received",
             queue_dir.display()
         )));
-    }
+    };
     let frame = Frame::new(JOB).stops_on_signals();
     frame
         .run_logged_if_db(cfg, "receiving", async |stop| {
@@ -267,6 +278,8 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 tls,
                 prefetch,
                 queue_dir,
+                dir,
+                pid: std::process::id(),
                 stop: stop.flag(),
                 taken: 0,
                 received: 0,
@@ -316,6 +329,9 @@ struct Receiver<'a> {
     tls: Option<tokio_rustls::TlsConnector>,
     prefetch: u16,
     queue_dir: PathBuf,
+    /// The queue directory, open: files are created and renamed relative to it.
+    dir: std::fs::File,
+    pid: u32,
     stop: StopFlag,
     /// Messages taken (written or rejected), for --limit.
     taken: u64,
@@ -328,11 +344,34 @@ struct Receiver<'a> {
     seq: u64,
 }
 
-/// The messages of a batch written and renamed, not yet acknowledged.
+/// The messages of a batch written under their temporary names, not yet durable, renamed
+/// or acknowledged: in delivery order.
 #[derive(Default)]
 struct Batch {
     last_tag: Option<u64>,
-    files: usize,
+    files: Vec<Written>,
+}
+
+/// One file of a batch: its temporary name and the name it is renamed to (both in the
+/// queue directory).
+struct Written {
+    tmp: String,
+    name: String,
+    tag: u64,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Removes the temporary files (the connection went away: their messages come again).
+    fn discard(&mut self, dir: &std::fs::File) {
+        for w in std::mem::take(&mut self.files) {
+            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+        }
+        self.last_tag = None;
+    }
 }
 
 impl Receiver<'_> {
@@ -460,11 +499,12 @@ impl Receiver<'_> {
         rx: &mut UnboundedReceiver<ConsumerMessage>,
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
+        let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
                 return self.flush(ch, &mut batch).await.map(|lost| lost.unwrap_or(End::Done));
             }
-            let next = if batch.files == 0 {
+            let next = if batch.is_empty() {
                 match self.wait(ch, rx).await {
                     Waited::Message(m) => Some(*m),
                     Waited::Idle => return Ok(End::Done),
@@ -473,8 +513,19 @@ impl Receiver<'_> {
                 }
             } else {
                 match rx.try_recv() {
-                    Ok(m) => Some(m),
+                    Ok(m) => {
+                        yields = 0;
+                        Some(m)
+                    }
+                    Err(TryRecvError::Empty) if yields < YIELDS_BEFORE_FLUSH => {
+                        // What the broker has sent may still be in the socket or the client's
+                        // tasks (which run only while this one waits): let them hand it over.
+                        yields += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
                     Err(TryRecvError::Empty) => {
+                        yields = 0;
                         if let Some(lost) = self.flush(ch, &mut batch).await? {
                             return Ok(lost);
                         }
@@ -484,14 +535,22 @@ impl Receiver<'_> {
                 }
             };
             let Some(message) = next else {
-                // What was renamed is made durable all the same; its messages come again.
-                fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
+                // Not acknowledged: the messages come again, and are written again.
+                batch.discard(&self.dir);
                 return Ok(End::Lost("the broker closed the connection".into()));
             };
-            if let Some(lost) = self.handle(ch, message, &mut batch).await? {
-                return Ok(lost);
+            match self.handle(ch, message, &mut batch).await {
+                Ok(None) => {}
+                Ok(Some(lost)) => {
+                    batch.discard(&self.dir);
+                    return Ok(lost);
+                }
+                Err(fatal) => {
+                    batch.discard(&self.dir);
+                    return Err(fatal);
+                }
             }
-            if batch.files >= BATCH_MAX {
+            if batch.files.len() >= BATCH_MAX {
                 if let Some(lost) = self.flush(ch, &mut batch).await? {
                     return Ok(lost);
                 }
@@ -529,8 +588,9 @@ impl Receiver<'_> {
         ))
     }
 
-    /// One message: written and renamed into place (acknowledged with its batch), or
-    /// rejected at once with its reason. `Some`: the connection was lost.
+    /// One message: written under its temporary name (made durable, renamed into place and
+    /// acknowledged with its batch), or rejected at once with its reason. `Some`: the
+    /// connection was lost.
     async fn handle(
         &mut self,
         ch: &Channel,
@@ -552,11 +612,11 @@ impl Receiver<'_> {
         match content {
             Ok(content) => {
                 let name = file_name(&content);
-                self.write(&name, &content).map_err(|e| self.disk(e))?;
+                let tmp = self.write(&name, &content).map_err(|e| self.disk(e))?;
                 self.received += 1;
                 self.bytes += content.len() as u64;
                 batch.last_tag = Some(tag);
-                batch.files += 1;
+                batch.files.push(Written { tmp, name: name.clone(), tag });
                 tracing::debug!(
                     file = %name,
                     delivery_tag = tag,
@@ -565,7 +625,7 @@ impl Receiver<'_> {
                     sales_id = %field(&sales_id),
                     message_id = %field(&message_id),
                     bytes = content.len(),
-                    "renamed into place"
+                    "written"
                 );
                 Ok(None)
             }
@@ -589,12 +649,17 @@ impl Receiver<'_> {
         }
     }
 
-    /// Makes the batch durable (one directory fsync) and acknowledges it (one ack with
-    /// `multiple`). `Some`: the connection was lost (the files stay; their messages come again).
+    /// Makes the batch durable and acknowledges it: one `syncfs` (the data and inodes of its
+    /// temporary files on disk), each renamed into place, one directory fsync, one ack with
+    /// `multiple`. `Some`: the connection was lost (the renamed files stay; their messages
+    /// come again and are written again under the same names).
     async fn flush(&mut self, ch: &Channel, batch: &mut Batch) -> Result<Option<End>, Fatal> {
         let Some(tag) = batch.last_tag else { return Ok(None) };
-        fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
-        let files = std::mem::take(batch).files;
+        if let Err(e) = self.make_durable(batch) {
+            batch.discard(&self.dir);
+            return Err(self.disk(e));
+        }
+        let files = std::mem::take(batch).files.len();
         if let Err(e) = ch.basic_ack(BasicAckArguments::new(tag, true)).await {
             return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
         }
@@ -602,25 +667,39 @@ impl Receiver<'_> {
         Ok(None)
     }
 
-    /// Writes `content` as `name` in the queue directory: temporary name, modification time
-    /// later than the last file's, fsync, rename (over a file of the same name: the same content).
-    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<()> {
-        self.seq += 1;
-        let tmp = self.queue_dir.join(format!(".{name}{TEMP_MARK}{}-{}", std::process::id(), self.seq));
-        let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
-        let result = (|| {
-            let mut f = fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, content)?;
-            f.set_modified(mtime)?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.queue_dir.join(name))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
+    /// The batch's files durable under their names: syncfs, renames (each over a file of the
+    /// same name: the same content), directory fsync. What is renamed leaves the batch.
+    fn make_durable(&self, batch: &mut Batch) -> std::io::Result<()> {
+        rustix::fs::syncfs(&self.dir)?;
+        for w in batch.files.drain(..) {
+            if let Err(e) = rustix::fs::renameat(&self.dir, &w.tmp, &self.dir, &w.name) {
+                let _ = rustix::fs::unlinkat(&self.dir, &w.tmp, rustix::fs::AtFlags::empty());
+                return Err(e.into());
+            }
+            tracing::debug!(file = %w.name, delivery_tag = w.tag, "renamed into place");
         }
-        result?;
+        self.dir.sync_all()
+    }
+
+    /// Writes `content` under a temporary name for `name` in the queue directory, with a
+    /// modification time later than the last file's: that name. Not yet durable (the
+    /// batch's syncfs makes it so).
+    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<String> {
+        use rustix::fs::{Mode, OFlags};
+        self.seq += 1;
+        let tmp = format!(".{name}{TEMP_MARK}{}-{}", self.pid, self.seq);
+        let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
+        let flags = OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, &tmp, flags, Mode::from_raw_mode(0o666))?;
+        let mut f = std::fs::File::from(fd);
+        let result = std::io::Write::write_all(&mut f, content).and_then(|()| f.set_modified(mtime));
+        drop(f);
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.dir, &tmp, rustix::fs::AtFlags::empty());
+            return Err(e);
+        }
         self.last_mtime = mtime;
-        Ok(())
+        Ok(tmp)
     }
 }
 
