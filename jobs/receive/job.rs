@@ -5,10 +5,11 @@
 //! Per message: the body decoded (`super::decode`) and written under a temporary name that
 //! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
 //! (strictly increasing in delivery order). What the broker has handed over and is already
-//! waiting is taken the same way, a batch; then the batch is made durable: one `syncfs(2)` of
-//! the queue directory's file system (every temporary file's data and inode on disk, what an
-//! fsync of each would do, in one journal commit instead of one per file), each file renamed
-//! into place, one directory fsync, and one `basic.ack` with `multiple`. A message that
+//! waiting is taken the same way, a batch (at most half the prefetch); then the batch is made
+//! durable on a blocking thread while the next one is written: one `syncfs(2)` of the queue
+//! directory's file system (every temporary file's data and inode on disk, what an fsync of
+//! each would do, in one journal commit instead of one per file), each file renamed into
+//! place, one directory fsync; then one `basic.ack` with `multiple`. A message that
 //! cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
 //! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
 //! outstanding. A kill at any moment leaves at worst renamed (complete) files whose messages
@@ -278,7 +279,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 tls,
                 prefetch,
                 queue_dir,
-                dir,
+                dir: std::sync::Arc::new(dir),
                 pid: std::process::id(),
                 stop: stop.flag(),
                 taken: 0,
@@ -330,7 +331,7 @@ struct Receiver<'a> {
     prefetch: u16,
     queue_dir: PathBuf,
     /// The queue directory, open: files are created and renamed relative to it.
-    dir: std::fs::File,
+    dir: std::sync::Arc<std::fs::File>,
     pid: u32,
     stop: StopFlag,
     /// Messages taken (written or rejected), for --limit.
@@ -484,7 +485,7 @@ impl Receiver<'_> {
             Err(e) => return Ok(lost(&format!("cannot consume the queue {queue}"), e)),
         };
         tracing::info!(queue = %queue, prefetch, follow = self.opts.follow, "receiving");
-        let end = self.take(&ch, &mut rx).await;
+        let end = self.take(&ch, &mut rx, prefetch).await;
         if matches!(end, Ok(End::Done)) {
             let _ = ch.basic_cancel(BasicCancelArguments::new(&tag)).await;
             let _ = ch.close().await;
@@ -492,19 +493,45 @@ impl Receiver<'_> {
         end
     }
 
-    /// Takes messages until done (limit, idle, stop) or the connection is lost.
+    /// Takes messages until done (limit, idle, stop) or the connection is lost. A batch is
+    /// made durable on a blocking thread while the next one is written (at most one at a
+    /// time): a batch ends when the channel is empty or at half the prefetch, so that the
+    /// broker has room to hand over the next one meanwhile.
     async fn take(
         &mut self,
         ch: &Channel,
         rx: &mut UnboundedReceiver<ConsumerMessage>,
+        prefetch: u16,
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
+        let mut syncing: Option<Syncing> = None;
+        let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
+        if !matches!(result, Ok(End::Done)) {
+            // Lost or failed: what is not acknowledged comes again. The thread's renames end
+            // before the session does.
+            batch.discard(&self.dir);
+            if let Some(s) = syncing.take() {
+                let _ = s.task.await;
+            }
+        }
+        result
+    }
+
+    async fn take_batches(
+        &mut self,
+        ch: &Channel,
+        rx: &mut UnboundedReceiver<ConsumerMessage>,
+        prefetch: u16,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<End, Fatal> {
+        let most = usize::from(prefetch / 2).clamp(1, BATCH_MAX);
         let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
-                return self.flush(ch, &mut batch).await.map(|lost| lost.unwrap_or(End::Done));
+                return self.flush(ch, batch, syncing).await.map(|lost| lost.unwrap_or(End::Done));
             }
-            let next = if batch.is_empty() {
+            let next = if batch.is_empty() && syncing.is_none() {
                 match self.wait(ch, rx).await {
                     Waited::Message(m) => Some(*m),
                     Waited::Idle => return Ok(End::Done),
@@ -524,34 +551,40 @@ impl Receiver<'_> {
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    Err(TryRecvError::Empty) => {
+                    Err(TryRecvError::Empty) if !batch.is_empty() => {
                         yields = 0;
-                        if let Some(lost) = self.flush(ch, &mut batch).await? {
+                        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
                             return Ok(lost);
                         }
                         continue;
+                    }
+                    Err(TryRecvError::Empty) => {
+                        // Nothing new and a batch on its way to disk: whichever comes first.
+                        yields = 0;
+                        let s = syncing.as_mut().expect("a batch being made durable");
+                        tokio::select! {
+                            m = rx.recv() => m,
+                            done = &mut s.task => {
+                                let last_tag = s.last_tag;
+                                *syncing = None;
+                                if let Some(lost) = self.acknowledge(ch, done, last_tag).await? {
+                                    return Ok(lost);
+                                }
+                                continue;
+                            }
+                        }
                     }
                     Err(TryRecvError::Disconnected) => None,
                 }
             };
             let Some(message) = next else {
-                // Not acknowledged: the messages come again, and are written again.
-                batch.discard(&self.dir);
                 return Ok(End::Lost("the broker closed the connection".into()));
             };
-            match self.handle(ch, message, &mut batch).await {
-                Ok(None) => {}
-                Ok(Some(lost)) => {
-                    batch.discard(&self.dir);
-                    return Ok(lost);
-                }
-                Err(fatal) => {
-                    batch.discard(&self.dir);
-                    return Err(fatal);
-                }
+            if let Some(lost) = self.handle(ch, message, batch).await? {
+                return Ok(lost);
             }
-            if batch.files.len() >= BATCH_MAX {
-                if let Some(lost) = self.flush(ch, &mut batch).await? {
+            if batch.files.len() >= most {
+                if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
                     return Ok(lost);
                 }
             }
@@ -649,36 +682,63 @@ impl Receiver<'_> {
         }
     }
 
-    /// Makes the batch durable and acknowledges it: one `syncfs` (the data and inodes of its
-    /// temporary files on disk), each renamed into place, one directory fsync, one ack with
-    /// `multiple`. `Some`: the connection was lost (the renamed files stay; their messages
-    /// come again and are written again under the same names).
-    async fn flush(&mut self, ch: &Channel, batch: &mut Batch) -> Result<Option<End>, Fatal> {
-        let Some(tag) = batch.last_tag else { return Ok(None) };
-        if let Err(e) = self.make_durable(batch) {
-            batch.discard(&self.dir);
-            return Err(self.disk(e));
+    /// Makes the batch durable and acknowledges it, after the one before it (see
+    /// [`make_durable`]). `Some`: the connection was lost (the renamed files stay; their
+    /// messages come again and are written again under the same names).
+    async fn flush(
+        &mut self,
+        ch: &Channel,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<Option<End>, Fatal> {
+        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
+            return Ok(Some(lost));
         }
-        let files = std::mem::take(batch).files.len();
-        if let Err(e) = ch.basic_ack(BasicAckArguments::new(tag, true)).await {
-            return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
+        self.settle(ch, syncing).await
+    }
+
+    /// Starts making `batch` durable on a blocking thread, once the batch before it is
+    /// durable and acknowledged.
+    async fn hand_off(
+        &mut self,
+        ch: &Channel,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<Option<End>, Fatal> {
+        if let Some(lost) = self.settle(ch, syncing).await? {
+            return Ok(Some(lost));
         }
-        tracing::debug!(up_to = tag, files, "acknowledged");
+        let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
+        let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
+        let task = tokio::task::spawn_blocking(move || make_durable(&dir, files));
+        *syncing = Some(Syncing { task, last_tag });
         Ok(None)
     }
 
-    /// The batch's files durable under their names: syncfs, renames (each over a file of the
-    /// same name: the same content), directory fsync. What is renamed leaves the batch.
-    fn make_durable(&self, batch: &mut Batch) -> std::io::Result<()> {
-        rustix::fs::syncfs(&self.dir)?;
-        for w in batch.files.drain(..) {
-            if let Err(e) = rustix::fs::renameat(&self.dir, &w.tmp, &self.dir, &w.name) {
-                let _ = rustix::fs::unlinkat(&self.dir, &w.tmp, rustix::fs::AtFlags::empty());
-                return Err(e.into());
-            }
-            tracing::debug!(file = %w.name, delivery_tag = w.tag, "renamed into place");
+    /// Waits for the batch on its way to disk, if any, and acknowledges it.
+    async fn settle(&mut self, ch: &Channel, syncing: &mut Option<Syncing>) -> Result<Option<End>, Fatal> {
+        let Some(s) = syncing.take() else { return Ok(None) };
+        let done = s.task.await;
+        self.acknowledge(ch, done, s.last_tag).await
+    }
+
+    /// One ack with `multiple` up to `last_tag` once its batch is durable.
+    async fn acknowledge(
+        &mut self,
+        ch: &Channel,
+        done: Result<std::io::Result<usize>, tokio::task::JoinError>,
+        last_tag: u64,
+    ) -> Result<Option<End>, Fatal> {
+        let files = match done {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => return Err(self.disk(e)),
+            Err(e) => return Err(self.disk(std::io::Error::other(e))),
+        };
+        if let Err(e) = ch.basic_ack(BasicAckArguments::new(last_tag, true)).await {
+            return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
         }
-        self.dir.sync_all()
+        tracing::debug!(up_to = last_tag, files, "acknowledged");
+        Ok(None)
     }
 
     /// Writes `content` under a temporary name for `name` in the queue directory, with a
@@ -701,6 +761,39 @@ impl Receiver<'_> {
         self.last_mtime = mtime;
         Ok(tmp)
     }
+}
+
+/// A batch being made durable on a blocking thread: acknowledged up to `last_tag` once it is.
+struct Syncing {
+    task: tokio::task::JoinHandle<std::io::Result<usize>>,
+    last_tag: u64,
+}
+
+/// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
+/// its temporary files on disk), each renamed into place in delivery order (over a file of
+/// the same name: the same content), one directory fsync. Their number; on a failure the
+/// temporary files not renamed are removed.
+fn make_durable(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+    let n = files.len();
+    let mut left = files.into_iter();
+    let mut result = rustix::fs::syncfs(dir).map_err(std::io::Error::from);
+    if result.is_ok() {
+        for w in left.by_ref() {
+            if let Err(e) = rustix::fs::renameat(dir, &w.tmp, dir, &w.name) {
+                let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+                result = Err(e.into());
+                break;
+            }
+            tracing::debug!(file = %w.name, delivery_tag = w.tag, "renamed into place");
+        }
+    }
+    let result = result.and_then(|()| dir.sync_all());
+    if result.is_err() {
+        for w in left {
+            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+        }
+    }
+    result.map(|()| n)
 }
 
 enum Waited {
