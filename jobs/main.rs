@@ -15,7 +15,10 @@ use csjobs::{
     },
     export_astu::{self, job::ExportOptions},
     load_sales::{self, job::LoadOptions, replay::ReplayOptions},
-    receive::job::{self as receive, ReceiveOptions},
+    receive::{
+        chain::{self as receive_chain, ChainOptions},
+        job::{self as receive, ReceiveOptions},
+    },
     reconcile::job::{self as reconcile, ReconcileOptions},
     report::job::{self as report, ReportOptions},
     revenue_watch::{self, job::WatchOptions},
@@ -233,6 +236,24 @@ enum Command {
     /// queue); 2 no or a bad receive.amqp_url, or a mismatching broker object; 3 done, but
     /// some messages were rejected.
     Receive(ReceiveOptions),
+    /// Pass this store server's sales on to the central server (a RabbitMQ shovel)
+    ///
+    /// Run on the store server's broker host, as root. Declares on the central broker
+    /// (CSJOBS_CHAIN_CENTRAL_URL) the objects its receive declares, then on the store's broker
+    /// (receive.amqp_url) receive's objects and a second durable quorum queue,
+    /// <queue>.central, bound to receive.exchange; then sets the dynamic shovel <queue>.central
+    /// (rabbitmq_shovel plugin, through rabbitmqctl import_definitions on standard input:
+    /// the password is on no command line) from that queue to the central broker's
+    /// receive.exchange with ack-mode on-confirm. A message leaves the store only once the
+    /// central broker holds it: while the link is down, every message waits in the store's
+    /// queue. Idempotent; the central URL's password is never printed.
+    ///
+    /// --check shows the shovel and the queue; --remove removes both (a queue that still holds
+    /// messages only with --yes). Exit codes: 0 done (--check: running); 1 a broker or
+    /// rabbitmqctl could not be used (the shovel plugin off, the vhost not on this host's
+    /// node); 2 a bad or missing URL, a mismatching broker object; 3 --check found problems;
+    /// 5 --remove of a queue that holds messages, without --yes.
+    ReceiveChain(ChainOptions),
     /// The effective configuration, each key with where its value came from
     ///
     /// Every key of the config file with its value and origin: default, file (which one),
@@ -484,6 +505,7 @@ async fn run(command: Command, cfg: &Config) -> Result<Outcome, JobError> {
         Command::RevenueWatch(opts) => revenue_watch::job::run(cfg, &opts).await,
         Command::Report(opts) => report::run(cfg, &opts).await,
         Command::Receive(opts) => receive::run(cfg, &opts).await,
+        Command::ReceiveChain(opts) => receive_chain::run(cfg, &opts).await,
         Command::Config(_) | Command::Generate(_) => unreachable!("handled before a job runs"),
         Command::TrimDicts(opts) => trim_dicts::run(cfg, &opts).await,
         Command::Transfer(opts) => transfer::run(cfg, &opts).await,

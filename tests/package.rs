@@ -97,6 +97,7 @@ fn the_package_installs_runs_and_goes_away_as_debian_expects() {
         "-revenue-watch",
         "-report",
         "-receive",
+        "-receive-chain",
         "-config",
     ] {
         want.insert(format!("/usr/share/man/man1/csjobs{page}.1.gz"), "-rw-r--r--".into());

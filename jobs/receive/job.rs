@@ -2,15 +2,19 @@
 //! `receive.queue` of the broker `receive.amqp_url` and turns each message into one file of
 //! the queue directory, acknowledged only once durable.
 //!
-//! Per message: the body decoded (`super::decode`), written under a temporary name that
+//! Per message: the body decoded (`super::decode`) and written under a temporary name that
 //! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
-//! (strictly increasing in delivery order), fsynced and renamed into place. What the broker
-//! has handed over and is already waiting is taken the same way; then one directory fsync
-//! and one `basic.ack` with `multiple` for the batch. A message that cannot become a sales
-//! file is rejected at once (`requeue=false`: dead-lettered to `<queue>.rejected`); an ack
-//! with `multiple` never covers it, since it is no longer outstanding. A kill at any moment
-//! leaves at worst a renamed file whose message is delivered again and written again under
-//! the same name.
+//! (strictly increasing in delivery order). What the broker has handed over and is already
+//! waiting is taken the same way, a batch (at most half the prefetch); then the batch is made
+//! durable on a blocking thread while the next one is written: one `syncfs(2)` of the queue
+//! directory's file system (every temporary file's data and inode on disk, what an fsync of
+//! each would do, in one journal commit instead of one per file), each file renamed into
+//! place, one directory fsync; then one `basic.ack` with `multiple`. A message that
+//! cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
+//! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
+//! outstanding. A kill at any moment leaves at worst renamed (complete) files whose messages
+//! are delivered again and written again under the same names, and temporary files that the
+//! next run removes.
 
 use std::{
     path::{Path, PathBuf},
@@ -35,7 +39,7 @@ use tokio::sync::mpsc::{error::TryRecvError, UnboundedReceiver};
 use super::{compression, decode, file_name, FILE_PREFIX};
 use crate::core::{
     config::{shown_url, Config},
-    queue::{fsync_dir, TEMP_MARK},
+    queue::TEMP_MARK,
     runner::{Frame, Ran},
     stop::StopFlag,
     JobError, Outcome,
@@ -56,8 +60,11 @@ pub struct ReceiveOptions {
     pub limit: Option<u64>,
 }
 
-/// The most messages one batch (one directory fsync, one ack) holds.
+/// The most messages one batch (one syncfs, one directory fsync, one ack) holds.
 const BATCH_MAX: usize = 1000;
+/// How often a batch lets the client's tasks run before it takes an empty channel as the
+/// end of what the broker has handed over.
+const YIELDS_BEFORE_FLUSH: u32 = 4;
 /// The longest wait between two connection attempts of `--follow`.
 const BACKOFF_MAX: Duration = Duration::from_secs(30);
 /// How long a connection attempt may take.
@@ -139,8 +146,14 @@ impl Broker {
         Ok(Broker { tls, host, port, user, password, vhost, ca_file, shown: shown_url(text.trim()) })
     }
 
+    /// The password, for the one place that hands it on: the shovel of `receive-chain`,
+    /// which the store's broker runs with the central broker's URL.
+    pub(super) fn password(&self) -> &str {
+        &self.password
+    }
+
     /// `text` with this URL's password replaced by `…` (a client's message may quote it).
-    fn scrub(&self, text: &str) -> String {
+    pub(super) fn scrub(&self, text: &str) -> String {
         if self.password.len() > 1 {
             text.replace(&self.password, "…")
         } else {
@@ -151,7 +164,7 @@ impl Broker {
 
 /// The rustls connector of an `amqps://` broker: verified against `cacertfile` when given,
 /// else the system store (which `SSL_CERT_FILE` overrides), as `core::db` verifies databases.
-fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> {
+pub(super) fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> {
     use rustls::pki_types::{pem::PemObject, CertificateDer};
     let mut roots = rustls::RootCertStore::empty();
     match &broker.ca_file {
@@ -182,6 +195,34 @@ fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::TlsConnector> 
         .with_root_certificates(roots)
         .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
+}
+
+/// Opens a connection to `broker` (through TLS when `tls` is given) within
+/// [`CONNECT_TIMEOUT`], named `<name> <host name>` on the broker. The error is a sentence
+/// naming the broker as it may be shown, the client's reason with the password scrubbed.
+pub async fn connect(
+    broker: &Broker,
+    tls: Option<&tokio_rustls::TlsConnector>,
+    name: &str,
+) -> Result<Connection, String> {
+    let b = broker;
+    let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
+    args.virtual_host(&b.vhost)
+        .heartbeat(30)
+        .connection_name(&format!("{name} {}", crate::core::runlog::host_name()));
+    if let Some(connector) = tls {
+        args.scheme("amqps").tls_adaptor(TlsAdaptor::new(connector.clone(), b.host.clone()));
+    } else {
+        args.scheme("amqp");
+    }
+    let cannot = |e: String| {
+        format!("cannot connect to the broker at {} (vhost {}): {}", b.shown, b.vhost, b.scrub(&e))
+    };
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&args)).await {
+        Err(_) => Err(cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
+        Ok(Err(e)) => Err(cannot(e.to_string())),
+        Ok(Ok(conn)) => Ok(conn),
+    }
 }
 
 /// Runs `csjobs receive`.
@@ -217,12 +258,17 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
         false => None,
     };
     let queue_dir = cfg.paths.queue.clone();
-    if !queue_dir.is_dir() {
+    let dir = match queue_dir.is_dir() {
+        true => std::fs::File::open(&queue_dir).ok(),
+        false => None,
+    };
+    let Some(dir) = dir else {
         return Err(JobError::Failed(anyhow!(
-            "the queue directory {} (paths.queue) does not exist or is not a directory: nothing received",
+            "the queue directory {} (paths.queue) does not exist, is not a directory or cannot be opened: \
+             nothing received",
             queue_dir.display()
         )));
-    }
+    };
     let frame = Frame::new(JOB).stops_on_signals();
     frame
         .run_logged_if_db(cfg, "receiving", async |stop| {
@@ -233,6 +279,8 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 tls,
                 prefetch,
                 queue_dir,
+                dir: std::sync::Arc::new(dir),
+                pid: std::process::id(),
                 stop: stop.flag(),
                 taken: 0,
                 received: 0,
@@ -251,7 +299,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
 }
 
 /// How a session with the broker ended.
-enum End {
+pub(super) enum End {
     /// Done: the limit, the idle time, or a stop.
     Done,
     /// The connection went away (or could not be made): reconnect with --follow, else exit 1.
@@ -259,7 +307,7 @@ enum End {
 }
 
 /// A session that cannot go on for a reason reconnecting does not cure.
-enum Fatal {
+pub(super) enum Fatal {
     /// A broker object exists with other arguments (exit 2).
     Mismatch(String),
     /// The queue directory cannot be written (exit 1).
@@ -282,6 +330,9 @@ struct Receiver<'a> {
     tls: Option<tokio_rustls::TlsConnector>,
     prefetch: u16,
     queue_dir: PathBuf,
+    /// The queue directory, open: files are created and renamed relative to it.
+    dir: std::sync::Arc<std::fs::File>,
+    pid: u32,
     stop: StopFlag,
     /// Messages taken (written or rejected), for --limit.
     taken: u64,
@@ -294,11 +345,34 @@ struct Receiver<'a> {
     seq: u64,
 }
 
-/// The messages of a batch written and renamed, not yet acknowledged.
+/// The messages of a batch written under their temporary names, not yet durable, renamed
+/// or acknowledged: in delivery order.
 #[derive(Default)]
 struct Batch {
     last_tag: Option<u64>,
-    files: usize,
+    files: Vec<Written>,
+}
+
+/// One file of a batch: its temporary name and the name it is renamed to (both in the
+/// queue directory).
+struct Written {
+    tmp: String,
+    name: String,
+    tag: u64,
+}
+
+impl Batch {
+    fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// Removes the temporary files (the connection went away: their messages come again).
+    fn discard(&mut self, dir: &std::fs::File) {
+        for w in std::mem::take(&mut self.files) {
+            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+        }
+        self.last_tag = None;
+    }
 }
 
 impl Receiver<'_> {
@@ -365,27 +439,9 @@ impl Receiver<'_> {
     /// One connection: declare, consume, write and acknowledge until done or lost.
     async fn session(&mut self) -> Result<End, Fatal> {
         let b = &self.broker;
-        let mut args = OpenConnectionArguments::new(&b.host, b.port, &b.user, &b.password);
-        args.virtual_host(&b.vhost)
-            .heartbeat(30)
-            .connection_name(&format!("csjobs receive {}", crate::core::runlog::host_name()));
-        if let Some(connector) = &self.tls {
-            args.scheme("amqps").tls_adaptor(TlsAdaptor::new(connector.clone(), b.host.clone()));
-        } else {
-            args.scheme("amqp");
-        }
-        let cannot = |e: String| {
-            End::Lost(format!(
-                "cannot connect to the broker at {} (vhost {}): {}",
-                b.shown,
-                b.vhost,
-                b.scrub(&e)
-            ))
-        };
-        let conn = match tokio::time::timeout(CONNECT_TIMEOUT, Connection::open(&args)).await {
-            Err(_) => return Ok(cannot(format!("no answer within {} s", CONNECT_TIMEOUT.as_secs()))),
-            Ok(Err(e)) => return Ok(cannot(e.to_string())),
-            Ok(Ok(conn)) => conn,
+        let conn = match connect(b, self.tls.as_ref(), "csjobs receive").await {
+            Err(why) => return Ok(End::Lost(why)),
+            Ok(conn) => conn,
         };
         let _ = conn.register_callback(LogClose { shown: b.shown.clone() }).await;
         let server = conn.server_properties();
@@ -429,7 +485,7 @@ impl Receiver<'_> {
             Err(e) => return Ok(lost(&format!("cannot consume the queue {queue}"), e)),
         };
         tracing::info!(queue = %queue, prefetch, follow = self.opts.follow, "receiving");
-        let end = self.take(&ch, &mut rx).await;
+        let end = self.take(&ch, &mut rx, prefetch).await;
         if matches!(end, Ok(End::Done)) {
             let _ = ch.basic_cancel(BasicCancelArguments::new(&tag)).await;
             let _ = ch.close().await;
@@ -437,18 +493,45 @@ impl Receiver<'_> {
         end
     }
 
-    /// Takes messages until done (limit, idle, stop) or the connection is lost.
+    /// Takes messages until done (limit, idle, stop) or the connection is lost. A batch is
+    /// made durable on a blocking thread while the next one is written (at most one at a
+    /// time): a batch ends when the channel is empty or at half the prefetch, so that the
+    /// broker has room to hand over the next one meanwhile.
     async fn take(
         &mut self,
         ch: &Channel,
         rx: &mut UnboundedReceiver<ConsumerMessage>,
+        prefetch: u16,
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
+        let mut syncing: Option<Syncing> = None;
+        let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
+        if !matches!(result, Ok(End::Done)) {
+            // Lost or failed: what is not acknowledged comes again. The thread's renames end
+            // before the session does.
+            batch.discard(&self.dir);
+            if let Some(s) = syncing.take() {
+                let _ = s.task.await;
+            }
+        }
+        result
+    }
+
+    async fn take_batches(
+        &mut self,
+        ch: &Channel,
+        rx: &mut UnboundedReceiver<ConsumerMessage>,
+        prefetch: u16,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<End, Fatal> {
+        let most = usize::from(prefetch / 2).clamp(1, BATCH_MAX);
+        let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
-                return self.flush(ch, &mut batch).await.map(|lost| lost.unwrap_or(End::Done));
+                return self.flush(ch, batch, syncing).await.map(|lost| lost.unwrap_or(End::Done));
             }
-            let next = if batch.files == 0 {
+            let next = if batch.is_empty() && syncing.is_none() {
                 match self.wait(ch, rx).await {
                     Waited::Message(m) => Some(*m),
                     Waited::Idle => return Ok(End::Done),
@@ -457,26 +540,51 @@ impl Receiver<'_> {
                 }
             } else {
                 match rx.try_recv() {
-                    Ok(m) => Some(m),
-                    Err(TryRecvError::Empty) => {
-                        if let Some(lost) = self.flush(ch, &mut batch).await? {
+                    Ok(m) => {
+                        yields = 0;
+                        Some(m)
+                    }
+                    Err(TryRecvError::Empty) if yields < YIELDS_BEFORE_FLUSH => {
+                        // What the broker has sent may still be in the socket or the client's
+                        // tasks (which run only while this one waits): let them hand it over.
+                        yields += 1;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    Err(TryRecvError::Empty) if !batch.is_empty() => {
+                        yields = 0;
+                        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
                             return Ok(lost);
                         }
                         continue;
+                    }
+                    Err(TryRecvError::Empty) => {
+                        // Nothing new and a batch on its way to disk: whichever comes first.
+                        yields = 0;
+                        let s = syncing.as_mut().expect("a batch being made durable");
+                        tokio::select! {
+                            m = rx.recv() => m,
+                            done = &mut s.task => {
+                                let last_tag = s.last_tag;
+                                *syncing = None;
+                                if let Some(lost) = self.acknowledge(ch, done, last_tag).await? {
+                                    return Ok(lost);
+                                }
+                                continue;
+                            }
+                        }
                     }
                     Err(TryRecvError::Disconnected) => None,
                 }
             };
             let Some(message) = next else {
-                // What was renamed is made durable all the same; its messages come again.
-                fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
                 return Ok(End::Lost("the broker closed the connection".into()));
             };
-            if let Some(lost) = self.handle(ch, message, &mut batch).await? {
+            if let Some(lost) = self.handle(ch, message, batch).await? {
                 return Ok(lost);
             }
-            if batch.files >= BATCH_MAX {
-                if let Some(lost) = self.flush(ch, &mut batch).await? {
+            if batch.files.len() >= most {
+                if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
                     return Ok(lost);
                 }
             }
@@ -513,8 +621,9 @@ impl Receiver<'_> {
         ))
     }
 
-    /// One message: written and renamed into place (acknowledged with its batch), or
-    /// rejected at once with its reason. `Some`: the connection was lost.
+    /// One message: written under its temporary name (made durable, renamed into place and
+    /// acknowledged with its batch), or rejected at once with its reason. `Some`: the
+    /// connection was lost.
     async fn handle(
         &mut self,
         ch: &Channel,
@@ -536,11 +645,11 @@ impl Receiver<'_> {
         match content {
             Ok(content) => {
                 let name = file_name(&content);
-                self.write(&name, &content).map_err(|e| self.disk(e))?;
+                let tmp = self.write(&name, &content).map_err(|e| self.disk(e))?;
                 self.received += 1;
                 self.bytes += content.len() as u64;
                 batch.last_tag = Some(tag);
-                batch.files += 1;
+                batch.files.push(Written { tmp, name: name.clone(), tag });
                 tracing::debug!(
                     file = %name,
                     delivery_tag = tag,
@@ -549,7 +658,7 @@ impl Receiver<'_> {
                     sales_id = %field(&sales_id),
                     message_id = %field(&message_id),
                     bytes = content.len(),
-                    "renamed into place"
+                    "written"
                 );
                 Ok(None)
             }
@@ -573,39 +682,118 @@ impl Receiver<'_> {
         }
     }
 
-    /// Makes the batch durable (one directory fsync) and acknowledges it (one ack with
-    /// `multiple`). `Some`: the connection was lost (the files stay; their messages come again).
-    async fn flush(&mut self, ch: &Channel, batch: &mut Batch) -> Result<Option<End>, Fatal> {
-        let Some(tag) = batch.last_tag else { return Ok(None) };
-        fsync_dir(&self.queue_dir).map_err(|e| self.disk(e))?;
-        let files = std::mem::take(batch).files;
-        if let Err(e) = ch.basic_ack(BasicAckArguments::new(tag, true)).await {
-            return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
+    /// Makes the batch durable and acknowledges it, after the one before it (see
+    /// [`make_durable`]). `Some`: the connection was lost (the renamed files stay; their
+    /// messages come again and are written again under the same names).
+    async fn flush(
+        &mut self,
+        ch: &Channel,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<Option<End>, Fatal> {
+        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
+            return Ok(Some(lost));
         }
-        tracing::debug!(up_to = tag, files, "acknowledged");
+        self.settle(ch, syncing).await
+    }
+
+    /// Starts making `batch` durable on a blocking thread, once the batch before it is
+    /// durable and acknowledged.
+    async fn hand_off(
+        &mut self,
+        ch: &Channel,
+        batch: &mut Batch,
+        syncing: &mut Option<Syncing>,
+    ) -> Result<Option<End>, Fatal> {
+        if let Some(lost) = self.settle(ch, syncing).await? {
+            return Ok(Some(lost));
+        }
+        let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
+        let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
+        let task = tokio::task::spawn_blocking(move || make_durable(&dir, files));
+        *syncing = Some(Syncing { task, last_tag });
         Ok(None)
     }
 
-    /// Writes `content` as `name` in the queue directory: temporary name, modification time
-    /// later than the last file's, fsync, rename (over a file of the same name: the same content).
-    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<()> {
-        self.seq += 1;
-        let tmp = self.queue_dir.join(format!(".{name}{TEMP_MARK}{}-{}", std::process::id(), self.seq));
-        let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
-        let result = (|| {
-            let mut f = fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, content)?;
-            f.set_modified(mtime)?;
-            f.sync_all()?;
-            fs::rename(&tmp, self.queue_dir.join(name))
-        })();
-        if result.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        result?;
-        self.last_mtime = mtime;
-        Ok(())
+    /// Waits for the batch on its way to disk, if any, and acknowledges it.
+    async fn settle(&mut self, ch: &Channel, syncing: &mut Option<Syncing>) -> Result<Option<End>, Fatal> {
+        let Some(s) = syncing.take() else { return Ok(None) };
+        let done = s.task.await;
+        self.acknowledge(ch, done, s.last_tag).await
     }
+
+    /// One ack with `multiple` up to `last_tag` once its batch is durable.
+    async fn acknowledge(
+        &mut self,
+        ch: &Channel,
+        done: Result<std::io::Result<usize>, tokio::task::JoinError>,
+        last_tag: u64,
+    ) -> Result<Option<End>, Fatal> {
+        let files = match done {
+            Ok(Ok(files)) => files,
+            Ok(Err(e)) => return Err(self.disk(e)),
+            Err(e) => return Err(self.disk(std::io::Error::other(e))),
+        };
+        if let Err(e) = ch.basic_ack(BasicAckArguments::new(last_tag, true)).await {
+            return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
+        }
+        tracing::debug!(up_to = last_tag, files, "acknowledged");
+        Ok(None)
+    }
+
+    /// Writes `content` under a temporary name for `name` in the queue directory, with a
+    /// modification time later than the last file's: that name. Not yet durable (the
+    /// batch's syncfs makes it so).
+    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<String> {
+        use rustix::fs::{Mode, OFlags};
+        self.seq += 1;
+        let tmp = format!(".{name}{TEMP_MARK}{}-{}", self.pid, self.seq);
+        let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
+        let flags = OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(&self.dir, &tmp, flags, Mode::from_raw_mode(0o666))?;
+        let mut f = std::fs::File::from(fd);
+        let result = std::io::Write::write_all(&mut f, content).and_then(|()| f.set_modified(mtime));
+        drop(f);
+        if let Err(e) = result {
+            let _ = rustix::fs::unlinkat(&self.dir, &tmp, rustix::fs::AtFlags::empty());
+            return Err(e);
+        }
+        self.last_mtime = mtime;
+        Ok(tmp)
+    }
+}
+
+/// A batch being made durable on a blocking thread: acknowledged up to `last_tag` once it is.
+struct Syncing {
+    task: tokio::task::JoinHandle<std::io::Result<usize>>,
+    last_tag: u64,
+}
+
+/// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
+/// its temporary files on disk), each renamed into place in delivery order (over a file of
+/// the same name: the same content), one directory fsync. Their number; on a failure the
+/// temporary files not renamed are removed.
+fn make_durable(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+    let n = files.len();
+    let mut left = files.into_iter();
+    let mut result = rustix::fs::syncfs(dir).map_err(std::io::Error::from);
+    if result.is_ok() {
+        for w in left.by_ref() {
+            if let Err(e) = rustix::fs::renameat(dir, &w.tmp, dir, &w.name) {
+                let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+                result = Err(e.into());
+                break;
+            }
+            tracing::debug!(file = %w.name, delivery_tag = w.tag, "renamed into place");
+        }
+    }
+    let result = result.and_then(|()| dir.sync_all());
+    if result.is_err() {
+        for w in left {
+            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+        }
+    }
+    result.map(|()| n)
 }
 
 enum Waited {
@@ -636,7 +824,7 @@ fn header_text(headers: &FieldTable, name: &str) -> Option<String> {
 /// durable quorum queue bound to it), the exchange (fanout, durable) and the queue (a durable
 /// quorum queue dead-lettering to `<queue>.rejected`) bound to it. An object that exists with
 /// other arguments is a mismatch naming it (exit 2); nothing existing is ever changed.
-async fn declare(
+pub(super) async fn declare(
     ch: &Channel,
     closed: &ChannelClosed,
     exchange: &str,
@@ -705,10 +893,10 @@ async fn declare(
 
 /// The reply code and text of the broker's `channel.close`, kept for the error it ends in.
 #[derive(Clone, Default)]
-struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
+pub(super) struct ChannelClosed(std::sync::Arc<std::sync::Mutex<Option<(u16, String)>>>);
 
 impl ChannelClosed {
-    fn take(&self) -> Option<(u16, String)> {
+    pub(super) fn take(&self) -> Option<(u16, String)> {
         self.0.lock().ok()?.take()
     }
 }

@@ -3,7 +3,9 @@
 //! of the queue directory, or why it cannot ([`Rejection`]); the broker, the files and the
 //! acknowledgements are `job`'s.
 
+pub mod chain;
 pub mod job;
+pub mod probe;
 
 use std::io::Read;
 

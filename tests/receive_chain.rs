@@ -1,0 +1,251 @@
+//! The chain of receive.md ("A chain: store servers to a central server") across two real
+//! brokers: the machine's RabbitMQ (127.0.0.1:5672) holds the store servers, one vhost each
+//! (removed afterwards), and the test starts a second RabbitMQ node as the central server
+//! (tests/support/rabbit.rs: its own node name, ports, config and data, stopped and removed
+//! at the end). `csjobs receive-chain` sets the stores up; pika publishes as the registers'
+//! agent does. The shovel plugin must be on in the machine's node (scripts/lib/rabbitmq.sh).
+
+mod common;
+#[path = "support/rabbit.rs"]
+mod rabbit;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use common::*;
+use rabbit::*;
+
+const QUEUE: &str = "csjobs.sales";
+const TO_CENTRAL: &str = "csjobs.sales.central";
+/// The central user's password, and as it is written in a URL.
+const PASSWORD: &str = "ch4in s3cret%pw";
+const PASSWORD_IN_URL: &str = "ch4in%20s3cret%25pw";
+
+/// One store server: its broker (a vhost of the machine's RabbitMQ), its directories and its
+/// cash server DB, five registers of one shop.
+struct Store {
+    vhost: Vhost,
+    dirs: Dirs,
+    db: TestDb,
+    shop: i64,
+    cashes: Vec<i64>,
+}
+
+impl Store {
+    async fn new(shop: i64, cashes: std::ops::RangeInclusive<i64>) -> Store {
+        let s = Store {
+            vhost: Vhost::new("store"),
+            dirs: Dirs::new(),
+            db: TestDb::cashserver().await,
+            shop,
+            cashes: cashes.collect(),
+        };
+        register_cashes(&s.db, shop, &s.cashes).await;
+        s
+    }
+
+    /// `csjobs receive-chain ARGS` on this store, toward `central` (a URL) when given.
+    fn chain(&self, central: Option<&str>, args: &[&str]) -> Run {
+        let mut c = csjobs("", &self.dirs);
+        c.env("CSJOBS_RECEIVE_AMQP_URL", self.vhost.url()).arg("receive-chain").args(args);
+        if let Some(url) = central {
+            c.env("CSJOBS_CHAIN_CENTRAL_URL", url);
+        }
+        let r = run(c);
+        assert_no_password(&r);
+        r
+    }
+
+    /// Four sales files of each register: one check each, numbered per register.
+    fn contents(&self) -> Vec<(i64, i64, Vec<u8>)> {
+        let mut v = Vec::new();
+        for &cash in &self.cashes {
+            for n in 1..=4 {
+                let sale = sale(n, &format!("{cash}.{n:02}"));
+                v.push((
+                    cash,
+                    n,
+                    sales_file(self.shop, cash, 1, Some("2026-11-20T09:00:00"), None, vec![sale]),
+                ));
+            }
+        }
+        v
+    }
+}
+
+async fn register_cashes(db: &TestDb, shop: i64, cashes: &[i64]) {
+    for cash in cashes {
+        db.client
+            .execute(
+                "insert into cash (cashcode, shopcode, name) values ($1, $2, $3)",
+                &[&(*cash as i32), &(shop as i32), &format!("Касса {cash}")],
+            )
+            .await
+            .unwrap();
+    }
+}
+
+fn assert_no_password(r: &Run) {
+    for said in [&r.stdout, &r.stderr] {
+        assert!(!said.contains("s3cret"), "the central password was printed: {said}");
+    }
+}
+
+/// `csjobs receive` of `url` into `dirs`, then `load-sales` into `db`: both exit 0.
+fn receive_and_load(url: &str, dirs: &Dirs, db: &TestDb) {
+    let mut c = csjobs("", dirs);
+    c.env("CSJOBS_RECEIVE_AMQP_URL", url).env("CSJOBS_RECEIVE_IDLE_EXIT", "1s").arg("receive");
+    let r = run(c);
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let load = load_sales(db, dirs, &[]);
+    assert_eq!(load.code, 0, "{}", load.stderr);
+}
+
+/// Every document once: as many as files, one per (register, number), of these registers.
+async fn assert_documents(db: &TestDb, expected: &[(i64, i64, Vec<u8>)]) {
+    let rows: Vec<String> = db
+        .rows(
+            "select w.cashcode, d.docnum from document d join workshift w using (workshiftid) order by 1, 2",
+        )
+        .await;
+    let mut want: Vec<String> = expected.iter().map(|(cash, n, _)| format!("({cash},{n})")).collect();
+    want.sort();
+    let mut rows_sorted = rows.clone();
+    rows_sorted.sort();
+    assert_eq!(rows_sorted, want, "every document exactly once");
+}
+
+#[tokio::test]
+async fn two_stores_offline_for_a_while_deliver_every_document_once_to_the_central_server_and_their_own() {
+    assert_shovel_plugin();
+    let central = Node::start("central");
+    central.add_user("chain", PASSWORD);
+    let central_url = central.url_as("chain", PASSWORD_IN_URL);
+    let stores = [Store::new(8, 1001..=1005).await, Store::new(9, 1006..=1010).await];
+
+    // Set up, and again: the second run changes nothing.
+    for s in &stores {
+        let r = s.chain(Some(&central_url), &[]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains("shovel csjobs.sales.central") && r.stdout.contains(": created:"),
+            "{}",
+            r.stdout
+        );
+        assert!(r.stdout.contains("ack-mode on-confirm"), "{}", r.stdout);
+        let again = s.chain(Some(&central_url), &[]);
+        assert_eq!(again.code, 0, "{}", again.stderr);
+        assert!(again.stdout.contains(": unchanged:"), "{}", again.stdout);
+        assert_eq!(s.vhost.queues(), [QUEUE, TO_CENTRAL, "csjobs.sales.rejected"]);
+        assert_eq!(s.vhost.parameters(), ["shovel/csjobs.sales.central"]);
+        let check = s.chain(None, &["--check"]);
+        assert_eq!(check.code, 0, "{}{}", check.stdout, check.stderr);
+        assert!(check.stdout.contains("state running"), "{}", check.stdout);
+    }
+    // The central server's objects are there before anything is shovelled to them.
+    assert_eq!(central.ready(QUEUE), 0);
+
+    // The central server goes away; the registers go on selling.
+    central.stop();
+    wait_until("the shovel noticing", Duration::from_secs(90), || {
+        stores[0].chain(None, &["--check"]).code == 3
+    });
+    let check = stores[0].chain(None, &["--check"]);
+    assert!(check.stdout.contains("problem: the shovel csjobs.sales.central is"), "{}", check.stdout);
+    let mut everything = Vec::new();
+    for s in &stores {
+        let contents = s.contents();
+        let messages: Vec<serde_json::Value> = contents
+            .iter()
+            .enumerate()
+            .map(|(i, (cash, n, c))| message(c, [Some("zip"), None, Some("gzip")][i % 3], *cash, *n))
+            .collect();
+        s.vhost.publish(&messages);
+        everything.extend(contents);
+    }
+    for s in &stores {
+        assert_eq!(s.vhost.ready(TO_CENTRAL), 20, "kept for the central server while it is away");
+        assert_eq!(s.vhost.ready(QUEUE), 20, "and for the store's own receive");
+    }
+    // Removing the chain now would lose them: refused without --yes, nothing removed.
+    let refused = stores[0].chain(None, &["--remove"]);
+    assert_eq!(refused.code, 5, "{}", refused.stderr);
+    assert!(refused.stderr.contains("still holds 20 messages"), "{}", refused.stderr);
+    assert_eq!(stores[0].vhost.parameters(), ["shovel/csjobs.sales.central"]);
+    assert_eq!(stores[0].vhost.ready(TO_CENTRAL), 20);
+
+    // It comes back: the shovels deliver everything.
+    central.boot();
+    wait_until("the shovels delivering", Duration::from_secs(180), || {
+        stores.iter().all(|s| s.vhost.ready(TO_CENTRAL) == 0) && central.ready_if_there(QUEUE) == Some(40)
+    });
+
+    // The central server receives and loads every store's sales, each document once.
+    let (central_dirs, central_db) = (Dirs::new(), TestDb::cashserver().await);
+    for s in &stores {
+        register_cashes(&central_db, s.shop, &s.cashes).await;
+    }
+    receive_and_load(&central.url(), &central_dirs, &central_db);
+    let expected: BTreeSet<String> = everything.iter().map(|(_, _, c)| name_of(c)).collect();
+    assert_eq!(expected.len(), 40);
+    let processed: BTreeSet<String> = Dirs::names(&central_dirs.processed).into_iter().collect();
+    assert_eq!(processed, expected, "one file per message, by content");
+    assert_documents(&central_db, &everything).await;
+    assert_eq!(central.ready(QUEUE), 0);
+
+    // Each store keeps its own: its receive and load-sales hold its documents once.
+    for s in &stores {
+        receive_and_load(&s.vhost.url(), &s.dirs, &s.db);
+        let own: Vec<(i64, i64, Vec<u8>)> = s.contents();
+        assert_documents(&s.db, &own).await;
+        assert_eq!(Dirs::names(&s.dirs.processed).len(), 20);
+    }
+
+    // Removed: the shovel and the (empty) queue go; removing again finds nothing.
+    let removed = stores[0].chain(None, &["--remove"]);
+    assert_eq!(removed.code, 0, "{}", removed.stderr);
+    assert!(removed.stdout.contains("removed") && removed.stdout.contains("deleted"), "{}", removed.stdout);
+    assert_eq!(stores[0].vhost.parameters(), Vec::<String>::new());
+    assert_eq!(stores[0].vhost.queues(), [QUEUE, "csjobs.sales.rejected"]);
+    let again = stores[0].chain(None, &["--remove"]);
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(again.stdout.contains("not there"), "{}", again.stdout);
+    let check = stores[0].chain(None, &["--check"]);
+    assert_eq!(check.code, 3, "{}", check.stdout);
+    assert!(check.stdout.contains("problem: there is no shovel"), "{}", check.stdout);
+}
+
+#[tokio::test]
+async fn setting_up_toward_a_bad_or_unreachable_central_broker_changes_nothing() {
+    assert_shovel_plugin();
+    let store = Store::new(8, 1001..=1001).await;
+    // No central URL, the store's own broker, a URL that is not AMQP: exit 2.
+    for (url, says) in [
+        (None, "CSJOBS_CHAIN_CENTRAL_URL"),
+        (
+            Some(store.vhost.url().replace("guest:guest", "c:s3cret").replace("127.0.0.1", "localhost")),
+            "the store's own broker",
+        ),
+        (Some("http://c:s3cret@central/".to_string()), "not a valid AMQP URL"),
+        (Some("amqps://c:s3cret@central/hq".to_string()), "cacertfile"),
+    ] {
+        let r = store.chain(url.as_deref(), &[]);
+        assert_eq!(r.code, 2, "{url:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{url:?}: {}", r.stderr);
+    }
+    // A central broker that does not answer: exit 1, before anything changed on the store.
+    let closed = format!("amqp://c:s3cret@127.0.0.1:{}/hq", free_port());
+    let r = store.chain(Some(&closed), &[]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("cannot connect to the broker at amqp://127.0.0.1:"), "{}", r.stderr);
+    assert_eq!(store.vhost.queues(), Vec::<String>::new());
+    assert_eq!(store.vhost.parameters(), Vec::<String>::new());
+    // A store vhost that is not on this host's node: exit 1, saying where to run it.
+    let mut c = csjobs("", &store.dirs);
+    c.env("CSJOBS_RECEIVE_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/csjobs_t_no_such_vhost")
+        .env("CSJOBS_CHAIN_CENTRAL_URL", &closed)
+        .arg("receive-chain");
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(r.stderr.contains("is not on the RabbitMQ node of this host"), "{}", r.stderr);
+    assert_no_password(&r);
+}
