@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::{
-    hours::ShopHours, AstuDue, Connection, Dictionary, DirFiles, Directory, ErrorMessage, HoursRow,
-    JobStatus, LinkState, Moment, Register, RegisterState, Run, ShopToday, Staged,
+    hours::ShopHours, AstuDue, BrokerQueue, Connection, Dictionary, DirFiles, Directory, ErrorMessage,
+    HoursRow, JobStatus, LinkState, Moment, Register, RegisterState, Run, ShopToday, Staged,
 };
 use crate::{
     core::{
@@ -176,7 +176,7 @@ pub async fn probe(url: Option<&DbUrl>, db: Database) -> (Connection, Option<Cli
         error: None,
         server_version: None,
         migration: None,
-        expected_migration: expected_migration(db),
+        expected_migration: Some(expected_migration(db)),
         latency_seconds: None,
     };
     let Some(url) = url else {
@@ -225,6 +225,41 @@ async fn describe(client: &Client, c: &mut Connection) -> Result<(), tokio_postg
             .map(|r| r.get(0));
     }
     Ok(())
+}
+
+// ---- the broker ---------------------------------------------------------------------------
+
+/// The broker of `receive.amqp_url` (receive.md, "Monitoring"): its link as a connection
+/// `broker`, and its two queues; `None` when receive is not configured.
+pub async fn broker(cfg: &Config) -> Option<(Connection, BrokerQueue, BrokerQueue)> {
+    cfg.receive.amqp_url.as_ref()?;
+    let f = crate::receive::probe::probe(&cfg.receive).await;
+    let state = match f.state {
+        crate::receive::probe::BrokerState::Ok => LinkState::Ok,
+        crate::receive::probe::BrokerState::Unreachable => LinkState::Unreachable,
+        crate::receive::probe::BrokerState::NotConfigured => LinkState::NotConfigured,
+    };
+    let version = match (f.product, f.version) {
+        (Some(p), Some(v)) => Some(format!("{p} {v}")),
+        (p, v) => p.or(v),
+    };
+    let link = Connection {
+        database: "broker",
+        state,
+        error: f.error,
+        server_version: version,
+        migration: None,
+        expected_migration: None,
+        latency_seconds: f.round_trip.map(|d| d.as_secs_f64()),
+    };
+    let queue = |q: crate::receive::probe::QueueFacts| BrokerQueue {
+        queue: q.name,
+        present: q.present,
+        messages: q.messages,
+        consumers: q.consumers,
+        error: q.error,
+    };
+    Some((link, queue(f.queue), queue(f.rejected)))
 }
 
 // ---- the cash server DB -----------------------------------------------------------------

@@ -40,22 +40,19 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
         collect::probe(cfg.bonus_url.as_ref(), Database::Bonus)
     );
     let shops = (!shops.is_empty()).then_some(shops);
-    let mut unreadable: Option<anyhow::Error> = None;
-    let facts: Option<CashServerFacts> = match &cash {
-        None => None,
-        Some(client) => {
-            if let Some(shops) = shops {
-                collect::check_shops(client, shops).await?;
-            }
-            match collect::cashserver(client, now, window_start, shops).await {
-                Ok(f) => Some(f),
-                Err(e) => {
-                    unreadable = Some(e);
-                    None
-                }
-            }
+    // The cash server DB's facts and the broker (when receive is configured) at once.
+    let read_cashserver = async {
+        let Some(client) = &cash else { return Ok((None, None)) };
+        if let Some(shops) = shops {
+            collect::check_shops(client, shops).await?;
         }
+        Ok::<_, JobError>(match collect::cashserver(client, now, window_start, shops).await {
+            Ok(f) => (Some(f), None),
+            Err(e) => (None, Some(e)),
+        })
     };
+    let (read, broker) = tokio::join!(read_cashserver, collect::broker(cfg));
+    let (facts, unreadable): (Option<CashServerFacts>, Option<anyhow::Error>) = read?;
     drop(cash);
 
     let mut status = Status {
@@ -73,6 +70,8 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
             astu: None,
             dictionary: None,
             directories,
+            broker: None,
+            broker_rejected: None,
         },
         jobs: Vec::new(),
         errors_3d: None,
@@ -82,6 +81,11 @@ pub async fn gather(cfg: &Config, shops: &[i32], since: Span) -> Result<Gathered
         window: since.to_string(),
         window_start,
     };
+    if let Some((link, queue, rejected)) = broker {
+        status.connections.push(link);
+        status.queues.broker = Some(queue);
+        status.queues.broker_rejected = Some(rejected);
+    }
     if let Some(f) = facts {
         status.queues.staged = f.staged;
         status.queues.astu = Some(f.astu);

@@ -78,12 +78,13 @@ pub fn problems(s: &Status, settings: &StatusSettings) -> Vec<String> {
             )),
         }
         let readable = matches!(c.state, LinkState::Ok | LinkState::ReadOnly);
-        if readable && c.migration.as_deref() != Some(c.expected_migration.as_str()) {
+        let Some(expected) = &c.expected_migration else { continue };
+        if readable && c.migration.as_deref() != Some(expected.as_str()) {
             p.push(format!(
                 "the {} is at migration {} but this csjobs expects {}: run `csjobs migrate`",
                 c.label(),
                 c.migration.as_deref().unwrap_or("none"),
-                c.expected_migration
+                expected
             ));
         }
     }
@@ -144,6 +145,15 @@ pub fn problems(s: &Status, settings: &StatusSettings) -> Vec<String> {
         if let (Some(path), Some(e)) = (&d.path, &d.error) {
             p.push(format!("{} {}: {e}", crate::trim_dicts::SETTING, path.display()));
         }
+    }
+    if let Some(q) = s.queues.broker_rejected.as_ref().filter(|q| q.messages.is_some_and(|n| n > 0)) {
+        p.push(format!(
+            "{} messages on the broker were rejected (queue {}): receive could not turn them into sales \
+             files; each one's reason is in receive's log (journalctl -u csjobs-receive); fix the sender, \
+             then publish them again or purge the queue",
+            q.messages.unwrap_or(0),
+            q.queue
+        ));
     }
     for j in &s.jobs {
         if let Some(r) = j.last_run.as_ref().filter(|r| r.is_bad()) {

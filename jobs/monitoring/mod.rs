@@ -216,15 +216,16 @@ impl LinkState {
 /// The link to one database.
 #[derive(Debug, Clone, Serialize)]
 pub struct Connection {
-    /// `cashserver` or `bonus` (the Prometheus label too).
+    /// `cashserver`, `bonus` or `broker` (the Prometheus label too).
     pub database: &'static str,
     pub state: LinkState,
     /// Why it is unreachable (the connection string's password masked).
     pub error: Option<String>,
     pub server_version: Option<String>,
-    /// The latest csjobs migration applied to it (`0005_status`), and the latest this binary has.
+    /// The latest csjobs migration applied to it (`0005_status`), and the latest this binary
+    /// has (`None` for the broker, which has no migrations).
     pub migration: Option<String>,
-    pub expected_migration: String,
+    pub expected_migration: Option<String>,
     pub latency_seconds: Option<f64>,
 }
 
@@ -232,6 +233,7 @@ impl Connection {
     pub fn label(&self) -> &'static str {
         match self.database {
             "cashserver" => "cash server DB",
+            "broker" => "broker (receive.amqp_url)",
             _ => "bonus DB",
         }
     }
@@ -301,6 +303,18 @@ pub struct Dictionary {
     pub error: Option<String>,
 }
 
+/// A queue of the broker (`receive.queue`, `<queue>.rejected`), as a passive declare sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BrokerQueue {
+    pub queue: String,
+    /// Whether it exists (receive declares it at its first connection).
+    pub present: bool,
+    /// Messages ready in it; `None` when it could not be looked at.
+    pub messages: Option<u64>,
+    pub consumers: Option<u64>,
+    pub error: Option<String>,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct Queues {
     pub queue: DirFiles,
@@ -312,6 +326,11 @@ pub struct Queues {
     pub dictionary: Option<Dictionary>,
     /// Every `paths.*` directory with what is wrong with it.
     pub directories: Vec<Directory>,
+    /// With `receive.amqp_url` set: `receive.queue` and `<queue>.rejected` on the broker.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker: Option<BrokerQueue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub broker_rejected: Option<BrokerQueue>,
 }
 
 /// One run of a job (table `job_run`).

@@ -37,7 +37,10 @@ pub fn connections(s: &Status) -> Section {
                 c.database.to_string(),
                 c.state.name().to_string(),
                 or_dash(c.server_version.clone()),
-                format!("{} (expects {})", c.migration.as_deref().unwrap_or("-"), c.expected_migration),
+                match &c.expected_migration {
+                    Some(e) => format!("{} (expects {e})", c.migration.as_deref().unwrap_or("-")),
+                    None => "-".into(),
+                },
                 c.latency_seconds.map_or("-".into(), |l| format!("{:.1} ms", l * 1000.0)),
                 or_dash(c.error.clone()),
             ]
@@ -102,6 +105,17 @@ pub fn queues(s: &Status) -> Section {
             bytes_text(d.bytes),
             d.error.clone().unwrap_or_else(|| "-".into()),
             d.path.as_ref().map_or("(setting not set)".into(), |p| p.display().to_string()),
+        ]);
+    }
+    for (name, b) in [("broker", &q.broker), ("broker_rejected", &q.broker_rejected)] {
+        let Some(b) = b else { continue };
+        let count = |n: Option<u64>, what: &str| n.map_or("-".into(), |n| format!("{n} {what}"));
+        rows.push(vec![
+            name.into(),
+            if b.present || b.messages.is_some() { count(b.messages, "messages") } else { "missing".into() },
+            count(b.consumers, "consumers"),
+            b.error.clone().unwrap_or_else(|| "-".into()),
+            format!("queue {}", b.queue),
         ]);
     }
     let notes = q

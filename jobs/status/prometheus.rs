@@ -102,6 +102,27 @@ pub fn render(s: &Status) -> String {
         oldest.sample(&[("dir", d.dir)], d.oldest_age_seconds.unwrap_or(0) as f64);
     }
 
+    // The broker of receive (receive.md, "Monitoring"): its queues' messages and consumers,
+    // when they could be looked at.
+    let broker: Vec<_> = [&s.queues.broker, &s.queues.broker_rejected].into_iter().flatten().collect();
+    if !broker.is_empty() {
+        let mut messages = f.family(
+            "csjobs_broker_messages",
+            "Messages ready in the broker's queue (receive.queue, <queue>.rejected).",
+        );
+        for q in &broker {
+            if let Some(n) = q.messages {
+                messages.sample(&[("queue", &q.queue)], n as f64);
+            }
+        }
+        let mut consumers = f.family("csjobs_broker_consumers", "Consumers of the broker's queue.");
+        for q in &broker {
+            if let Some(n) = q.consumers {
+                consumers.sample(&[("queue", &q.queue)], n as f64);
+            }
+        }
+    }
+
     let mut rows = f.family("csjobs_staged_rows", "Staged rows not yet transferred to the bonus DB.");
     for t in &s.queues.staged {
         rows.sample(&[("table", t.table)], t.rows as f64);
