@@ -155,7 +155,7 @@ select shopcode, cashcode, day, sum(checks) as checks, sum(amount) as revenue fr
      where d.doctype in ('sale', 'return') and d.time_end between '2026-11-24 15:00' and '2026-11-24 15:00'
 ) x group by 1, 2, 3 order by 1, 2, 3;
 SQL
-{ echo "set jit = off;"; cat "$work/period.sql"; } > "$work/period-nojit.sql"
+bench_nojit "$work/period.sql"
 "${BENCH_PSQL[@]}" -F, -f "$work/period.sql" > "$work/period-sql.out"
 "$CSJOBS" -q --now "$NOW" report --output "$work/period.html" --from "$FROM" --to "$TO"
 python3 - "$work/period-sql.out" "$work/period.html" "$FROM" <<'PY'
@@ -182,18 +182,11 @@ if dict(page) != sql:
 beyond = open(sys.argv[2]).read().count('class="day beyond"')
 print(f"   the SQL and the period page agree on {len(sql)} register-days; {beyond} shop-days beyond the threshold", file=sys.stderr)
 PY
-sql_t=() nojit_t=() p_t=() p_rss=()
-for r in $(seq "$REPEAT"); do
-    read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" -F, -f "$work/period.sql"); sql_t+=("$t")
-    read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" -F, -f "$work/period-nojit.sql"); nojit_t+=("$t")
-    read -r t m < <(secs_and_rss "$CSJOBS" -q --now "$NOW" report --output "$work/period.html" --from "$FROM" --to "$TO"); p_t+=("$t"); p_rss+=("$m")
-    echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, report --from --to ${p_t[-1]} s (${p_rss[-1]} KB)" >&2
-done
-s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); p=$(median "${p_t[*]}"); base=$(min "$s $n")
-echo
-echo "csjobs report --from $FROM --to $TO (31 days, every shop) beside one hand-written SQL of the same per-day sums (median of $REPEAT)"
-printf "%-38s %9s %8s %12s\n" "" seconds "x SQL" "peak RSS MB"
-bench_row 38 "psql, the per-day sums" "$s" "$base"
-bench_row 38 "psql, the same with JIT off" "$n" "$base"
-bench_row 38 "csjobs report --from --to" "$p" "$base" "$(max_mb "${p_rss[*]}")"
-echo "targets: <= 1.5 x the faster SQL, under 5 s; the page: $(wc -c < "$work/period.html") bytes"
+SQL_OPTS=(-F,)
+BASELINE=$work/period.sql
+JOB_A=("$CSJOBS" -q --now "$NOW" report --output "$work/period.html" --from "$FROM" --to "$TO")
+JOB_B=()
+bench_sql_beside_jobs 38 "csjobs report --from $FROM --to $TO beside one hand-written SQL of the same per-day sums" \
+    "31 days, every shop: per shop, register and day; the page $(wc -c < "$work/period.html") bytes" \
+    "the per-day sums" "csjobs report --from --to"
+echo "targets: <= 1.5 x the faster SQL, under 5 s"

@@ -47,7 +47,7 @@ td.num { text-align: right; font-variant-numeric: tabular-nums; } td.time { whit
 ul.problems li { color: #cf222e; }
 tr.bad td { color: #cf222e; }
 nav a { margin-right: 1em; }
-article.shop { margin: 1.2em 0; padding: 0.6em 0.8em; border: 1px solid #ddd; border-radius: 6px; }
+article.shop { margin: 1.2em 0; padding: 0.6em 0.8em; border: 1px solid #ddd; border-radius: 6px; overflow-x: auto; }
 article.shop.verdict-low { border-color: #cf222e; box-shadow: 0 0 0 1px #cf222e; }
 .figures span { margin-right: 1.4em; } .verdict-low .deviation { color: #cf222e; font-weight: bold; }
 .legend span { margin-right: 1.2em; font-size: 0.9em; }

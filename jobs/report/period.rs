@@ -41,7 +41,7 @@ th, td { border: 1px solid #ccc; padding: 0.2em 0.55em; text-align: left; font-s
 th { background: #f3f4f6; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 tr.beyond td { background: #ffebe9; color: #cf222e; font-weight: bold; }
-article.shop { margin: 1.2em 0; padding: 0.6em 0.8em; border: 1px solid #ddd; border-radius: 6px; }
+article.shop { margin: 1.2em 0; padding: 0.6em 0.8em; border: 1px solid #ddd; border-radius: 6px; overflow-x: auto; }
 article.shop.has-beyond { border-color: #cf222e; }
 .muted { color: #666; }
 nav a { margin-right: 1em; }

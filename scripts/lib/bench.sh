@@ -92,17 +92,24 @@ ratio() { python3 -c "print($1 / $2)"; }
 bench_row() { printf "%-${1}s %9.3f %8.2f %12s\n" "$2" "$3" "$(ratio "$3" "$4")" "${5:--}"; }
 
 bench_sql_beside_jobs() {
-    local width=$1 title=$2 subtitle=$3 sql_name=$4 name_a=$5 name_b=$6
-    local sql_t=() nojit_t=() a_t=() b_t=() a_rss=() b_rss=() r t m
+    # The baseline is $BASELINE (default $work/baseline.sql, and its -nojit twin from
+    # bench_nojit); JOB_A is timed, and JOB_B too unless it is empty (name_b then unused).
+    local width=$1 title=$2 subtitle=$3 sql_name=$4 name_a=$5 name_b=${6:-}
+    local base_sql=${BASELINE:-$work/baseline.sql}
+    local sql_t=() nojit_t=() a_t=() b_t=() a_rss=() b_rss=() r t m line
     for r in $(seq "$REPEAT"); do
-        read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" "${SQL_OPTS[@]}" -f "$work/baseline.sql"); sql_t+=("$t")
-        read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" "${SQL_OPTS[@]}" -f "$work/baseline-nojit.sql"); nojit_t+=("$t")
+        read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" "${SQL_OPTS[@]}" -f "$base_sql"); sql_t+=("$t")
+        read -r t _ < <(secs_and_rss "${BENCH_PSQL[@]}" "${SQL_OPTS[@]}" -f "${base_sql%.sql}-nojit.sql"); nojit_t+=("$t")
         read -r t m < <(secs_and_rss "${JOB_A[@]}"); a_t+=("$t"); a_rss+=("$m")
-        read -r t m < <(secs_and_rss "${JOB_B[@]}"); b_t+=("$t"); b_rss+=("$m")
-        echo "   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, $name_a ${a_t[-1]} s (${a_rss[-1]} KB), $name_b ${b_t[-1]} s (${b_rss[-1]} KB)" >&2
+        line="   run $r: SQL ${sql_t[-1]} s, SQL without JIT ${nojit_t[-1]} s, $name_a ${a_t[-1]} s (${a_rss[-1]} KB)"
+        if [ "${#JOB_B[@]}" -gt 0 ]; then
+            read -r t m < <(secs_and_rss "${JOB_B[@]}"); b_t+=("$t"); b_rss+=("$m")
+            line="$line, $name_b ${b_t[-1]} s (${b_rss[-1]} KB)"
+        fi
+        echo "$line" >&2
     done
-    local s n a b base
-    s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); a=$(median "${a_t[*]}"); b=$(median "${b_t[*]}")
+    local s n a base
+    s=$(median "${sql_t[*]}"); n=$(median "${nojit_t[*]}"); a=$(median "${a_t[*]}")
     base=$(min "$s $n")
     echo
     echo "$title (median of $REPEAT; PostgreSQL $(psql "$ADMIN" -Atc 'show server_version'), $(nproc) cores)"
@@ -111,5 +118,7 @@ bench_sql_beside_jobs() {
     bench_row "$width" "psql, $sql_name" "$s" "$base"
     bench_row "$width" "psql, the same with JIT off" "$n" "$base"
     bench_row "$width" "$name_a" "$a" "$base" "$(max_mb "${a_rss[*]}")"
-    bench_row "$width" "$name_b" "$b" "$base" "$(max_mb "${b_rss[*]}")"
+    if [ "${#JOB_B[@]}" -gt 0 ]; then
+        bench_row "$width" "$name_b" "$(median "${b_t[*]}")" "$base" "$(max_mb "${b_rss[*]}")"
+    fi
 }
