@@ -10,7 +10,7 @@ use std::{
     fs,
     io::{Read, Write},
     net::TcpStream,
-    path::{Path, PathBuf},
+    path::PathBuf,
     process::{Child, Command, Stdio},
     time::{Duration, SystemTime},
 };
@@ -526,21 +526,6 @@ async fn the_bonus_db_ok_and_the_schema_behind() {
     assert!(problems(&json_of(&r))
         .iter()
         .any(|p| p.contains("bonus DB is at migration") && p.contains("csjobs migrate")));
-}
-
-/// promtool's verdict on a textfile.
-fn promtool_check(file: &Path) {
-    let out = Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(fs::File::open(file).unwrap())
-        .output()
-        .expect("promtool (Debian package prometheus; scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "promtool: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[tokio::test]

@@ -633,3 +633,18 @@ pub async fn stop_once_under_way(
     assert_eq!(code, Some(0), "{log}");
     assert!(log.contains("stop requested"), "{log}");
 }
+
+/// promtool's verdict on a textfile.
+pub fn promtool_check(file: &Path) {
+    let out = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::fs::File::open(file).unwrap())
+        .output()
+        .expect("promtool (Debian package prometheus; scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
