@@ -6,7 +6,8 @@
 # Targets: sales_file (valid files from the typed model with hostile leaves, plain or gzip,
 # through validation and the planner), sales_bytes (any bytes, plain or gzip), config (TOML
 # and env twins), duration, conninfo (connection strings, against tokio-postgres' parser),
-# now (--now). The corpus grows in fuzz/corpus/TARGET (only the seed-* files are kept in
+# now (--now), receive_body (a message body: compression header and property, plain/gzip/zip,
+# the size limit). The corpus grows in fuzz/corpus/TARGET (only the seed-* files are kept in
 # git); a crash is saved under fuzz/artifacts/TARGET and the run exits non-zero: turn it
 # into a regression test (tests/parser_props.rs or the module's unit tests).
 #
