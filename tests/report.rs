@@ -329,6 +329,11 @@ async fn with_the_database_down_the_page_says_so_and_the_run_fails() {
     assert!(html.contains("revenue could not be read"), "{html}");
     assert!(html.contains("class=\"health unhealthy\""));
     assert!(html.contains("cashserver"));
+    // The period view is history, not a live state: with the database down nothing is written.
+    let period = dirs.tmp.path().join("period-down.html");
+    let r = report(&url, &dirs, &period, &["--from", "2026-11-01", "--to", "2026-11-24"]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(!period.exists());
 }
 
 #[tokio::test]
