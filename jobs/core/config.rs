@@ -428,7 +428,7 @@ pub const SETTINGS: &[Entry] = &[
         doc: "A shop's revenue is low when (profile - today) / profile is above this.",
         set: |c, v| c.watch.threshold = v.into() },
     Entry { key: "watch.weeks", env: "CSJOBS_WATCH_WEEKS", kind: Kind::U32(WEEKS), default: Some("4"),
-        doc: "Same weekdays looked back for the profile.", set: |c, v| c.watch.weeks = v.into() },
+        doc: "Same weekdays looked back for the profile (1 to 52).", set: |c, v| c.watch.weeks = v.into() },
     Entry { key: "watch.min_weeks", env: "CSJOBS_WATCH_MIN_WEEKS", kind: Kind::U32(WEEKS), default: Some("2"),
         doc: "Fewer days with revenue than this: no profile, no verdict (at least 1, at most watch.weeks).",
         set: |c, v| c.watch.min_weeks = v.into() },
@@ -857,7 +857,16 @@ impl Config {
             (e.set)(&mut cfg, value);
         }
         let w = &cfg.watch;
-        if w.weeks == 0 || w.min_weeks == 0 || w.min_weeks > w.weeks {
+        // A year of same weekdays is the most a profile looks back (a typo such as 4000
+        // would read eleven years of sums every minute).
+        if w.weeks == 0 || w.weeks > 52 {
+            return Err(ConfigError::Range {
+                key: "watch.weeks",
+                value: w.weeks.to_string(),
+                expected: "from 1 to 52",
+            });
+        }
+        if w.min_weeks == 0 || w.min_weeks > w.weeks {
             return Err(ConfigError::Range {
                 key: "watch.min_weeks",
                 value: format!("{} (watch.weeks {})", w.min_weeks, w.weeks),
@@ -1028,6 +1037,15 @@ mod tests {
         assert!(
             c.alerts.from.starts_with("csjobs@") && c.alerts.to.is_empty() && c.alerts.smtp_url.is_none()
         );
+    }
+
+    #[test]
+    fn watch_weeks_is_one_to_fifty_two() {
+        assert_eq!(load(None, &[("CSJOBS_WATCH_WEEKS", "52")]).unwrap().watch.weeks, 52);
+        for bad in ["0", "53", "4000"] {
+            let e = load(None, &[("CSJOBS_WATCH_WEEKS", bad), ("CSJOBS_WATCH_MIN_WEEKS", "1")]).unwrap_err();
+            assert!(e.to_string().contains("watch.weeks"), "{bad}: {e}");
+        }
     }
 
     #[test]

@@ -16,8 +16,10 @@ pub fn render(
 ) -> String {
     let mut t = Table::new();
     t.load_style(NOTHING).set_content_arrangement(ContentArrangement::Disabled).set_header(headers.to_vec());
+    // One row, one line: a line break or an escape inside a cell (a sender's host name, a
+    // database's multi-line error) would split the row or drive the terminal.
     for r in rows {
-        t.add_row(r.clone());
+        t.add_row(r.iter().map(|c| one_line(c)).collect::<Vec<_>>());
     }
     for (i, c) in t.column_iter_mut().enumerate() {
         c.set_padding((0, 2));
@@ -37,6 +39,11 @@ pub fn render(
         }
     }
     out
+}
+
+/// `cell` with every control character (line breaks, tabs, ESC) shown as a space.
+fn one_line(cell: &str) -> String {
+    cell.chars().map(|c| if c.is_control() { ' ' } else { c }).collect()
 }
 
 #[cfg(test)]
@@ -67,6 +74,18 @@ mod tests {
         assert_eq!(col(lines[1], 'x'), 10);
         assert_eq!(col(lines[2], 'y'), 10);
         assert_eq!(col(lines[3], 'z'), 10, "wide characters take two columns: {t}");
+    }
+
+    #[test]
+    fn a_line_break_or_an_escape_in_a_cell_stays_on_its_row() {
+        let rows = vec![vec!["pos\nevil\r\x1b[2J".to_string(), "1".into()], vec!["b".into(), "2".into()]];
+        let t = render(2, &["HOST", "N"], &rows, &[], |i| Some(["\x1b[31m", "\x1b[33m"][i]));
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3, "a header and one line per row: {t:?}");
+        assert!(
+            lines[1].starts_with("\x1b[31m  pos evil  [2J") && lines[2].starts_with("\x1b[33m  b"),
+            "{t:?}"
+        );
     }
 
     #[test]

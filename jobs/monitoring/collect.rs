@@ -390,17 +390,21 @@ select c.cashcode, c.shopcode, s.city, s.address, c.name,
 /// per register and per shop"): whole hours before now's hour from the sums load-sales keeps
 /// (`revenue_hour`, 0007 and 0009), now's hour up to now from the documents through
 /// `document_time_end_idx`; never a scan of documents or items. `$1` today, `$2` now's hour,
-/// `$3` its start, `$4` now (wall clock), `$5` only these shops or null.
+/// `$3` its start, `$4` now (wall clock), `$5` only these shops or null: their shifts, and
+/// every shift of their registers (a register moved from another shop keeps its figures).
 const TODAY: &str = "
 select shopcode, cashcode, sum(checks)::bigint, sum(amount)
   from (select w.shopcode, w.cashcode, r.checks::bigint as checks, r.amount
           from revenue_hour r join workshift w on w.workshiftid = r.workshiftid
-         where r.day = $1 and r.hour < $2 and ($5::int[] is null or w.shopcode = any($5))
+         where r.day = $1 and r.hour < $2
+           and ($5::int[] is null or w.shopcode = any($5)
+                or w.cashcode in (select cashcode from cash where shopcode = any($5)))
         union all
         select w.shopcode, w.cashcode, 1, case d.doctype when 'sale' then d.total else -d.total end
           from document d join workshift w on w.workshiftid = d.workshiftid
          where d.doctype in ('sale', 'return') and d.time_end >= $3 and d.time_end <= $4
-           and ($5::int[] is null or w.shopcode = any($5))) x
+           and ($5::int[] is null or w.shopcode = any($5)
+                or w.cashcode in (select cashcode from cash where shopcode = any($5)))) x
  group by 1, 2";
 
 /// Today's checks and revenue, by register and by shop.

@@ -26,6 +26,10 @@ pub fn check(from: NaiveDate, to: NaiveDate) -> Result<(), String> {
     if to < from {
         return Err(format!("--to {to} is before --from {from}"));
     }
+    // The profile of the first day looks back watch.weeks (at most 52) weeks.
+    if from.checked_sub_signed(TimeDelta::weeks(53)).is_none() {
+        return Err(format!("--from {from} is too early a date"));
+    }
     let days = (to - from).num_days() + 1;
     if days > MAX_DAYS {
         return Err(format!("--from {from} --to {to} is {days} days; at most {MAX_DAYS} fit one page"));
