@@ -197,6 +197,8 @@ mod tests {
         assert!(check(day(9, 1), day(12, 1)).is_ok(), "92 days");
         assert!(check(day(9, 1), day(12, 2)).unwrap_err().contains("93 days"));
         assert!(check(day(11, 2), day(11, 1)).unwrap_err().contains("before"));
+        let first = NaiveDate::MIN + TimeDelta::days(10);
+        assert!(check(first, first).unwrap_err().contains("too early"));
     }
 
     #[test]
