@@ -4,6 +4,8 @@
 //! `salesId`, `compressMethod`). Each test has a vhost of its own, removed afterwards.
 
 mod common;
+#[path = "support/rabbit.rs"]
+mod rabbit;
 
 use std::{
     collections::BTreeSet,
@@ -11,139 +13,30 @@ use std::{
     io::Write,
     path::Path,
     process::{Command, Stdio},
-    sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant, SystemTime},
 };
 
 use common::*;
+use rabbit::*;
 use rand::Rng;
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-const PYTHON: &str = "/usr/bin/python3";
-const HELPER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/support/amqp.py");
 const QUEUE: &str = "csjobs.sales";
 const REJECTED: &str = "csjobs.sales.rejected";
-
-fn rabbitmqctl(args: &[&str]) -> String {
-    let out = Command::new("rabbitmqctl")
-        .args(args)
-        .output()
-        .expect("rabbitmqctl (the RabbitMQ server: scripts/test.sh installs and starts it)");
-    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-static VHOSTS: AtomicU32 = AtomicU32::new(0);
-
-/// A vhost of one test on the local broker, deleted with it.
-struct Vhost {
-    name: String,
-}
-
-impl Vhost {
-    fn new() -> Vhost {
-        let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
-        let name =
-            format!("csjobs_t_{}_{}_{nanos}", std::process::id(), VHOSTS.fetch_add(1, Ordering::SeqCst));
-        rabbitmqctl(&["-q", "add_vhost", &name]);
-        rabbitmqctl(&["-q", "set_permissions", "-p", &name, "guest", ".*", ".*", ".*"]);
-        Vhost { name }
-    }
-
-    fn url(&self) -> String {
-        format!("amqp://guest:guest@127.0.0.1:5672/{}", self.name)
-    }
-
-    /// Messages ready in `queue`, as the queue itself counts them (a passive declare; the
-    /// statistics of `rabbitmqctl list_queues` lag behind a quorum queue by seconds). With
-    /// no consumer connected, none is unacknowledged: this is all the queue holds.
-    fn ready(&self, queue: &str) -> u64 {
-        let out = self.helper(&["ready", queue]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    }
-
-    /// Closes every connection to this vhost from the broker's side, as an admin would.
-    fn close_connections(&self) -> usize {
-        let out = rabbitmqctl(&["-q", "list_connections", "--no-table-headers", "pid", "vhost"]);
-        let mut n = 0;
-        for line in out.lines() {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            if f.len() == 2 && f[1] == self.name {
-                rabbitmqctl(&["-q", "close_connection", f[0], "closed by the test"]);
-                n += 1;
-            }
-        }
-        n
-    }
-
-    fn helper(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(PYTHON);
-        c.arg(HELPER).arg(args[0]).arg(self.url()).args(&args[1..]);
-        c
-    }
-
-    /// Publishes `messages` (see tests/support/amqp.py) with confirms, `pace_ms` apart.
-    fn publisher(&self, messages: &[Value], pace_ms: u32) -> std::process::Child {
-        let mut child = self
-            .helper(&["publish", &pace_ms.to_string()])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("python3 with pika (python3-pika)");
-        let mut stdin = child.stdin.take().unwrap();
-        let lines: String = messages.iter().map(|m| format!("{m}\n")).collect();
-        std::thread::spawn(move || {
-            let _ = stdin.write_all(lines.as_bytes());
-        });
-        child
-    }
-
-    fn publish(&self, messages: &[Value]) {
-        let out = self.publisher(messages, 0).wait_with_output().unwrap();
-        let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && said.contains(&format!("published {}", messages.len())), "{said}");
-    }
-
-    /// Takes every message of `queue`.
-    fn get(&self, queue: &str) -> Vec<Value> {
-        let out = self.helper(&["get", queue]).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
-    }
-}
-
-impl Drop for Vhost {
-    fn drop(&mut self) {
-        let _ = Command::new("rabbitmqctl").args(["-q", "delete_vhost", &self.name]).output();
-    }
-}
 
 /// A sales file of its own for `n`: shift `n` of cash 17 (shop 8), one sale numbered `n`.
 fn content(n: i64) -> Vec<u8> {
     sales_file(8, 17, n, Some("2026-11-20T09:00:00"), None, vec![sale(n, "10.00")])
 }
 
-/// A message as the register agent sends it: `content` compressed as `compress` says (by
-/// Python's gzip and zipfile), headers cashCode, salesId and compressMethod.
+/// A message of register 17 as its agent sends it (tests/support/rabbit.rs).
 fn message(content: &[u8], compress: Option<&str>, sales_id: i64) -> Value {
-    let mut headers = json!({ "cashCode": "17", "salesId": sales_id.to_string() });
-    if let Some(c) = compress {
-        headers["compressMethod"] = json!(c);
-    }
-    json!({ "content": hex::encode(content), "compress": compress, "headers": headers,
-            "message_id": format!("m-{sales_id}") })
+    rabbit::message(content, compress, 17, sales_id)
 }
 
 /// A message of exactly `body`, with `headers`.
 fn raw(body: &[u8], headers: Value) -> Value {
     json!({ "body": hex::encode(body), "headers": headers })
-}
-
-/// The file name receive.md gives `content`.
-fn name_of(content: &[u8]) -> String {
-    format!("amqp-{}.json", &hex::encode(Sha256::digest(content))[..32])
 }
 
 /// `csjobs receive ARGS` on `vhost`: the test's directories, JSON logs, an idle exit of 1 s,
@@ -152,14 +45,6 @@ fn receive(v: &Vhost, dirs: &Dirs, db: Option<&TestDb>, args: &[&str]) -> Comman
     let mut c = csjobs(db.map_or("", |d| &d.url), dirs);
     c.env("CSJOBS_RECEIVE_AMQP_URL", v.url()).env("CSJOBS_RECEIVE_IDLE_EXIT", "1s").arg("receive").args(args);
     c
-}
-
-fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + timeout;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn sales_names(dir: &Path) -> Vec<String> {
@@ -172,7 +57,7 @@ fn mtime(p: &Path) -> SystemTime {
 
 #[tokio::test]
 async fn plain_gzip_and_zip_bodies_become_files_that_load_sales_loads() {
-    let (v, dirs, db) = (Vhost::new(), Dirs::new(), TestDb::cashserver().await);
+    let (v, dirs, db) = (Vhost::new("receive"), Dirs::new(), TestDb::cashserver().await);
     // The first run declares the exchange and the queues; the queue is empty: exit 0.
     let first = run(receive(&v, &dirs, Some(&db), &[]));
     assert_eq!(first.code, 0, "{}", first.stderr);
@@ -220,7 +105,7 @@ async fn plain_gzip_and_zip_bodies_become_files_that_load_sales_loads() {
 
 #[tokio::test]
 async fn a_bad_body_is_dead_lettered_with_its_reason_and_the_good_ones_behind_it_are_received() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     let two_files = {
         let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -265,7 +150,7 @@ async fn a_bad_body_is_dead_lettered_with_its_reason_and_the_good_ones_behind_it
 
 #[tokio::test]
 async fn a_message_delivered_again_writes_the_same_file_once() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     let (a, b) = (content(1), content(2));
     // The same content twice (the agent sending again, once zipped), and a message the
@@ -289,7 +174,7 @@ async fn a_message_delivered_again_writes_the_same_file_once() {
 
 #[tokio::test]
 async fn limit_takes_that_many_messages_and_leaves_the_rest_in_the_queue() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     let contents: Vec<Vec<u8>> = (1..=5).map(content).collect();
     v.publish(&contents.iter().enumerate().map(|(i, c)| message(c, None, i as i64)).collect::<Vec<_>>());
@@ -309,7 +194,7 @@ async fn limit_takes_that_many_messages_and_leaves_the_rest_in_the_queue() {
 #[test]
 fn a_broker_that_cannot_be_reached_is_exit_1_and_no_password_shows() {
     let dirs = Dirs::new();
-    let v = Vhost::new();
+    let v = Vhost::new("receive");
     for url in
         ["amqp://cs:s3cretpw@127.0.0.1:1/x".to_string(), v.url().replace("guest:guest", "guest:s3cretpw")]
     {
@@ -362,7 +247,7 @@ fn a_missing_or_bad_setting_is_exit_2() {
 
 #[test]
 fn a_queue_that_exists_with_other_arguments_is_exit_2_naming_it() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert!(v.helper(&["declare-classic", QUEUE]).status().unwrap().success());
     let r = run(receive(&v, &dirs, None, &[]));
     assert_eq!(r.code, 2, "{}", r.stderr);
@@ -376,7 +261,7 @@ fn a_queue_that_exists_with_other_arguments_is_exit_2_naming_it() {
 
 #[test]
 fn the_broker_closing_the_connection_is_exit_1_and_with_follow_a_reconnect() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     let receiving = |log: &str| log.matches("\"message\":\"receiving\"").count();
     let mut c = receive(&v, &dirs, None, &[]);
     c.env("CSJOBS_RECEIVE_IDLE_EXIT", "60s");
@@ -422,7 +307,7 @@ fn killed_between_rename_and_ack(log: &str) -> bool {
 async fn receive_killed_at_random_moments_loses_nothing_and_writes_nothing_twice() {
     const ROUND: i64 = 300;
     const KILLS_IN_WINDOW: usize = 20;
-    let (v, dirs, db) = (Vhost::new(), Dirs::new(), TestDb::cashserver().await);
+    let (v, dirs, db) = (Vhost::new("receive"), Dirs::new(), TestDb::cashserver().await);
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     // Kill moments from a fixed seed (CSJOBS_TEST_SEED overrides), printed: a failure can be
     // replayed.
@@ -531,7 +416,7 @@ impl Drop for TlsFront {
 
 #[test]
 fn amqps_is_verified_against_the_given_ca_and_refused_otherwise() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     let certs = tempfile::tempdir().unwrap();
     let (ca, cert, key) = certificates(certs.path());
     let other = tempfile::tempdir().unwrap();
@@ -567,7 +452,7 @@ fn amqps_is_verified_against_the_given_ca_and_refused_otherwise() {
 
 #[test]
 fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     let receiving = |log: &str| log.contains("\"message\":\"receiving\"");
     let mut c = receive(&v, &dirs, None, &["--follow"]);
@@ -590,7 +475,7 @@ fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
 
 #[test]
 fn a_queue_directory_that_cannot_be_written_is_exit_1_and_the_messages_stay_in_the_queue() {
-    let (v, dirs) = (Vhost::new(), Dirs::new());
+    let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);
     // A file larger than the disk the queue directory is given, then one that would fit.
     let small = content(1);

@@ -1,4 +1,4 @@
-//! RabbitMQ for the receive tests beyond tests/receive.rs (the chain, the probe): a vhost of
+//! RabbitMQ for the receive tests (receive, the chain, the probe, status' broker): a vhost of
 //! one test on the machine's broker (127.0.0.1:5672, guest/guest), pika (tests/support/amqp.py)
 //! publishing as the register agent does, and a second RabbitMQ node of the test's own (its
 //! node name, ports, config, data and logs in a temporary directory), stopped and removed
@@ -71,22 +71,35 @@ pub trait Amqp {
         out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().parse().unwrap())
     }
 
-    /// Publishes `messages` (see tests/support/amqp.py) with confirms.
-    fn publish(&self, messages: &[Value]) {
+    /// Starts publishing `messages` (see tests/support/amqp.py) with confirms, `pace_ms`
+    /// apart; it prints "published N" when done.
+    fn publisher(&self, messages: &[Value], pace_ms: u32) -> std::process::Child {
         let mut child = self
-            .helper(&["publish"])
+            .helper(&["publish", &pace_ms.to_string()])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()
-            .expect("python3-pika");
+            .expect("python3 with pika (python3-pika)");
         let mut stdin = child.stdin.take().unwrap();
         let lines: String = messages.iter().map(|m| format!("{m}\n")).collect();
         std::thread::spawn(move || {
             let _ = stdin.write_all(lines.as_bytes());
         });
-        let out = child.wait_with_output().unwrap();
+        child
+    }
+
+    /// Publishes `messages` with confirms, all of them before it returns.
+    fn publish(&self, messages: &[Value]) {
+        let out = self.publisher(messages, 0).wait_with_output().unwrap();
         let said = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success() && said.contains(&format!("published {}", messages.len())), "{said}");
+    }
+
+    /// Takes every message of `queue`.
+    fn get(&self, queue: &str) -> Vec<Value> {
+        let out = self.helper(&["get", queue]).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect()
     }
 }
 
@@ -110,6 +123,20 @@ impl Vhost {
             out.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
         v.sort();
         v
+    }
+
+    /// Closes every connection to this vhost from the broker's side, as an admin would.
+    pub fn close_connections(&self) -> usize {
+        let out = rabbitmqctl(&["-q", "list_connections", "--no-table-headers", "pid", "vhost"]);
+        let mut n = 0;
+        for line in out.lines() {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            if f.len() == 2 && f[1] == self.name {
+                rabbitmqctl(&["-q", "close_connection", f[0], "closed by the test"]);
+                n += 1;
+            }
+        }
+        n
     }
 
     /// The runtime parameters of the vhost, `component/name` each, sorted.
@@ -275,6 +302,6 @@ pub fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool)
     let deadline = Instant::now() + timeout;
     while !done() {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
