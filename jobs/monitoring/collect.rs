@@ -528,7 +528,6 @@ pub async fn shops_today(
                     .into_iter()
                     .map(|(weekday, opens, closes)| HoursRow { weekday, opens, closes })
                     .collect(),
-                hours_text: h.text(),
                 open_now: h.at(wall).is_open(),
                 checks_today,
                 revenue_today,

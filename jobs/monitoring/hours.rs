@@ -8,6 +8,9 @@
 
 use chrono::{Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta};
 
+/// The ISO weekdays as people read them, Monday first.
+pub const WEEKDAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+
 /// The working hours of one shop.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ShopHours {
@@ -69,7 +72,6 @@ impl ShopHours {
     /// (`Mon–Fri 09:00–21:00, Sat 10:00–18:00`), closed days left out; `around the clock`
     /// without rows, `closed every day` when no weekday is open.
     pub fn text(&self) -> String {
-        const NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
         if !self.any {
             return "around the clock".into();
         }
@@ -84,7 +86,11 @@ impl ShopHours {
             while j + 1 < 7 && self.days[j + 1] == self.days[i] {
                 j += 1;
             }
-            let days = if i == j { NAMES[i].to_string() } else { format!("{}–{}", NAMES[i], NAMES[j]) };
+            let days = if i == j {
+                WEEKDAY_NAMES[i].to_string()
+            } else {
+                format!("{}–{}", WEEKDAY_NAMES[i], WEEKDAY_NAMES[j])
+            };
             parts.push(format!("{days} {}–{}", opens.format("%H:%M"), closes.format("%H:%M")));
             i = j + 1;
         }

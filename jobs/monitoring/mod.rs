@@ -160,15 +160,23 @@ pub struct ShopToday {
     pub address: Option<String>,
     /// Its `shop_hours` rows, Monday first; empty when it is open around the clock.
     pub hours: Vec<HoursRow>,
-    /// The hours as one line (`Mon–Sun 09:00–21:30`), for people.
-    #[serde(skip)]
-    pub hours_text: String,
     pub open_now: bool,
     pub checks_today: i64,
     #[serde(serialize_with = "money")]
     pub revenue_today: Decimal,
     /// How many registers (table `cash`) it has.
     pub registers: i64,
+}
+
+impl ShopToday {
+    /// The hours as one line (`Mon–Sun 09:00–21:30`, `around the clock`), for people.
+    pub fn hours_text(&self) -> String {
+        let mut h = hours::ShopHours::default();
+        for r in &self.hours {
+            h.set(i16::from(r.weekday), r.opens, r.closes);
+        }
+        h.text()
+    }
 }
 
 /// One row of a shop's working hours.

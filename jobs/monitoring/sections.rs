@@ -177,3 +177,19 @@ pub fn checklist_row(r: &Register) -> [String; 9] {
         t(&r.last_sale),
     ]
 }
+
+/// An amount of money for people: two decimals, thousands separated by a narrow no-break
+/// space (1 234 567.89).
+pub fn money(d: rust_decimal::Decimal) -> String {
+    let s = format!("{:.2}", d.round_dp(2));
+    let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = int.strip_prefix('-').map_or(("", int), |x| ("-", x));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push('\u{202f}');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}{grouped}.{frac}")
+}

@@ -18,7 +18,7 @@ const BOTTOM: f64 = 28.0;
 
 /// A round upper bound and step for the revenue axis: steps of 1, 2, 2.5 or 5 × 10ⁿ, at most
 /// five of them up to the first step at or above the maximum.
-fn axis(max: f64) -> (f64, f64) {
+pub(super) fn axis(max: f64) -> (f64, f64) {
     if max <= 0.0 {
         return (100.0, 25.0);
     }
@@ -30,7 +30,7 @@ fn axis(max: f64) -> (f64, f64) {
 }
 
 /// An amount for an axis label: 12 500 → "12.5k", 3 000 000 → "3M".
-fn short(v: f64) -> String {
+pub(super) fn short(v: f64) -> String {
     let (x, unit) = match v.abs() {
         a if a >= 1e6 => (v / 1e6, "M"),
         a if a >= 1e3 => (v / 1e3, "k"),

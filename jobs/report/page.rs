@@ -11,9 +11,11 @@ use rust_decimal::Decimal;
 use super::{chart, Series};
 use crate::monitoring::{
     alert_rows::{describe, AlertRow},
-    html::{self as pieces, money, STATE_CSS},
+    html::{self as pieces, STATE_CSS},
     revenue::{percent, ShopVerdict, Verdict},
-    sections, time_text, Register, RegisterState, Status,
+    sections,
+    sections::money,
+    time_text, Register, RegisterState, Status,
 };
 
 /// One shop's part of the page.
@@ -147,7 +149,7 @@ fn revenue_section(p: &Page, now: &DateTime<FixedOffset>) -> Markup {
                                 span { "verdict " b { (v.verdict.name()) } }
                             }
                             @if let Some(t) = today {
-                                p.hours.muted { "hours " (t.hours_text) " · " (if t.open_now { "open now" } else { "closed now" }) }
+                                p.hours.muted { "hours " (t.hours_text()) " · " (if t.open_now { "open now" } else { "closed now" }) }
                             }
                             (chart::svg(v.shop, &heading, &sp.series, now_minute))
                             (pieces::register_table(sp.registers.iter().copied()))

@@ -7,10 +7,13 @@ use chrono::{Datelike, NaiveDate};
 use maud::{html, Markup};
 use rust_decimal::{prelude::ToPrimitive, Decimal};
 
+use super::chart;
 use crate::monitoring::{
-    html::{self as pieces, money},
+    hours::WEEKDAY_NAMES,
+    html as pieces,
     period::{Daily, ShopDay},
     revenue::{percent, Shop},
+    sections::money,
     time_text, Moment,
 };
 
@@ -55,10 +58,8 @@ svg.daily circle.day { fill: #1f6feb; } svg.daily circle.beyond { fill: #cf222e;
 .legend .revenue { color: #1f6feb; } .legend .profile { color: #8c959f; } .legend .beyond { color: #cf222e; }
 ";
 
-const WEEKDAYS: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
-
 fn weekday(d: NaiveDate) -> &'static str {
-    WEEKDAYS[d.weekday().num_days_from_monday() as usize]
+    WEEKDAY_NAMES[d.weekday().num_days_from_monday() as usize]
 }
 
 /// Revenue by day (a line with a dot per day, red beyond the threshold) against the profile
@@ -72,7 +73,10 @@ fn chart(shop: i32, title: &str, days: &[ShopDay]) -> Markup {
     const B: f64 = 30.0;
     let f = |d: Decimal| d.to_f64().unwrap_or(0.0);
     let max = days.iter().flat_map(|d| [f(d.figures.revenue), d.profile.map_or(0.0, f)]).fold(0.0, f64::max);
-    let top = if max <= 0.0 { 100.0 } else { max * 1.1 };
+    // The same round axis as today's chart.
+    let (top, step) = chart::axis(max);
+    let levels: Vec<f64> =
+        (0..).map(|k| f64::from(k) * step).take_while(|v| *v <= top + step / 2.0).collect();
     let n = days.len().max(2) as f64 - 1.0;
     let x = |i: usize| L + (W - L - R) * i as f64 / n;
     let y = |v: f64| T + (H - T - B) * (1.0 - (v / top).clamp(-0.05, 1.0));
@@ -90,10 +94,9 @@ fn chart(shop: i32, title: &str, days: &[ShopDay]) -> Markup {
         svg.daily data-shop=(shop) xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {W} {H}"))
             width=(W) height=(H) role="img" {
             title { (title) }
-            @for k in 0..=4 {
-                @let v = top * f64::from(k) / 4.0;
+            @for v in levels {
                 line.grid x1=(L) y1=(format!("{:.1}", y(v))) x2=(W - R) y2=(format!("{:.1}", y(v))) {}
-                text.axis x=(L - 6.0) y=(format!("{:.1}", y(v) + 4.0)) text-anchor="end" { (format!("{:.0}", v)) }
+                text.axis x=(L - 6.0) y=(format!("{:.1}", y(v) + 4.0)) text-anchor="end" { (chart::short(v)) }
             }
             @for (i, d) in days.iter().enumerate().step_by(step) {
                 text.axis x=(format!("{:.1}", x(i))) y=(H - 10.0) text-anchor="middle" { (d.date.format("%d.%m")) }

@@ -249,7 +249,7 @@ pub fn table(s: &Status, colour: bool) -> String {
                 },
                 format!("{}/{}/{}", r.files, r.errors, r.broken),
                 r.checks_today.to_string(),
-                html::money(r.revenue_today),
+                sections::money(r.revenue_today),
             ]
         })
         .collect();
@@ -286,11 +286,11 @@ pub fn table(s: &Status, colour: bool) -> String {
                         .flatten()
                         .collect::<Vec<_>>()
                         .join(", "),
-                    sh.hours_text.clone(),
+                    sh.hours_text(),
                     if sh.open_now { "open" } else { "closed" }.to_string(),
                     sh.registers.to_string(),
                     sh.checks_today.to_string(),
-                    html::money(sh.revenue_today),
+                    sections::money(sh.revenue_today),
                 ]
             })
             .collect();
