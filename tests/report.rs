@@ -641,6 +641,12 @@ async fn the_period_view_in_a_real_browser() {
     );
     let html = std::fs::read_to_string(&one).unwrap();
     assert!(html.contains("id=\"shop-9\"") && !html.contains("id=\"shop-8\""));
+    // A period before today: each day whole against whole days, nothing of today read.
+    let past = dirs.tmp.path().join("past.html");
+    assert_eq!(report(&db.url, &dirs, &past, &["--from", "2026-11-10", "--to", "2026-11-17"]).code, 0);
+    let html = std::fs::read_to_string(&past).unwrap();
+    assert_eq!(html.matches("<tr class=\"day\" data-date=").count(), 2 * 8, "8 days of 2 shops, none marked");
+    assert!(!html.contains("data-date=\"2026-11-24\""));
     let bad = dirs.tmp.path().join("bad.html");
     for (args, says) in [
         (vec!["--from", "2026-11-01"], "--to"),

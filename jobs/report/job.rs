@@ -28,7 +28,7 @@ use crate::{
     monitoring::{
         alert_rows::{live_alerts, AlertRow},
         collect, facts, period,
-        revenue::{assess, read_facts, same_weekdays_before, Assessment, HourlyRevenue, RevenueFacts},
+        revenue::{self, assess, read_facts, same_weekdays_before, Assessment, HourlyRevenue, RevenueFacts},
         LinkState, Register,
     },
 };
@@ -152,8 +152,19 @@ async fn run_period(
     // server works on both at once.
     let second = db::connect(url, Database::CashServer, "csjobs report").await?;
     db::monitoring_session(&second).await?;
+    // Today's hourly revenue (for today's profile up to now) only when the period holds today.
+    let today = cfg.now.naive_local().date();
     let (facts, daily, cashes) = tokio::try_join!(
-        read_facts(&second, cfg, only),
+        async {
+            if from <= today && today <= to {
+                return read_facts(&second, cfg, only).await;
+            }
+            let shops = revenue::shops(&second, only)
+                .await
+                .context("cannot read the shops (table shop, cash server DB)")
+                .map_err(JobError::Failed)?;
+            Ok(RevenueFacts { shops, hours: Default::default(), revenue: Default::default() })
+        },
         async {
             period::read_daily(&client, cfg.now, from, to, w.weeks, only)
                 .await
@@ -172,7 +183,6 @@ async fn run_period(
                 .map_err(JobError::Failed)
         }
     )?;
-    let today = cfg.now.naive_local().date();
     let shops: Vec<ShopPeriod> = facts
         .shops
         .iter()
