@@ -584,8 +584,11 @@ impl Rabbitmqctl {
     async fn shovels(&self, secret: Option<&Broker>) -> Result<Vec<ShovelState>, JobError> {
         let out = self.call(&["-q", "shovel_status", "--formatter", "json"], None).await?;
         if !out.success {
-            if out.stderr.contains("'shovel_status' not found")
-                || out.stdout.contains("'shovel_status' not found")
+            // With the plugin off, rabbitmqctl either lacks the command, or (3.10, the
+            // plugin's CLI commands found on disk) has it but finds no shovel process.
+            let said = format!("{}\n{}", out.stderr, out.stdout);
+            if said.contains("'shovel_status' not found")
+                || (said.contains("noproc") && said.contains("rabbit_shovel_status"))
             {
                 return Err(JobError::Failed(anyhow!(
                     "the store's RabbitMQ does not have the shovel plugin enabled: run \
