@@ -2,14 +2,14 @@
 //! brokers: the machine's RabbitMQ (127.0.0.1:5672) holds the store servers, one vhost each
 //! (removed afterwards), and the test starts a second RabbitMQ node as the central server
 //! (tests/support/rabbit.rs: its own node name, ports, config and data, stopped and removed
-//! at the end). `csjobs receive-chain` sets the stores up; pika publishes as the registers'
-//! agent does. The shovel plugin must be on in the machine's node (scripts/lib/rabbitmq.sh).
+//! at the end; one of them with a TLS listener of RabbitMQ's own). `csjobs receive-chain`
+//! sets the stores up; pika publishes as the registers' agent does. The shovel plugin must be on in the machine's node (scripts/lib/rabbitmq.sh).
 
 mod common;
 #[path = "support/rabbit.rs"]
 mod rabbit;
 
-use std::{collections::BTreeSet, time::Duration};
+use std::{collections::BTreeSet, fs, os::unix::fs::PermissionsExt, path::Path, time::Duration};
 
 use common::*;
 use rabbit::*;
@@ -251,4 +251,88 @@ async fn setting_up_toward_a_bad_or_unreachable_central_broker_changes_nothing()
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert!(r.stderr.contains("is not on the RabbitMQ node of this host"), "{}", r.stderr);
     assert_no_password(&r);
+}
+
+/// A CA and a server certificate (tests/common) in a directory the machine's broker (its own
+/// user) may read: the shovel runs there and reads the CA file.
+fn readable_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let (ca, cert, key) = certificates(dir);
+    fs::set_permissions(&ca, fs::Permissions::from_mode(0o644)).unwrap();
+    (ca, cert, key)
+}
+
+#[tokio::test]
+async fn the_shovel_reaches_a_central_broker_over_amqps_verified_against_the_given_ca() {
+    assert_shovel_plugin();
+    let (certs, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ca, cert, key) = readable_certificates(certs.path());
+    let (untrusted, _, _) = readable_certificates(other.path());
+    let central = Node::start_tls("central-tls", NodeTls { cert: &cert, key: &key });
+    central.add_user("chain", PASSWORD);
+    let tls_port = central.tls_port.expect("the TLS listener");
+    // localhost: the name the certificate holds and the shovel verifies (verify_peer).
+    let url = |ca: &Path| {
+        format!("amqps://chain:{PASSWORD_IN_URL}@localhost:{tls_port}/%2F?cacertfile={}", ca.display())
+    };
+    let store = Store::new(8, 1001..=1002).await;
+
+    // A CA that did not sign the central broker's certificate: refused (receive-chain checks
+    // the central broker first, over the same TLS), and the store is left as it was.
+    let refused = store.chain(Some(&url(&untrusted)), &[]);
+    assert_eq!(refused.code, 1, "{}", refused.stderr);
+    assert!(refused.stderr.to_lowercase().contains("certificate"), "{}", refused.stderr);
+    assert!(refused.stderr.contains(&format!("amqps://localhost:{tls_port}/")), "{}", refused.stderr);
+    assert_eq!(store.vhost.queues(), Vec::<String>::new());
+    assert_eq!(store.vhost.parameters(), Vec::<String>::new());
+
+    // The CA that signed it: set up, and the shovel runs over TLS.
+    let r = store.chain(Some(&url(&ca)), &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(r.stdout.contains(": created:"), "{}", r.stdout);
+    wait_until("the shovel running over amqps", Duration::from_secs(90), || {
+        store.chain(None, &["--check"]).code == 0
+    });
+    let contents = store.contents();
+    let messages: Vec<serde_json::Value> =
+        contents.iter().map(|(cash, n, c)| message(c, Some("zip"), *cash, *n)).collect();
+    store.vhost.publish(&messages);
+    wait_until("the shovel delivering over amqps", Duration::from_secs(120), || {
+        store.vhost.ready(TO_CENTRAL) == 0 && central.ready_if_there(QUEUE) == Some(8)
+    });
+    // Through the TLS listener: the central broker's connection from the shovel is ssl.
+    let connections = central.ctl(&["-q", "list_connections", "user", "ssl"]).unwrap();
+    assert!(
+        connections.lines().any(|l| l.split_whitespace().collect::<Vec<_>>() == ["chain", "true"]),
+        "{connections}"
+    );
+
+    // The central server receives and loads each document once.
+    let (central_dirs, central_db) = (Dirs::new(), TestDb::cashserver().await);
+    register_cashes(&central_db, store.shop, &store.cashes).await;
+    receive_and_load(&central.url(), &central_dirs, &central_db);
+    assert_documents(&central_db, &contents).await;
+    assert_eq!(Dirs::names(&central_dirs.processed).len(), 8);
+}
+
+#[tokio::test]
+async fn a_store_broker_without_the_shovel_plugin_is_refused_before_anything_changes() {
+    // A node of the test's own stands for a store server whose RabbitMQ lacks the plugin
+    // (the machine's has it, and the other tests need it on); rabbitmqctl reaches that node
+    // through RABBITMQ_NODENAME, as on a host whose node has another name.
+    let store = Node::start("store-noshovel");
+    let central = Vhost::new("central");
+    let dirs = Dirs::new();
+    let mut c = csjobs("", &dirs);
+    c.env("RABBITMQ_NODENAME", &store.name)
+        .env("CSJOBS_RECEIVE_AMQP_URL", store.url())
+        .env("CSJOBS_CHAIN_CENTRAL_URL", central.url())
+        .arg("receive-chain");
+    let r = run(c);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert!(r.stderr.contains("does not have the shovel plugin enabled"), "{}", r.stderr);
+    assert!(r.stderr.contains("rabbitmq-plugins enable rabbitmq_shovel"), "{}", r.stderr);
+    // Nothing declared on either side.
+    assert_eq!(store.ctl(&["-q", "list_queues", "name"]).unwrap().trim(), "");
+    assert_eq!(central.queues(), Vec::<String>::new());
 }

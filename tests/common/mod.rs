@@ -535,8 +535,9 @@ impl HttpReceiver {
     }
 }
 
-/// A CA and a server certificate for 127.0.0.1 signed by it (openssl), in `dir`: (ca, cert,
-/// key). csjobs trusts the CA through SSL_CERT_FILE, as an admin's private CA would be.
+/// A CA and a server certificate for 127.0.0.1 and localhost signed by it (openssl), in
+/// `dir`: (ca, cert, key). csjobs trusts the CA through SSL_CERT_FILE, as an admin's private
+/// CA would be.
 pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
     let script = format!(
@@ -545,7 +546,7 @@ pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pa
            -days 3 -subj /CN=csjobs-test-ca 2>/dev/null
          openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
            -subj /CN=127.0.0.1 2>/dev/null
-         printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+         printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
          openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 3 \
            -extfile ext 2>/dev/null",
         dir.display()

@@ -1,14 +1,14 @@
 //! RabbitMQ for the receive tests (receive, the chain, the probe, status' broker): a vhost of
 //! one test on the machine's broker (127.0.0.1:5672, guest/guest), pika (tests/support/amqp.py)
 //! publishing as the register agent does, and a second RabbitMQ node of the test's own (its
-//! node name, ports, config, data and logs in a temporary directory), stopped and removed
-//! when dropped. Included with `#[path]` by the tests that use it.
+//! node name, ports, config, data and logs in a temporary directory, a TLS listener when
+//! asked), stopped and removed when dropped. Included with `#[path]` by the tests that use it.
 #![allow(dead_code)]
 
 use std::{
     fs,
     io::Write,
-    path::PathBuf,
+    path::{Path, PathBuf},
     process::{Command, Stdio},
     sync::atomic::{AtomicU32, Ordering},
     time::{Duration, Instant, SystemTime},
@@ -176,13 +176,32 @@ pub fn free_port() -> u16 {
 pub struct Node {
     pub name: String,
     pub port: u16,
+    /// Its TLS listener (amqps), when started with one.
+    pub tls_port: Option<u16>,
     dist_port: u16,
     dir: PathBuf,
+}
+
+/// A node's TLS listener: its certificate and key (copied into the node's directory, where
+/// the node's user can read them).
+pub struct NodeTls<'a> {
+    pub cert: &'a Path,
+    pub key: &'a Path,
 }
 
 impl Node {
     /// Starts a node and waits until it answers.
     pub fn start(tag: &str) -> Node {
+        Node::start_with(tag, None)
+    }
+
+    /// Starts a node that also takes amqps (RabbitMQ's own TLS listener, on
+    /// `127.0.0.1:<tls_port>`, with `tls`'s certificate; no client certificate asked).
+    pub fn start_tls(tag: &str, tls: NodeTls) -> Node {
+        Node::start_with(tag, Some(tls))
+    }
+
+    fn start_with(tag: &str, tls: Option<NodeTls>) -> Node {
         let pid = std::process::id();
         let nanos = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap().subsec_nanos();
         let dir = std::env::temp_dir().join(format!("csjobs-node-{tag}-{pid}-{nanos}"));
@@ -190,11 +209,33 @@ impl Node {
             fs::create_dir_all(dir.join(sub)).unwrap();
         }
         let (port, dist_port) = (free_port(), free_port());
-        fs::write(dir.join("rabbitmq.conf"), format!("listeners.tcp.default = 127.0.0.1:{port}\n")).unwrap();
+        let mut conf = format!("listeners.tcp.default = 127.0.0.1:{port}\n");
+        let tls_port = tls.map(|tls| {
+            let tls_port = free_port();
+            fs::copy(tls.cert, dir.join("cert.pem")).unwrap();
+            fs::copy(tls.key, dir.join("key.pem")).unwrap();
+            conf.push_str(&format!(
+                "listeners.ssl.default = 127.0.0.1:{tls_port}\n\
+                 ssl_options.certfile = {}\n\
+                 ssl_options.keyfile = {}\n\
+                 ssl_options.verify = verify_none\n\
+                 ssl_options.fail_if_no_peer_cert = false\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            ));
+            tls_port
+        });
+        fs::write(dir.join("rabbitmq.conf"), conf).unwrap();
         fs::write(dir.join("enabled_plugins"), "[].\n").unwrap();
         let chown = Command::new("chown").args(["-R", "rabbitmq:rabbitmq"]).arg(&dir).status().unwrap();
         assert!(chown.success(), "chown of {} to rabbitmq (the tests run as root)", dir.display());
-        let node = Node { name: format!("csjobs-test-{tag}-{pid}-{nanos}@localhost"), port, dist_port, dir };
+        let node = Node {
+            name: format!("csjobs-test-{tag}-{pid}-{nanos}@localhost"),
+            port,
+            tls_port,
+            dist_port,
+            dir,
+        };
         node.boot();
         node
     }
