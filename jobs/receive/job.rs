@@ -5,11 +5,14 @@
 //! Per message: the body decoded (`super::decode`) and written under a temporary name that
 //! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
 //! (strictly increasing in delivery order). What the broker has handed over and is already
-//! waiting is taken the same way, a batch (at most half the prefetch); then the batch is made
-//! durable on a blocking thread while the next one is written: one `syncfs(2)` of the queue
-//! directory's file system (every temporary file's data and inode on disk, what an fsync of
-//! each would do, in one journal commit instead of one per file), each file renamed into
-//! place, one directory fsync; then one `basic.ack` with `multiple`. A message that
+//! waiting is taken the same way, a batch (at most a third of the prefetch); then the batch is
+//! made durable on a blocking thread while the next one is written: one `syncfs(2)` of the
+//! queue directory's file system (every temporary file's data and inode on disk, what an
+//! fsync of each would do, in one journal commit instead of one per file), each file renamed
+//! into place, one directory fsync; then one `basic.ack` with `multiple`. Two batches may be
+//! on their way to disk at once, each on its own thread (one waits for its journal commit
+//! while the other's is under way); they are acknowledged in delivery order, each only after
+//! the ones before it. A message that
 //! cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
 //! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
 //! outstanding. A kill at any moment leaves at worst renamed (complete) files whose messages
@@ -17,6 +20,7 @@
 //! next run removes.
 
 use std::{
+    collections::VecDeque,
     path::{Path, PathBuf},
     time::{Duration, SystemTime},
 };
@@ -62,6 +66,11 @@ pub struct ReceiveOptions {
 
 /// The most messages one batch (one syncfs, one directory fsync, one ack) holds.
 const BATCH_MAX: usize = 1000;
+/// How many batches may be on their way to disk at once (each on its own blocking thread,
+/// acknowledged in order): while one waits for its journal commit, the next one's is under
+/// way. A batch is at most the prefetch divided by this plus one, so that the one being
+/// written still has room under the prefetch.
+const IN_FLIGHT_MAX: usize = 2;
 /// How often a batch lets the client's tasks run before it takes an empty channel as the
 /// end of what the broker has handed over.
 const YIELDS_BEFORE_FLUSH: u32 = 4;
@@ -494,9 +503,9 @@ impl Receiver<'_> {
     }
 
     /// Takes messages until done (limit, idle, stop) or the connection is lost. A batch is
-    /// made durable on a blocking thread while the next one is written (at most one at a
-    /// time): a batch ends when the channel is empty or at half the prefetch, so that the
-    /// broker has room to hand over the next one meanwhile.
+    /// made durable on a blocking thread while the next one is written (at most
+    /// [`IN_FLIGHT_MAX`] at a time): a batch ends when the channel is empty or at a third of
+    /// the prefetch, so that the broker has room to hand over the next one meanwhile.
     async fn take(
         &mut self,
         ch: &Channel,
@@ -504,13 +513,13 @@ impl Receiver<'_> {
         prefetch: u16,
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
-        let mut syncing: Option<Syncing> = None;
+        let mut syncing = VecDeque::new();
         let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
         if !matches!(result, Ok(End::Done)) {
             // Lost or failed: what is not acknowledged comes again. The thread's renames end
             // before the session does.
             batch.discard(&self.dir);
-            if let Some(s) = syncing.take() {
+            for s in syncing.drain(..) {
                 let _ = s.task.await;
             }
         }
@@ -523,15 +532,15 @@ impl Receiver<'_> {
         rx: &mut UnboundedReceiver<ConsumerMessage>,
         prefetch: u16,
         batch: &mut Batch,
-        syncing: &mut Option<Syncing>,
+        syncing: &mut VecDeque<Syncing>,
     ) -> Result<End, Fatal> {
-        let most = usize::from(prefetch / 2).clamp(1, BATCH_MAX);
+        let most = (usize::from(prefetch) / (IN_FLIGHT_MAX + 1)).clamp(1, BATCH_MAX);
         let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
                 return self.flush(ch, batch, syncing).await.map(|lost| lost.unwrap_or(End::Done));
             }
-            let next = if batch.is_empty() && syncing.is_none() {
+            let next = if batch.is_empty() && syncing.is_empty() {
                 match self.wait(ch, rx).await {
                     Waited::Message(m) => Some(*m),
                     Waited::Idle => return Ok(End::Done),
@@ -559,14 +568,15 @@ impl Receiver<'_> {
                         continue;
                     }
                     Err(TryRecvError::Empty) => {
-                        // Nothing new and a batch on its way to disk: whichever comes first.
+                        // Nothing new and batches on their way to disk: a message or the
+                        // oldest batch durable, whichever comes first.
                         yields = 0;
-                        let s = syncing.as_mut().expect("a batch being made durable");
+                        let s = syncing.front_mut().expect("a batch being made durable");
                         tokio::select! {
                             m = rx.recv() => m,
                             done = &mut s.task => {
                                 let last_tag = s.last_tag;
-                                *syncing = None;
+                                syncing.pop_front();
                                 if let Some(lost) = self.acknowledge(ch, done, last_tag).await? {
                                     return Ok(lost);
                                 }
@@ -689,35 +699,51 @@ impl Receiver<'_> {
         &mut self,
         ch: &Channel,
         batch: &mut Batch,
-        syncing: &mut Option<Syncing>,
+        syncing: &mut VecDeque<Syncing>,
     ) -> Result<Option<End>, Fatal> {
         if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
             return Ok(Some(lost));
         }
-        self.settle(ch, syncing).await
+        while !syncing.is_empty() {
+            if let Some(lost) = self.settle_oldest(ch, syncing).await? {
+                return Ok(Some(lost));
+            }
+        }
+        Ok(None)
     }
 
-    /// Starts making `batch` durable on a blocking thread, once the batch before it is
-    /// durable and acknowledged.
+    /// Starts making `batch` durable on a blocking thread, beside the batches before it
+    /// (at most [`IN_FLIGHT_MAX`] at once: when that many are on their way, the oldest is
+    /// waited for and acknowledged first).
     async fn hand_off(
         &mut self,
         ch: &Channel,
         batch: &mut Batch,
-        syncing: &mut Option<Syncing>,
+        syncing: &mut VecDeque<Syncing>,
     ) -> Result<Option<End>, Fatal> {
-        if let Some(lost) = self.settle(ch, syncing).await? {
-            return Ok(Some(lost));
+        if batch.is_empty() {
+            return Ok(None);
+        }
+        while syncing.len() >= IN_FLIGHT_MAX {
+            if let Some(lost) = self.settle_oldest(ch, syncing).await? {
+                return Ok(Some(lost));
+            }
         }
         let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
         let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
         let task = tokio::task::spawn_blocking(move || make_durable(&dir, files));
-        *syncing = Some(Syncing { task, last_tag });
+        syncing.push_back(Syncing { task, last_tag });
         Ok(None)
     }
 
-    /// Waits for the batch on its way to disk, if any, and acknowledges it.
-    async fn settle(&mut self, ch: &Channel, syncing: &mut Option<Syncing>) -> Result<Option<End>, Fatal> {
-        let Some(s) = syncing.take() else { return Ok(None) };
+    /// Waits for the oldest batch on its way to disk, if any, and acknowledges it: the
+    /// batches are acknowledged in delivery order, each after the ones before it.
+    async fn settle_oldest(
+        &mut self,
+        ch: &Channel,
+        syncing: &mut VecDeque<Syncing>,
+    ) -> Result<Option<End>, Fatal> {
+        let Some(s) = syncing.pop_front() else { return Ok(None) };
         let done = s.task.await;
         self.acknowledge(ch, done, s.last_tag).await
     }
