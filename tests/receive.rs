@@ -299,8 +299,8 @@ fn killed_between_rename_and_ack(log: &str) -> bool {
     log.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .filter_map(|l| l["message"].as_str().map(str::to_string))
-        .rfind(|m| m == "renamed into place" || m == "acknowledged")
-        .is_some_and(|m| m == "renamed into place")
+        .rfind(|m| m == "in place" || m == "acknowledged")
+        .is_some_and(|m| m == "in place")
 }
 
 #[tokio::test]

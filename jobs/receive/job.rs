@@ -2,22 +2,24 @@
 //! `receive.queue` of the broker `receive.amqp_url` and turns each message into one file of
 //! the queue directory, acknowledged only once durable.
 //!
-//! Per message: the body decoded (`super::decode`) and written under a temporary name that
-//! load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`), its modification time set
-//! (strictly increasing in delivery order). What the broker has handed over and is already
-//! waiting is taken the same way, a batch (at most a third of the prefetch); then the batch is
-//! made durable on a blocking thread while the next one is written: one `syncfs(2)` of the
-//! queue directory's file system (every temporary file's data and inode on disk, what an
-//! fsync of each would do, in one journal commit instead of one per file), each file renamed
-//! into place, one directory fsync; then one `basic.ack` with `multiple`. Two batches may be
-//! on their way to disk at once, each on its own thread (one waits for its journal commit
-//! while the other's is under way); they are acknowledged in delivery order, each only after
-//! the ones before it. A message that
-//! cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
+//! Per message: the body decoded (`super::decode`) and written as a file without a name
+//! (`O_TMPFILE`: nothing in the directory, gone with the process if it never gets one), or,
+//! where the file system has no such files, under a temporary name that load-sales ignores
+//! (`.amqp-….json.csjobs-tmp-<pid>-<n>`); its modification time set (strictly increasing in
+//! delivery order). What the broker has handed over and is already waiting is taken the same
+//! way, a batch (at most a third of the prefetch); then the batch is made durable on a
+//! blocking thread while the next one is written: one `syncfs(2)` of the queue directory's
+//! file system (every file's data and inode on disk, what an fsync of each would do, in one
+//! journal commit instead of one per file), each file linked (or renamed) into place, then
+//! the names made durable (a second syncfs after links, a directory fsync after renames);
+//! then one `basic.ack` with `multiple`. Two batches may be on their way to disk at once,
+//! each on its own thread (one waits for its journal commit while the other's is under way);
+//! they are acknowledged in delivery order, each only after the ones before it. A message
+//! that cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
 //! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
-//! outstanding. A kill at any moment leaves at worst renamed (complete) files whose messages
-//! are delivered again and written again under the same names, and temporary files that the
-//! next run removes.
+//! outstanding. A kill at any moment leaves at worst complete files in place whose messages
+//! are delivered again and written again under the same names (and, with temporary names,
+//! temporary files that the next run removes).
 
 use std::{
     collections::VecDeque,
@@ -297,6 +299,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 bytes: 0,
                 last_mtime: SystemTime::UNIX_EPOCH,
                 seq: 0,
+                unnamed: false,
             };
             let result = r.receive().await;
             let counters =
@@ -352,6 +355,9 @@ struct Receiver<'a> {
     last_mtime: SystemTime,
     /// Numbers the temporary files of this process.
     seq: u64,
+    /// Whether files are written unnamed (`O_TMPFILE`) and linked into place, rather than
+    /// written under a temporary name and renamed (see [`unnamed_files_work`]).
+    unnamed: bool,
 }
 
 /// The messages of a batch written under their temporary names, not yet durable, renamed
@@ -362,12 +368,101 @@ struct Batch {
     files: Vec<Written>,
 }
 
-/// One file of a batch: its temporary name and the name it is renamed to (both in the
-/// queue directory).
+/// One file of a batch: the file not yet in place, and its name in the queue directory.
 struct Written {
-    tmp: String,
+    tmp: Temp,
     name: String,
     tag: u64,
+}
+
+/// A file written but not yet in place.
+enum Temp {
+    /// Unnamed (`O_TMPFILE`, open): nothing in the directory until it is linked; gone with
+    /// the process if it never is.
+    Unnamed(std::os::fd::OwnedFd),
+    /// Under a temporary name that load-sales ignores (`.amqp-….json.csjobs-tmp-<pid>-<n>`),
+    /// where the file system has no unnamed files.
+    Named(String),
+}
+
+impl Temp {
+    /// Removes it (an unnamed file goes when its descriptor is closed).
+    fn remove(self, dir: &std::fs::File) {
+        if let Temp::Named(tmp) = self {
+            let _ = rustix::fs::unlinkat(dir, &tmp, rustix::fs::AtFlags::empty());
+        }
+    }
+
+    /// Gives it its name in `dir`: linked (an unnamed file: a file of that name already
+    /// there has the same content, and stays), or renamed over a file of the same name
+    /// (the same content).
+    fn place(&self, dir: &std::fs::File, name: &str) -> std::io::Result<()> {
+        match self {
+            Temp::Unnamed(fd) => {
+                let path = proc_path(fd);
+                match rustix::fs::linkat(
+                    rustix::fs::CWD,
+                    &path,
+                    dir,
+                    name,
+                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
+                ) {
+                    Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            Temp::Named(tmp) => rustix::fs::renameat(dir, tmp, dir, name).map_err(Into::into),
+        }
+    }
+}
+
+/// The path through which an open unnamed file is linked (open(2), O_TMPFILE: linkat with
+/// AT_SYMLINK_FOLLOW, which needs no capability, unlike AT_EMPTY_PATH).
+fn proc_path(fd: &std::os::fd::OwnedFd) -> String {
+    use std::os::fd::AsRawFd;
+    format!("/proc/self/fd/{}", fd.as_raw_fd())
+}
+
+/// Whether unnamed files can be made in `dir` and linked into place (the file system has
+/// O_TMPFILE, /proc is there): tried once with a file of a temporary name, removed at once.
+fn unnamed_files_work(dir: &std::fs::File, pid: u32) -> bool {
+    let probe = format!(".{FILE_PREFIX}probe{TEMP_MARK}{pid}-0");
+    let Ok(fd) = open_unnamed(dir) else { return false };
+    let linked = Temp::Unnamed(fd).place(dir, &probe).is_ok();
+    if linked {
+        let _ = rustix::fs::unlinkat(dir, &probe, rustix::fs::AtFlags::empty());
+    }
+    linked
+}
+
+fn open_unnamed(dir: &std::fs::File) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    rustix::fs::openat(
+        dir,
+        ".",
+        OFlags::TMPFILE | OFlags::WRONLY | OFlags::CLOEXEC,
+        Mode::from_raw_mode(0o666),
+    )
+}
+
+/// The most messages of one batch under `prefetch`: with the batches on their way to disk
+/// and the one being written, the prefetch.
+fn batch_most(prefetch: u16) -> usize {
+    (usize::from(prefetch) / (IN_FLIGHT_MAX + 1)).clamp(1, BATCH_MAX)
+}
+
+/// Whether `open` more descriptors fit: the soft limit on open files raised to the hard
+/// one first (each unnamed file of the batches in flight is an open descriptor).
+fn descriptors_for(open: usize) -> bool {
+    use rustix::process::{getrlimit, setrlimit, Resource};
+    let mut limit = getrlimit(Resource::Nofile);
+    if limit.current != limit.maximum {
+        limit.current = limit.maximum;
+        let _ = setrlimit(Resource::Nofile, limit);
+        limit = getrlimit(Resource::Nofile);
+    }
+    // The connection, the database, the runtime and the logs: room to spare.
+    limit.current.is_none_or(|n| n >= open as u64 + 256)
 }
 
 impl Batch {
@@ -375,10 +470,11 @@ impl Batch {
         self.files.is_empty()
     }
 
-    /// Removes the temporary files (the connection went away: their messages come again).
+    /// Removes the files not yet in place (the connection went away: their messages come
+    /// again).
     fn discard(&mut self, dir: &std::fs::File) {
         for w in std::mem::take(&mut self.files) {
-            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+            w.tmp.remove(dir);
         }
         self.last_tag = None;
     }
@@ -387,6 +483,17 @@ impl Batch {
 impl Receiver<'_> {
     async fn receive(&mut self) -> Result<Outcome, JobError> {
         remove_stale_temps(&self.queue_dir);
+        let in_flight = (IN_FLIGHT_MAX + 1) * batch_most(self.prefetch);
+        self.unnamed = unnamed_files_work(&self.dir, self.pid) && descriptors_for(in_flight);
+        tracing::debug!(
+            unnamed = self.unnamed,
+            "files are {}",
+            if self.unnamed {
+                "written unnamed (O_TMPFILE) and linked into place"
+            } else {
+                "written under temporary names and renamed into place"
+            }
+        );
         let mut backoff = Duration::from_secs(1);
         loop {
             if self.stop.requested() {
@@ -534,7 +641,7 @@ impl Receiver<'_> {
         batch: &mut Batch,
         syncing: &mut VecDeque<Syncing>,
     ) -> Result<End, Fatal> {
-        let most = (usize::from(prefetch) / (IN_FLIGHT_MAX + 1)).clamp(1, BATCH_MAX);
+        let most = batch_most(prefetch);
         let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
@@ -767,25 +874,35 @@ impl Receiver<'_> {
         Ok(None)
     }
 
-    /// Writes `content` under a temporary name for `name` in the queue directory, with a
-    /// modification time later than the last file's: that name. Not yet durable (the
-    /// batch's syncfs makes it so).
-    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<String> {
+    /// Writes `content`, the file to be `name` in the queue directory, unnamed or under a
+    /// temporary name, with a modification time later than the last file's. Not yet
+    /// durable (the batch's syncfs makes it so).
+    fn write(&mut self, name: &str, content: &[u8]) -> std::io::Result<Temp> {
         use rustix::fs::{Mode, OFlags};
-        self.seq += 1;
-        let tmp = format!(".{name}{TEMP_MARK}{}-{}", self.pid, self.seq);
         let mtime = SystemTime::now().max(self.last_mtime + Duration::from_micros(1));
-        let flags = OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY | OFlags::CLOEXEC;
-        let fd = rustix::fs::openat(&self.dir, &tmp, flags, Mode::from_raw_mode(0o666))?;
+        let (fd, tmp) = if self.unnamed {
+            (open_unnamed(&self.dir)?, None)
+        } else {
+            self.seq += 1;
+            let tmp = format!(".{name}{TEMP_MARK}{}-{}", self.pid, self.seq);
+            let flags = OFlags::CREATE | OFlags::TRUNC | OFlags::WRONLY | OFlags::CLOEXEC;
+            (rustix::fs::openat(&self.dir, &tmp, flags, Mode::from_raw_mode(0o666))?, Some(tmp))
+        };
         let mut f = std::fs::File::from(fd);
         let result = std::io::Write::write_all(&mut f, content).and_then(|()| f.set_modified(mtime));
-        drop(f);
+        let temp = match tmp {
+            None => Temp::Unnamed(f.into()),
+            Some(tmp) => {
+                drop(f);
+                Temp::Named(tmp)
+            }
+        };
         if let Err(e) = result {
-            let _ = rustix::fs::unlinkat(&self.dir, &tmp, rustix::fs::AtFlags::empty());
+            temp.remove(&self.dir);
             return Err(e);
         }
         self.last_mtime = mtime;
-        Ok(tmp)
+        Ok(temp)
     }
 }
 
@@ -796,27 +913,33 @@ struct Syncing {
 }
 
 /// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
-/// its temporary files on disk), each renamed into place in delivery order (over a file of
-/// the same name: the same content), one directory fsync. Their number; on a failure the
-/// temporary files not renamed are removed.
+/// its files on disk), each put in place in delivery order ([`Temp::place`]), then what
+/// makes the names durable: one directory fsync after renames; after links a second
+/// `syncfs`, since a link also changes the file's own inode (its link count), which a
+/// directory fsync does not write on every file system (ext4 without a journal). Their
+/// number; on a failure the files not in place are removed.
 fn make_durable(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
     let n = files.len();
+    let linked = files.iter().any(|w| matches!(w.tmp, Temp::Unnamed(_)));
     let mut left = files.into_iter();
     let mut result = rustix::fs::syncfs(dir).map_err(std::io::Error::from);
     if result.is_ok() {
         for w in left.by_ref() {
-            if let Err(e) = rustix::fs::renameat(dir, &w.tmp, dir, &w.name) {
-                let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
-                result = Err(e.into());
+            if let Err(e) = w.tmp.place(dir, &w.name) {
+                w.tmp.remove(dir);
+                result = Err(e);
                 break;
             }
-            tracing::debug!(file = %w.name, delivery_tag = w.tag, "renamed into place");
+            tracing::debug!(file = %w.name, delivery_tag = w.tag, "in place");
         }
     }
-    let result = result.and_then(|()| dir.sync_all());
+    let result = result.and_then(|()| match linked {
+        true => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
+        false => dir.sync_all(),
+    });
     if result.is_err() {
         for w in left {
-            let _ = rustix::fs::unlinkat(dir, &w.tmp, rustix::fs::AtFlags::empty());
+            w.tmp.remove(dir);
         }
     }
     result.map(|()| n)
@@ -1023,6 +1146,80 @@ mod tests {
         for bad in ["http://h/", "amqp:///v", "amqp://u:s3cret@h/a/b", "amqp://h/?heartbeat=1", "s3cret"] {
             let e = Broker::parse(bad).expect_err(bad);
             assert!(!e.contains("s3cret"), "{e}");
+        }
+    }
+
+    /// The files of `dir`, each with its content.
+    fn listing(dir: &Path) -> Vec<(String, String)> {
+        let mut v: Vec<(String, String)> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_file())
+            .map(|p| {
+                let name = p.file_name().unwrap().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(&p).unwrap())
+            })
+            .collect();
+        v.sort();
+        v
+    }
+
+    fn unnamed(dir: &std::fs::File, content: &str) -> Temp {
+        let mut f = std::fs::File::from(open_unnamed(dir).unwrap());
+        std::io::Write::write_all(&mut f, content.as_bytes()).unwrap();
+        Temp::Unnamed(f.into())
+    }
+
+    fn named(path: &Path, tmp: &str, content: &str) -> Temp {
+        std::fs::write(path.join(tmp), content).unwrap();
+        Temp::Named(tmp.to_string())
+    }
+
+    fn written(tmp: Temp, name: &str, tag: u64) -> Written {
+        Written { tmp, name: name.to_string(), tag }
+    }
+
+    #[test]
+    fn a_batch_of_unnamed_and_named_files_is_in_place_once_durable() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(d.path()).unwrap();
+        assert!(unnamed_files_work(&dir, 7), "this machine's file system has O_TMPFILE");
+        assert_eq!(listing(d.path()), [], "the probe leaves nothing");
+        // Delivered again: a file of that name is already in place (the same content).
+        std::fs::write(d.path().join("amqp-c.json"), "c").unwrap();
+        let files = vec![
+            written(unnamed(&dir, "a"), "amqp-a.json", 1),
+            written(named(d.path(), ".amqp-b.json.csjobs-tmp-7-1", "b"), "amqp-b.json", 2),
+            written(unnamed(&dir, "c"), "amqp-c.json", 3),
+        ];
+        assert_eq!(make_durable(&dir, files).unwrap(), 3);
+        let want = [("amqp-a.json", "a"), ("amqp-b.json", "b"), ("amqp-c.json", "c")];
+        assert_eq!(listing(d.path()), want.map(|(n, c)| (n.to_string(), c.to_string())));
+    }
+
+    #[test]
+    fn a_file_that_cannot_be_put_in_place_fails_the_batch_and_the_rest_is_removed() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(d.path()).unwrap();
+        let files = vec![
+            written(named(d.path(), ".amqp-a.json.csjobs-tmp-7-1", "a"), "amqp-a.json", 1),
+            written(unnamed(&dir, "b"), "no-such-directory/amqp-b.json", 2),
+            written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
+        ];
+        assert!(make_durable(&dir, files).is_err());
+        // The file before the failure is in place (its message is not acknowledged: it comes
+        // again and is written again under that name); the others leave nothing behind.
+        assert_eq!(listing(d.path()), [("amqp-a.json".to_string(), "a".to_string())]);
+    }
+
+    #[test]
+    fn the_open_file_limit_is_raised_for_the_unnamed_files_in_flight() {
+        use rustix::process::{getrlimit, Resource};
+        assert!(descriptors_for((IN_FLIGHT_MAX + 1) * batch_most(500)));
+        let limit = getrlimit(Resource::Nofile);
+        assert_eq!(limit.current, limit.maximum, "the soft limit is the hard one now");
+        if let Some(n) = limit.current {
+            assert!(!descriptors_for(n as usize), "more than the limit does not fit");
         }
     }
 }
