@@ -257,7 +257,7 @@ async fn setting_up_toward_a_bad_or_unreachable_central_broker_changes_nothing()
 /// user) may read: the shovel runs there and reads the CA file.
 fn readable_certificates(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
-    let (ca, cert, key) = certificates(dir);
+    let (ca, cert, key) = certificates_naming(dir, "IP:127.0.0.1,DNS:localhost");
     fs::set_permissions(&ca, fs::Permissions::from_mode(0o644)).unwrap();
     (ca, cert, key)
 }
@@ -268,7 +268,7 @@ async fn the_shovel_reaches_a_central_broker_over_amqps_verified_against_the_giv
     let (certs, other) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (ca, cert, key) = readable_certificates(certs.path());
     let (untrusted, _, _) = readable_certificates(other.path());
-    let central = Node::start_tls("central-tls", NodeTls { cert: &cert, key: &key });
+    let central = Node::start_tls("central-tls", NodeTls { cert: &cert, key: &key, client_ca: None });
     central.add_user("chain", PASSWORD);
     let tls_port = central.tls_port.expect("the TLS listener");
     // localhost: the name the certificate holds and the shovel verifies (verify_peer).

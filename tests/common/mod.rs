@@ -535,10 +535,19 @@ impl HttpReceiver {
     }
 }
 
-/// A CA and a server certificate for 127.0.0.1 and localhost signed by it (openssl), in
-/// `dir`: (ca, cert, key). csjobs trusts the CA through SSL_CERT_FILE, as an admin's private
-/// CA would be.
+/// A CA and a server certificate for 127.0.0.1 (only: a test connects to localhost to see
+/// the name refused) signed by it (openssl), in `dir`: (ca, cert, key). csjobs trusts the CA
+/// through SSL_CERT_FILE, as an admin's private CA would be.
 pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
+    certificates_naming(dir, "IP:127.0.0.1")
+}
+
+/// [`certificates`] with a server certificate for `names` (a subjectAltName value, such as
+/// `IP:127.0.0.1,DNS:localhost`).
+pub fn certificates_naming(
+    dir: &std::path::Path,
+    names: &str,
+) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf) {
     let p = |n: &str| dir.join(n);
     let script = format!(
         "set -e; cd '{}'
@@ -546,7 +555,7 @@ pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pa
            -days 3 -subj /CN=csjobs-test-ca 2>/dev/null
          openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
            -subj /CN=127.0.0.1 2>/dev/null
-         printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
+         printf 'subjectAltName={names}\\nbasicConstraints=CA:FALSE\\nextendedKeyUsage=serverAuth\\n' > ext
          openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out srv.pem -days 3 \
            -extfile ext 2>/dev/null",
         dir.display()
@@ -554,6 +563,22 @@ pub fn certificates(dir: &std::path::Path) -> (std::path::PathBuf, std::path::Pa
     let s = std::process::Command::new("sh").args(["-c", &script]).status().expect("openssl");
     assert!(s.success(), "openssl could not make the test certificates");
     (p("ca.pem"), p("srv.pem"), p("srv.key"))
+}
+
+/// A client certificate for `user`, signed by the test CA of `dir` (made by `certificates`).
+pub fn client_certificate(dir: &std::path::Path, user: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+    let script = format!(
+        "set -e; cd '{}'
+         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {user}.key -out {user}.csr \
+           -subj /CN={user} 2>/dev/null
+         printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > {user}.ext
+         openssl x509 -req -in {user}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {user}.pem -days 3 \
+           -extfile {user}.ext 2>/dev/null
+         chmod 600 {user}.key",
+        dir.display()
+    );
+    assert!(std::process::Command::new("sh").args(["-c", &script]).status().unwrap().success(), "openssl");
+    (dir.join(format!("{user}.pem")), dir.join(format!("{user}.key")))
 }
 
 /// A child whose stderr is read line by line as it comes, so a test can wait for what it
