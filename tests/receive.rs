@@ -451,6 +451,51 @@ fn amqps_is_verified_against_the_given_ca_and_refused_otherwise() {
 }
 
 #[test]
+fn amqps_presents_a_client_certificate_when_the_broker_requires_one() {
+    let certs = tempfile::tempdir().unwrap();
+    let (ca, cert, key) = certificates_naming(certs.path(), "IP:127.0.0.1,DNS:localhost");
+    let (client_cert, client_key) = client_certificate(certs.path(), "cs");
+    // RabbitMQ's own TLS listener, requiring a client certificate of the test CA.
+    let node = Node::start_tls("mtls", NodeTls { cert: &cert, key: &key, client_ca: Some(&ca) });
+    let port = node.tls_port.expect("the TLS listener");
+    let dirs = Dirs::new();
+    let url =
+        |query: &str| format!("amqps://guest:guest@localhost:{port}/%2F?cacertfile={}{query}", ca.display());
+    let with = |url: String| {
+        let mut c = csjobs("", &dirs);
+        c.env("CSJOBS_RECEIVE_AMQP_URL", url).env("CSJOBS_RECEIVE_IDLE_EXIT", "1s").arg("receive");
+        run(c)
+    };
+    // Without one the broker ends the handshake: exit 1, nothing written.
+    let r = with(url(""));
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains(&format!("cannot connect to the broker at amqps://localhost:{port}/")),
+        "{}",
+        r.stderr
+    );
+    assert!(Dirs::names(&dirs.queue).is_empty());
+    // With it: declared, then received.
+    let pair = format!("&certfile={}&keyfile={}", client_cert.display(), client_key.display());
+    let first = with(url(&pair));
+    assert_eq!(first.code, 0, "{}", first.stderr);
+    node.publish(&[message(&content(1), Some("zip"), 1)]);
+    let r = with(url(&pair));
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    assert_eq!(Dirs::names(&dirs.queue), [name_of(&content(1))]);
+    // Half a pair, or a key that cannot be read: configuration errors naming the setting.
+    let r = with(url(&format!("&certfile={}", client_cert.display())));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("certfile and keyfile go together"), "{}", r.stderr);
+    let r = with(url(&format!("&certfile={}&keyfile=/nonexistent/cs.key", client_cert.display())));
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("keyfile /nonexistent/cs.key"), "{}", r.stderr);
+    for said in [&first.stderr, &r.stderr] {
+        assert!(!said.contains("guest:guest"), "{said}");
+    }
+}
+
+#[test]
 fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
     let (v, dirs) = (Vhost::new("receive"), Dirs::new());
     assert_eq!(run(receive(&v, &dirs, None, &[])).code, 0);

@@ -160,22 +160,6 @@ fn sslmode_require_connects_over_verified_tls_and_refuses_what_it_cannot_verify(
     assert!(r.stderr.to_lowercase().contains("certificate"), "{}", r.stderr);
 }
 
-/// A client certificate for `user`, signed by the test CA of `dir` (made by `certificates`).
-fn client_certificate(dir: &Path, user: &str) -> (PathBuf, PathBuf) {
-    let script = format!(
-        "set -e; cd '{}'
-         openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout {user}.key -out {user}.csr \
-           -subj /CN={user} 2>/dev/null
-         printf 'basicConstraints=CA:FALSE\\nextendedKeyUsage=clientAuth\\n' > {user}.ext
-         openssl x509 -req -in {user}.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out {user}.pem -days 3 \
-           -extfile {user}.ext 2>/dev/null
-         chmod 600 {user}.key",
-        dir.display()
-    );
-    assert!(Command::new("sh").args(["-c", &script]).status().unwrap().success(), "openssl");
-    (dir.join(format!("{user}.pem")), dir.join(format!("{user}.key")))
-}
-
 /// `csjobs migrate` with `url` and nothing else of the caller's environment that libpq reads:
 /// `env` sets what the case needs (HOME points at an empty directory unless given).
 fn migrate_with(url: &str, env: &[(&str, &Path)], vars: &[(&str, &str)]) -> Run {

@@ -458,7 +458,8 @@ pub const SETTINGS: &[Entry] = &[
         doc: "Dead man's switch: GET <url>/start and <url>/<exit code> around every job; {job}: the job's name.",
         set: |c, v| c.notify_ping_url = v.into() },
     Entry { key: "receive.amqp_url", env: "CSJOBS_RECEIVE_AMQP_URL", kind: Kind::SecretUrl, default: None,
-        doc: "amqp://user:password@host[:port]/vhost or amqps:// (TLS, verified); needed by receive.",
+        doc: "amqp://user:password@host[:port]/vhost or amqps:// (TLS, verified; ?cacertfile=PATH, a client \
+              certificate with &certfile=PATH&keyfile=PATH); needed by receive.",
         set: |c, v| c.receive.amqp_url = v.into() },
     Entry { key: "receive.exchange", env: "CSJOBS_RECEIVE_EXCHANGE", kind: Kind::Text, default: Some("csjobs.sales"),
         doc: "The fanout exchange publishers publish sales to (declared by receive).",

@@ -19,6 +19,7 @@
 
 use std::{
     io::{Read, Write},
+    path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -114,19 +115,30 @@ pub fn destination_uri(central: &Broker) -> Result<String, String> {
                         RabbitMQ, which does not read the system's CA store"
                 .into());
         };
-        let path = ca.to_str().unwrap_or_default();
-        if !path.starts_with('/')
-            || !path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-~+".contains(&b))
-        {
-            return Err(format!(
-                "cacertfile {}: the shovel needs an absolute path of letters, digits and / . _ - ~ +",
-                ca.display()
-            ));
-        }
+        let plain = |what: &str, file: &Path| {
+            let path = file.to_str().unwrap_or_default();
+            match path.starts_with('/')
+                && path.bytes().all(|b| b.is_ascii_alphanumeric() || b"/._-~+".contains(&b))
+            {
+                true => Ok(path.to_string()),
+                false => Err(format!(
+                    "{what} {}: the shovel needs an absolute path of letters, digits and / . _ - ~ +",
+                    file.display()
+                )),
+            }
+        };
         uri.push_str(&format!(
-            "?cacertfile={path}&verify=verify_peer&server_name_indication={}",
+            "?cacertfile={}&verify=verify_peer&server_name_indication={}",
+            plain("cacertfile", ca)?,
             enc(&central.host)
         ));
+        if let Some((cert, key)) = &central.client_cert {
+            uri.push_str(&format!(
+                "&certfile={}&keyfile={}",
+                plain("certfile", cert)?,
+                plain("keyfile", key)?
+            ));
+        }
     }
     Ok(uri)
 }
@@ -759,6 +771,21 @@ mod tests {
         let odd = Broker::parse("amqps://u:s3cret@central.example/hq?cacertfile=/etc/a%26b.pem").unwrap();
         let e = destination_uri(&odd).unwrap_err();
         assert!(e.contains("absolute path") && !e.contains("s3cret"), "{e}");
+        // With a client certificate: the shovel presents it.
+        let mtls = Broker::parse(
+            "amqps://u:p@central.example/hq?cacertfile=/etc/ca.pem&certfile=/etc/s.pem&keyfile=/etc/s.key",
+        )
+        .unwrap();
+        let uri = destination_uri(&mtls).unwrap();
+        assert!(
+            uri.ends_with("&server_name_indication=central.example&certfile=/etc/s.pem&keyfile=/etc/s.key"),
+            "{uri}"
+        );
+        let odd_key = Broker::parse(
+            "amqps://u:p@central.example/hq?cacertfile=/etc/ca.pem&certfile=/etc/s.pem&keyfile=s.key",
+        )
+        .unwrap();
+        assert!(destination_uri(&odd_key).unwrap_err().starts_with("keyfile s.key: "));
     }
 
     #[test]

@@ -85,7 +85,8 @@ const TICK: Duration = Duration::from_millis(50);
 
 /// The broker of `receive.amqp_url`, parsed: `amqp://user:password@host[:port]/vhost` or
 /// `amqps://` (TLS, verified against the system's CAs, `SSL_CERT_FILE`, or the query's
-/// `cacertfile=PATH`, as the databases are against theirs).
+/// `cacertfile=PATH`, as the databases are against theirs; with a client certificate when
+/// the query gives `certfile=PATH&keyfile=PATH`, as `sslcert`/`sslkey` do for a database).
 #[derive(Clone)]
 pub struct Broker {
     pub tls: bool,
@@ -95,6 +96,9 @@ pub struct Broker {
     password: String,
     pub vhost: String,
     pub ca_file: Option<PathBuf>,
+    /// The client certificate (PEM, with its chain) and its key (PEM), when the broker asks
+    /// for one.
+    pub client_cert: Option<(PathBuf, PathBuf)>,
     /// As it may be shown: `scheme://host[:port]/…` (`core::config::shown_url`).
     pub shown: String,
 }
@@ -142,19 +146,29 @@ impl Broker {
                 v
             }
         };
-        let mut ca_file = None;
+        let (mut ca_file, mut cert_file, mut key_file) = (None, None, None);
         for (key, value) in u.query_pairs() {
+            let path = Some(PathBuf::from(value.as_ref()));
             match key.as_ref() {
-                "cacertfile" if tls => ca_file = Some(PathBuf::from(value.as_ref())),
+                "cacertfile" if tls => ca_file = path,
+                "certfile" if tls => cert_file = path,
+                "keyfile" if tls => key_file = path,
                 other => {
                     return Err(format!(
-                        "unknown query parameter {other:?} (amqps:// takes cacertfile=PATH, nothing else)"
-                    ))
+                    "unknown query parameter {other:?} (amqps:// takes cacertfile=PATH, certfile=PATH and \
+                         keyfile=PATH, nothing else)"
+                ))
                 }
             }
         }
+        let client_cert = match (cert_file, key_file) {
+            (Some(cert), Some(key)) => Some((cert, key)),
+            (None, None) => None,
+            _ => return Err("certfile and keyfile go together: the client certificate and its key".into()),
+        };
         let port = u.port().unwrap_or(if tls { 5671 } else { 5672 });
-        Ok(Broker { tls, host, port, user, password, vhost, ca_file, shown: shown_url(text.trim()) })
+        let shown = shown_url(text.trim());
+        Ok(Broker { tls, host, port, user, password, vhost, ca_file, client_cert, shown })
     }
 
     /// The password, for the one place that hands it on: the shovel of `receive-chain`,
@@ -200,11 +214,28 @@ pub(super) fn tls_connector(broker: &Broker) -> anyhow::Result<tokio_rustls::Tls
         }
     }
     let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .context("TLS setup")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let config = match &broker.client_cert {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    anyhow!("certfile {}: cannot read the client certificate: {e}", cert.display())
+                })?;
+            if chain.is_empty() {
+                anyhow::bail!("certfile {}: no certificate in it", cert.display());
+            }
+            let private = rustls::pki_types::PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| anyhow!("keyfile {}: cannot read the client key: {e}", key.display()))?;
+            builder.with_client_auth_cert(chain, private).map_err(|e| {
+                anyhow!("certfile {} and keyfile {}: not a usable pair: {e}", cert.display(), key.display())
+            })?
+        }
+    };
     Ok(tokio_rustls::TlsConnector::from(std::sync::Arc::new(config)))
 }
 
@@ -1142,6 +1173,14 @@ mod tests {
         let b = Broker::parse("amqps://h/%2F?cacertfile=/etc/ca.pem").unwrap();
         assert_eq!((b.tls, b.port, b.vhost.as_str(), b.user.as_str()), (true, 5671, "/", "guest"));
         assert_eq!(b.ca_file.as_deref(), Some(Path::new("/etc/ca.pem")));
+        assert_eq!(b.client_cert, None);
+        let b = Broker::parse("amqps://h/v?certfile=/etc/c.pem&keyfile=/etc/c.key").unwrap();
+        let pair = (PathBuf::from("/etc/c.pem"), PathBuf::from("/etc/c.key"));
+        assert_eq!(b.client_cert, Some(pair));
+        for half in ["amqps://h/v?certfile=/etc/c.pem", "amqps://h/v?keyfile=/etc/c.key"] {
+            assert!(Broker::parse(half).unwrap_err().contains("certfile and keyfile go together"), "{half}");
+        }
+        assert!(Broker::parse("amqp://h/v?certfile=/c&keyfile=/k").unwrap_err().contains("unknown query"));
         assert_eq!(Broker::parse("amqp://h").unwrap().vhost, "/");
         for bad in ["http://h/", "amqp:///v", "amqp://u:s3cret@h/a/b", "amqp://h/?heartbeat=1", "s3cret"] {
             let e = Broker::parse(bad).expect_err(bad);

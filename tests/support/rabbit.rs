@@ -182,11 +182,12 @@ pub struct Node {
     dir: PathBuf,
 }
 
-/// A node's TLS listener: its certificate and key (copied into the node's directory, where
-/// the node's user can read them).
+/// A node's TLS listener: its certificate and key, and the CA whose client certificates it
+/// then requires (copied into the node's directory, where the node's user can read them).
 pub struct NodeTls<'a> {
     pub cert: &'a Path,
     pub key: &'a Path,
+    pub client_ca: Option<&'a Path>,
 }
 
 impl Node {
@@ -196,7 +197,8 @@ impl Node {
     }
 
     /// Starts a node that also takes amqps (RabbitMQ's own TLS listener, on
-    /// `127.0.0.1:<tls_port>`, with `tls`'s certificate; no client certificate asked).
+    /// `127.0.0.1:<tls_port>`, with `tls`'s certificate; a client certificate required when
+    /// `tls` names a client CA).
     pub fn start_tls(tag: &str, tls: NodeTls) -> Node {
         Node::start_with(tag, Some(tls))
     }
@@ -217,12 +219,23 @@ impl Node {
             conf.push_str(&format!(
                 "listeners.ssl.default = 127.0.0.1:{tls_port}\n\
                  ssl_options.certfile = {}\n\
-                 ssl_options.keyfile = {}\n\
-                 ssl_options.verify = verify_none\n\
-                 ssl_options.fail_if_no_peer_cert = false\n",
+                 ssl_options.keyfile = {}\n",
                 dir.join("cert.pem").display(),
                 dir.join("key.pem").display()
             ));
+            match tls.client_ca {
+                Some(ca) => {
+                    fs::copy(ca, dir.join("client-ca.pem")).unwrap();
+                    conf.push_str(&format!(
+                        "ssl_options.cacertfile = {}\n\
+                         ssl_options.verify = verify_peer\n\
+                         ssl_options.fail_if_no_peer_cert = true\n",
+                        dir.join("client-ca.pem").display()
+                    ));
+                }
+                None => conf
+                    .push_str("ssl_options.verify = verify_none\nssl_options.fail_if_no_peer_cert = false\n"),
+            }
             tls_port
         });
         fs::write(dir.join("rabbitmq.conf"), conf).unwrap();
