@@ -14,6 +14,7 @@
 //! the names made durable (a second syncfs after links, a directory fsync after renames);
 //! then one `basic.ack` with `multiple`. Two batches may be on their way to disk at once,
 //! each on its own thread (one waits for its journal commit while the other's is under way);
+//! a batch puts its files in place only once the one before it is in place and durable, and
 //! they are acknowledged in delivery order, each only after the ones before it. A message
 //! that cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
 //! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
@@ -331,6 +332,7 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 last_mtime: SystemTime::UNIX_EPOCH,
                 seq: 0,
                 unnamed: false,
+                placed: None,
             };
             let result = r.receive().await;
             let counters =
@@ -389,6 +391,9 @@ struct Receiver<'a> {
     /// Whether files are written unnamed (`O_TMPFILE`) and linked into place, rather than
     /// written under a temporary name and renamed (see [`unnamed_files_work`]).
     unnamed: bool,
+    /// Says when the last batch handed off is in place and durable (or failed): the next one
+    /// puts its files in place only then.
+    placed: Option<std::sync::mpsc::Receiver<bool>>,
 }
 
 /// The messages of a batch written under their temporary names, not yet durable, renamed
@@ -404,6 +409,8 @@ struct Written {
     tmp: Temp,
     name: String,
     tag: u64,
+    /// Its modification time (in delivery order).
+    mtime: SystemTime,
 }
 
 /// A file written but not yet in place.
@@ -424,23 +431,37 @@ impl Temp {
         }
     }
 
-    /// Gives it its name in `dir`: linked (an unnamed file: a file of that name already
-    /// there has the same content, and stays), or renamed over a file of the same name
-    /// (the same content).
-    fn place(&self, dir: &std::fs::File, name: &str) -> std::io::Result<()> {
+    /// Gives it its name in `dir`: linked, or renamed over a file of the same name (the
+    /// same content). An unnamed file whose name is already there (a message delivered
+    /// again, the same content) leaves that file and gives it `mtime`, as the rename of a
+    /// temporary file over it would: the file takes its place in delivery order again.
+    fn place(&self, dir: &std::fs::File, name: &str, mtime: SystemTime) -> std::io::Result<()> {
+        use rustix::fs::{AtFlags, Timespec, Timestamps, UTIME_OMIT};
         match self {
             Temp::Unnamed(fd) => {
                 let path = proc_path(fd);
-                match rustix::fs::linkat(
-                    rustix::fs::CWD,
-                    &path,
-                    dir,
-                    name,
-                    rustix::fs::AtFlags::SYMLINK_FOLLOW,
-                ) {
-                    Ok(()) | Err(rustix::io::Errno::EXIST) => Ok(()),
-                    Err(e) => Err(e.into()),
+                let since = mtime.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                let times = Timestamps {
+                    last_access: Timespec { tv_sec: 0, tv_nsec: UTIME_OMIT },
+                    last_modification: Timespec {
+                        tv_sec: since.as_secs() as _,
+                        tv_nsec: since.subsec_nanos() as _,
+                    },
+                };
+                // The file of that name may be taken away (load-sales moves it) between the
+                // two calls: then link again.
+                for _ in 0..3 {
+                    match rustix::fs::linkat(rustix::fs::CWD, &path, dir, name, AtFlags::SYMLINK_FOLLOW) {
+                        Err(rustix::io::Errno::EXIST) => {
+                            match rustix::fs::utimensat(dir, name, &times, AtFlags::empty()) {
+                                Err(rustix::io::Errno::NOENT) => continue,
+                                done => return done.map_err(Into::into),
+                            }
+                        }
+                        done => return done.map_err(Into::into),
+                    }
                 }
+                Err(std::io::Error::other(format!("{name} keeps appearing and going while it is linked")))
             }
             Temp::Named(tmp) => rustix::fs::renameat(dir, tmp, dir, name).map_err(Into::into),
         }
@@ -456,14 +477,16 @@ fn proc_path(fd: &std::os::fd::OwnedFd) -> String {
 
 /// Whether unnamed files can be made in `dir` and linked into place (the file system has
 /// O_TMPFILE, /proc is there): tried once with a file of a temporary name, removed at once.
-fn unnamed_files_work(dir: &std::fs::File, pid: u32) -> bool {
+/// Why not, when not.
+fn unnamed_files_work(dir: &std::fs::File, pid: u32) -> Result<(), String> {
     let probe = format!(".{FILE_PREFIX}probe{TEMP_MARK}{pid}-0");
-    let Ok(fd) = open_unnamed(dir) else { return false };
-    let linked = Temp::Unnamed(fd).place(dir, &probe).is_ok();
-    if linked {
-        let _ = rustix::fs::unlinkat(dir, &probe, rustix::fs::AtFlags::empty());
-    }
-    linked
+    let fd =
+        open_unnamed(dir).map_err(|e| format!("an unnamed file (O_TMPFILE) cannot be made there: {e}"))?;
+    Temp::Unnamed(fd)
+        .place(dir, &probe, SystemTime::now())
+        .map_err(|e| format!("an unnamed file cannot be linked into place through /proc/self/fd: {e}"))?;
+    rustix::fs::unlinkat(dir, &probe, rustix::fs::AtFlags::empty())
+        .map_err(|e| format!("the test file {probe} cannot be removed: {e}"))
 }
 
 fn open_unnamed(dir: &std::fs::File) -> rustix::io::Result<std::os::fd::OwnedFd> {
@@ -483,8 +506,9 @@ fn batch_most(prefetch: u16) -> usize {
 }
 
 /// Whether `open` more descriptors fit: the soft limit on open files raised to the hard
-/// one first (each unnamed file of the batches in flight is an open descriptor).
-fn descriptors_for(open: usize) -> bool {
+/// one first (each unnamed file of the batches in flight is an open descriptor). Why not,
+/// when not.
+fn descriptors_for(open: usize) -> Result<(), String> {
     use rustix::process::{getrlimit, setrlimit, Resource};
     let mut limit = getrlimit(Resource::Nofile);
     if limit.current != limit.maximum {
@@ -493,7 +517,14 @@ fn descriptors_for(open: usize) -> bool {
         limit = getrlimit(Resource::Nofile);
     }
     // The connection, the database, the runtime and the logs: room to spare.
-    limit.current.is_none_or(|n| n >= open as u64 + 256)
+    match limit.current {
+        Some(n) if n < open as u64 + 256 => Err(format!(
+            "the limit on open files ({n}: ulimit -n, LimitNOFILE= of the unit) is below the {} the \
+             unnamed files of the prefetch need",
+            open + 256
+        )),
+        _ => Ok(()),
+    }
 }
 
 impl Batch {
@@ -515,16 +546,16 @@ impl Receiver<'_> {
     async fn receive(&mut self) -> Result<Outcome, JobError> {
         remove_stale_temps(&self.queue_dir);
         let in_flight = (IN_FLIGHT_MAX + 1) * batch_most(self.prefetch);
-        self.unnamed = unnamed_files_work(&self.dir, self.pid) && descriptors_for(in_flight);
-        tracing::debug!(
-            unnamed = self.unnamed,
-            "files are {}",
-            if self.unnamed {
-                "written unnamed (O_TMPFILE) and linked into place"
-            } else {
-                "written under temporary names and renamed into place"
+        match unnamed_files_work(&self.dir, self.pid).and_then(|()| descriptors_for(in_flight)) {
+            Ok(()) => {
+                self.unnamed = true;
+                tracing::debug!("files are written unnamed (O_TMPFILE) and linked into place");
             }
-        );
+            Err(why) => tracing::info!(
+                queue_dir = %self.queue_dir.display(),
+                "files are written under temporary names and renamed into place: {why}"
+            ),
+        }
         let mut backoff = Duration::from_secs(1);
         loop {
             if self.stop.requested() {
@@ -652,6 +683,8 @@ impl Receiver<'_> {
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
         let mut syncing = VecDeque::new();
+        // A new session: no batch before the first one.
+        self.placed = None;
         let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
         if !matches!(result, Ok(End::Done)) {
             // Lost or failed: what is not acknowledged comes again. The thread's renames end
@@ -797,7 +830,7 @@ impl Receiver<'_> {
                 self.received += 1;
                 self.bytes += content.len() as u64;
                 batch.last_tag = Some(tag);
-                batch.files.push(Written { tmp, name: name.clone(), tag });
+                batch.files.push(Written { tmp, name: name.clone(), tag, mtime: self.last_mtime });
                 tracing::debug!(
                     file = %name,
                     delivery_tag = tag,
@@ -869,7 +902,9 @@ impl Receiver<'_> {
         }
         let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
         let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
-        let task = tokio::task::spawn_blocking(move || make_durable(&dir, files));
+        let (placed, next) = std::sync::mpsc::sync_channel(1);
+        let after = self.placed.replace(next);
+        let task = tokio::task::spawn_blocking(move || make_durable(&dir, files, after, placed));
         syncing.push_back(Syncing { task, last_tag });
         Ok(None)
     }
@@ -944,19 +979,32 @@ struct Syncing {
 }
 
 /// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
-/// its files on disk), each put in place in delivery order ([`Temp::place`]), then what
-/// makes the names durable: one directory fsync after renames; after links a second
-/// `syncfs`, since a link also changes the file's own inode (its link count), which a
-/// directory fsync does not write on every file system (ext4 without a journal). Their
-/// number; on a failure the files not in place are removed.
-fn make_durable(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+/// its files on disk); then, once the batch before it (`after`) is in place and durable,
+/// each put in place in delivery order ([`Temp::place`]), so that names appear in delivery
+/// order and load-sales never sees a later file before an earlier one; then what makes the
+/// names durable: one directory fsync after renames; after links a second `syncfs`, since a
+/// link also changes the file's own inode (its link count), which a directory fsync does
+/// not write on every file system (ext4 without a journal). Says on `placed` whether it
+/// succeeded. Their number; on a failure (its own or the batch's before it) the files not
+/// in place are removed.
+fn make_durable(
+    dir: &std::fs::File,
+    files: Vec<Written>,
+    after: Option<std::sync::mpsc::Receiver<bool>>,
+    placed: std::sync::mpsc::SyncSender<bool>,
+) -> std::io::Result<usize> {
     let n = files.len();
     let linked = files.iter().any(|w| matches!(w.tmp, Temp::Unnamed(_)));
     let mut left = files.into_iter();
     let mut result = rustix::fs::syncfs(dir).map_err(std::io::Error::from);
+    // A batch before it that failed (or whose thread died) fails this one too: its messages
+    // come again, and this one's after them.
+    if result.is_ok() && !after.is_none_or(|before| before.recv().unwrap_or(false)) {
+        result = Err(std::io::Error::other("the batch before it could not be made durable"));
+    }
     if result.is_ok() {
         for w in left.by_ref() {
-            if let Err(e) = w.tmp.place(dir, &w.name) {
+            if let Err(e) = w.tmp.place(dir, &w.name, w.mtime) {
                 w.tmp.remove(dir);
                 result = Err(e);
                 break;
@@ -968,6 +1016,7 @@ fn make_durable(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usi
         true => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
         false => dir.sync_all(),
     });
+    let _ = placed.send(result.is_ok());
     if result.is_err() {
         for w in left {
             w.tmp.remove(dir);
@@ -1215,25 +1264,50 @@ mod tests {
     }
 
     fn written(tmp: Temp, name: &str, tag: u64) -> Written {
-        Written { tmp, name: name.to_string(), tag }
+        let mtime = SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + tag);
+        Written { tmp, name: name.to_string(), tag, mtime }
+    }
+
+    /// make_durable of a batch with no batch before it: its result, and what it said.
+    fn durable_alone(dir: &std::fs::File, files: Vec<Written>) -> (std::io::Result<usize>, bool) {
+        let (placed, said) = std::sync::mpsc::sync_channel(1);
+        let result = make_durable(dir, files, None, placed);
+        (result, said.recv().unwrap())
+    }
+
+    fn mtime_of(path: &Path) -> SystemTime {
+        std::fs::metadata(path).unwrap().modified().unwrap()
     }
 
     #[test]
     fn a_batch_of_unnamed_and_named_files_is_in_place_once_durable() {
         let d = tempfile::tempdir().unwrap();
         let dir = std::fs::File::open(d.path()).unwrap();
-        assert!(unnamed_files_work(&dir, 7), "this machine's file system has O_TMPFILE");
+        assert_eq!(unnamed_files_work(&dir, 7), Ok(()), "this machine's file system has O_TMPFILE");
         assert_eq!(listing(d.path()), [], "the probe leaves nothing");
-        // Delivered again: a file of that name is already in place (the same content).
+        // Delivered again: a file of that name is already in place (the same content), from
+        // an earlier delivery.
         std::fs::write(d.path().join("amqp-c.json"), "c").unwrap();
+        let old = std::fs::File::options().write(true).open(d.path().join("amqp-c.json")).unwrap();
+        old.set_modified(SystemTime::UNIX_EPOCH + Duration::from_secs(1_000)).unwrap();
         let files = vec![
             written(unnamed(&dir, "a"), "amqp-a.json", 1),
             written(named(d.path(), ".amqp-b.json.csjobs-tmp-7-1", "b"), "amqp-b.json", 2),
             written(unnamed(&dir, "c"), "amqp-c.json", 3),
         ];
-        assert_eq!(make_durable(&dir, files).unwrap(), 3);
+        let (result, said) = durable_alone(&dir, files);
+        assert_eq!((result.unwrap(), said), (3, true));
         let want = [("amqp-a.json", "a"), ("amqp-b.json", "b"), ("amqp-c.json", "c")];
         assert_eq!(listing(d.path()), want.map(|(n, c)| (n.to_string(), c.to_string())));
+        // The one there before takes its place in delivery order again, as a rename over it
+        // would give it.
+        let at = |tag: u64| SystemTime::UNIX_EPOCH + Duration::from_secs(1_800_000_000 + tag);
+        assert_eq!(mtime_of(&d.path().join("amqp-c.json")), at(3));
+        assert_ne!(
+            mtime_of(&d.path().join("amqp-a.json")),
+            at(1),
+            "a new file keeps the time it was written with"
+        );
     }
 
     #[test]
@@ -1245,7 +1319,8 @@ mod tests {
             written(unnamed(&dir, "b"), "no-such-directory/amqp-b.json", 2),
             written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
         ];
-        assert!(make_durable(&dir, files).is_err());
+        let (result, said) = durable_alone(&dir, files);
+        assert!(result.is_err() && !said, "the failure is said to the next batch");
         // The file before the failure is in place (its message is not acknowledged: it comes
         // again and is written again under that name); the others leave nothing behind.
         assert_eq!(listing(d.path()), [("amqp-a.json".to_string(), "a".to_string())]);
@@ -1254,11 +1329,54 @@ mod tests {
     #[test]
     fn the_open_file_limit_is_raised_for_the_unnamed_files_in_flight() {
         use rustix::process::{getrlimit, Resource};
-        assert!(descriptors_for((IN_FLIGHT_MAX + 1) * batch_most(500)));
+        assert_eq!(descriptors_for((IN_FLIGHT_MAX + 1) * batch_most(500)), Ok(()));
         let limit = getrlimit(Resource::Nofile);
         assert_eq!(limit.current, limit.maximum, "the soft limit is the hard one now");
         if let Some(n) = limit.current {
-            assert!(!descriptors_for(n as usize), "more than the limit does not fit");
+            let e = descriptors_for(n as usize).unwrap_err();
+            assert!(e.contains("the limit on open files"), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_batch_puts_its_files_in_place_only_after_the_batch_before_it() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
+        let (before_placed, after) = std::sync::mpsc::sync_channel(1);
+        let (placed, said) = std::sync::mpsc::sync_channel(1);
+        let files = vec![written(unnamed(&dir, "b"), "amqp-b.json", 2)];
+        let thread = {
+            let dir = dir.clone();
+            std::thread::spawn(move || make_durable(&dir, files, Some(after), placed))
+        };
+        // Its data is being made durable, but its name waits for the batch before it.
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(listing(d.path()), [], "no name before the batch before it is in place");
+        before_placed.send(true).unwrap();
+        assert_eq!(thread.join().unwrap().unwrap(), 1);
+        assert!(said.recv().unwrap());
+        assert_eq!(listing(d.path()), [("amqp-b.json".to_string(), "b".to_string())]);
+    }
+
+    #[test]
+    fn a_batch_after_one_that_failed_fails_and_leaves_nothing() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::fs::File::open(d.path()).unwrap();
+        for before in [Some(false), None] {
+            // The batch before failed, or its thread died without a word.
+            let (before_placed, after) = std::sync::mpsc::sync_channel(1);
+            match before {
+                Some(ok) => before_placed.send(ok).unwrap(),
+                None => drop(before_placed),
+            }
+            let (placed, said) = std::sync::mpsc::sync_channel(1);
+            let files = vec![
+                written(unnamed(&dir, "b"), "amqp-b.json", 2),
+                written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
+            ];
+            assert!(make_durable(&dir, files, Some(after), placed).is_err());
+            assert!(!said.recv().unwrap(), "and says so to the batch after it");
+            assert_eq!(listing(d.path()), [], "{before:?}");
         }
     }
 }
