@@ -17,8 +17,8 @@ use std::collections::HashMap;
 use tokio_postgres::Client;
 
 use super::{
-    hours::ShopHours, AstuDue, BrokerQueue, Connection, Dictionary, DirFiles, Directory, ErrorMessage,
-    HoursRow, JobStatus, LinkState, Moment, Register, RegisterState, Run, ShopToday, Staged,
+    hours::ShopHours, AstuDue, Connection, Dictionary, DirFiles, Directory, ErrorMessage, HoursRow,
+    JobStatus, LinkState, Moment, QueueFacts, Register, RegisterState, Run, ShopToday, Staged,
 };
 use crate::{
     core::{
@@ -231,7 +231,7 @@ async fn describe(client: &Client, c: &mut Connection) -> Result<(), tokio_postg
 
 /// The broker of `receive.amqp_url` (receive.md, "Monitoring"): its link as a connection
 /// `broker`, and its two queues; `None` when receive is not configured.
-pub async fn broker(cfg: &Config) -> Option<(Connection, BrokerQueue, BrokerQueue)> {
+pub async fn broker(cfg: &Config) -> Option<(Connection, QueueFacts, QueueFacts)> {
     cfg.receive.amqp_url.as_ref()?;
     let f = crate::receive::probe::probe(&cfg.receive).await;
     let state = match f.state {
@@ -252,14 +252,7 @@ pub async fn broker(cfg: &Config) -> Option<(Connection, BrokerQueue, BrokerQueu
         expected_migration: None,
         latency_seconds: f.round_trip.map(|d| d.as_secs_f64()),
     };
-    let queue = |q: crate::receive::probe::QueueFacts| BrokerQueue {
-        queue: q.name,
-        present: q.present,
-        messages: q.messages,
-        consumers: q.consumers,
-        error: q.error,
-    };
-    Some((link, queue(f.queue), queue(f.rejected)))
+    Some((link, f.queue, f.rejected))
 }
 
 // ---- the cash server DB -----------------------------------------------------------------

@@ -152,7 +152,7 @@ pub fn problems(s: &Status, settings: &StatusSettings) -> Vec<String> {
              files; each one's reason is in receive's log (journalctl -u csjobs-receive); fix the sender, \
              then publish them again or purge the queue",
             q.messages.unwrap_or(0),
-            q.queue
+            q.name
         ));
     }
     for j in &s.jobs {

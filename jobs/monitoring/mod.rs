@@ -32,6 +32,8 @@ use chrono::{DateTime, FixedOffset, NaiveTime, TimeDelta};
 use rust_decimal::Decimal;
 use serde::{Serialize, Serializer};
 
+/// A broker queue as status shows it: what receive's probe saw.
+pub use crate::receive::probe::QueueFacts;
 use hours::Opening;
 
 /// The `format` tag of the JSON document.
@@ -311,18 +313,6 @@ pub struct Dictionary {
     pub error: Option<String>,
 }
 
-/// A queue of the broker (`receive.queue`, `<queue>.rejected`), as a passive declare sees it.
-#[derive(Debug, Clone, Serialize)]
-pub struct BrokerQueue {
-    pub queue: String,
-    /// Whether it exists (receive declares it at its first connection).
-    pub present: bool,
-    /// Messages ready in it; `None` when it could not be looked at.
-    pub messages: Option<u64>,
-    pub consumers: Option<u64>,
-    pub error: Option<String>,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Queues {
     pub queue: DirFiles,
@@ -336,9 +326,9 @@ pub struct Queues {
     pub directories: Vec<Directory>,
     /// With `receive.amqp_url` set: `receive.queue` and `<queue>.rejected` on the broker.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub broker: Option<BrokerQueue>,
+    pub broker: Option<QueueFacts>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub broker_rejected: Option<BrokerQueue>,
+    pub broker_rejected: Option<QueueFacts>,
 }
 
 /// One run of a job (table `job_run`).

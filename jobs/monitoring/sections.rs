@@ -115,7 +115,7 @@ pub fn queues(s: &Status) -> Section {
             if b.present || b.messages.is_some() { count(b.messages, "messages") } else { "missing".into() },
             count(b.consumers, "consumers"),
             b.error.clone().unwrap_or_else(|| "-".into()),
-            format!("queue {}", b.queue),
+            format!("queue {}", b.name),
         ]);
     }
     let notes = q

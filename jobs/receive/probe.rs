@@ -39,9 +39,11 @@ impl BrokerState {
     }
 }
 
-/// One queue as a passive declare sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// One queue as a passive declare sees it (status shows it as it is, `queues.broker` and
+/// `queues.broker_rejected`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QueueFacts {
+    #[serde(rename = "queue")]
     pub name: String,
     /// Whether the queue exists (`receive` declares it at its first connection).
     pub present: bool,

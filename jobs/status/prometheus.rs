@@ -112,13 +112,13 @@ pub fn render(s: &Status) -> String {
         );
         for q in &broker {
             if let Some(n) = q.messages {
-                messages.sample(&[("queue", &q.queue)], n as f64);
+                messages.sample(&[("queue", &q.name)], n as f64);
             }
         }
         let mut consumers = f.family("csjobs_broker_consumers", "Consumers of the broker's queue.");
         for q in &broker {
             if let Some(n) = q.consumers {
-                consumers.sample(&[("queue", &q.queue)], n as f64);
+                consumers.sample(&[("queue", &q.name)], n as f64);
             }
         }
     }
