@@ -332,7 +332,6 @@ pub async fn run(cfg: &Config, opts: &ReceiveOptions) -> Result<Outcome, JobErro
                 last_mtime: SystemTime::UNIX_EPOCH,
                 seq: 0,
                 unnamed: false,
-                placed: None,
             };
             let result = r.receive().await;
             let counters =
@@ -391,9 +390,6 @@ struct Receiver<'a> {
     /// Whether files are written unnamed (`O_TMPFILE`) and linked into place, rather than
     /// written under a temporary name and renamed (see [`unnamed_files_work`]).
     unnamed: bool,
-    /// Says when the last batch handed off is in place and durable (or failed): the next one
-    /// puts its files in place only then.
-    placed: Option<std::sync::mpsc::Receiver<bool>>,
 }
 
 /// The messages of a batch written under their temporary names, not yet durable, renamed
@@ -683,8 +679,6 @@ impl Receiver<'_> {
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
         let mut syncing = VecDeque::new();
-        // A new session: no batch before the first one.
-        self.placed = None;
         let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
         if !matches!(result, Ok(End::Done)) {
             // Lost or failed: what is not acknowledged comes again. The thread's renames end
@@ -902,10 +896,11 @@ impl Receiver<'_> {
         }
         let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
         let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
-        let (placed, next) = std::sync::mpsc::sync_channel(1);
-        let after = self.placed.replace(next);
+        // The batch before it, when it is still on its way (one acknowledged is durable).
+        let after = syncing.back_mut().and_then(|s| s.placed.take());
+        let (placed, said) = std::sync::mpsc::sync_channel(1);
         let task = tokio::task::spawn_blocking(move || make_durable(&dir, files, after, placed));
-        syncing.push_back(Syncing { task, last_tag });
+        syncing.push_back(Syncing { task, last_tag, placed: Some(said) });
         Ok(None)
     }
 
@@ -976,6 +971,9 @@ impl Receiver<'_> {
 struct Syncing {
     task: tokio::task::JoinHandle<std::io::Result<usize>>,
     last_tag: u64,
+    /// Says when its files are in place and durable (or that they failed), for the batch
+    /// after it; taken by that batch.
+    placed: Option<std::sync::mpsc::Receiver<bool>>,
 }
 
 /// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
