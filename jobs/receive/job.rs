@@ -137,6 +137,17 @@ impl Broker {
             "" => ("guest".to_string(), "guest".to_string()),
             name => (decoded(name, "user")?, decoded(u.password().unwrap_or(""), "password")?),
         };
+        // The path as written: the URL parser takes `.`, `..` and their %2E spellings as dot
+        // segments and drops them, which would connect to the vhost `/` (or the one before)
+        // instead of the one named.
+        let written = text.trim().split_once("://").and_then(|(_, rest)| rest.split_once('/'));
+        let written = written.map_or("", |(_, path)| path.split(['?', '#']).next().unwrap_or(""));
+        if written.contains('/') {
+            return Err("its path holds more than one segment: write a vhost with / as %2F".into());
+        }
+        if matches!(decoded(written, "vhost")?.as_str(), "." | "..") {
+            return Err("its vhost is . or .., which a URL cannot name (they are dot segments)".into());
+        }
         let vhost = match u.path() {
             "" | "/" => "/".to_string(),
             path => {
@@ -1229,6 +1240,11 @@ mod tests {
         }
         assert!(Broker::parse("amqp://h/v?certfile=/c&keyfile=/k").unwrap_err().contains("unknown query"));
         assert_eq!(Broker::parse("amqp://h").unwrap().vhost, "/");
+        // Dot segments, which the URL parser would drop (found by fuzz/fuzz_targets/amqp_url.rs).
+        for dots in ["amqp://h/%2E", "amqp://h/..", "amqp://h/%2e%2E?x", "amqp://h/a/..", "amqp://h/./"] {
+            assert!(Broker::parse(dots).is_err(), "{dots}");
+        }
+        assert_eq!(Broker::parse("amqp://h/%2E%2E%2E").unwrap().vhost, "...");
         for bad in ["http://h/", "amqp:///v", "amqp://u:s3cret@h/a/b", "amqp://h/?heartbeat=1", "s3cret"] {
             let e = Broker::parse(bad).expect_err(bad);
             assert!(!e.contains("s3cret"), "{e}");
