@@ -7,9 +7,10 @@
 # through validation and the planner), sales_bytes (any bytes, plain or gzip), config (TOML
 # and env twins), duration, conninfo (connection strings, against tokio-postgres' parser),
 # now (--now), receive_body (a message body: compression header and property, plain/gzip/zip,
-# the size limit). The corpus grows in fuzz/corpus/TARGET (only the seed-* files are kept in
-# git); a crash is saved under fuzz/artifacts/TARGET and the run exits non-zero: turn it
-# into a regression test (tests/parser_props.rs or the module's unit tests).
+# the size limit), amqp_url (receive.amqp_url and the chain's central URL, and the shovel
+# URI). The corpus grows in fuzz/corpus/TARGET (only the seed-* files are kept in git); a
+# crash is saved under fuzz/artifacts/TARGET and the run exits non-zero: turn it into a
+# regression test (tests/parser_props.rs or the module's unit tests).
 #
 # cargo-fuzz needs the nightly compiler flags (-Zsanitizer); the toolchain here is stable,
 # so RUSTC_BOOTSTRAP=1 unlocks them. FUZZ_SANITIZER (default address) picks the sanitizer;
