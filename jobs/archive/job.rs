@@ -434,12 +434,20 @@ fn pack(
         ));
     }
 
-    // Delete the sources that are exactly what was archived.
+    // Delete the sources that are exactly what was archived: not one that shrank while it was
+    // read (its entry is padded, not the file).
+    for path in &packed.shrank {
+        tracing::warn!(file = %path.display(), "changed while being archived: kept for the next run");
+    }
+    let shrank: BTreeSet<&Path> = packed.shrank.iter().map(PathBuf::as_path).collect();
     let archived: BTreeSet<&Path> = packed.entries.iter().map(|e| e.rel.as_path()).collect();
-    let doomed: Vec<&SourceFile> = files.iter().filter(|f| archived.contains(f.rel.as_path())).collect();
+    let doomed: Vec<&SourceFile> = files
+        .iter()
+        .filter(|f| archived.contains(f.rel.as_path()) && !shrank.contains(f.path.as_path()))
+        .collect();
     let deletion = delete_sources(&doomed, dir)?;
     report.deleted = deletion.deleted;
-    report.kept_changed = deletion.kept_changed;
+    report.kept_changed = deletion.kept_changed + packed.shrank.len();
     let dirs = deletion.dirs;
     for d in &dirs {
         queue::fsync_dir(d)?;

@@ -98,13 +98,18 @@ pub struct Packed {
     pub entries: Vec<Entry>,
     /// Files that could not be opened: not in the archive, left where they are.
     pub unreadable: Vec<(PathBuf, io::Error)>,
+    /// Files that shrank while being read: their entries are padded with zeros to the size
+    /// listed (as GNU tar does), so they are not the file; the file stays for the next run.
+    pub shrank: Vec<PathBuf>,
     pub compressed_bytes: u64,
 }
 
 /// Packs `files` into `out` (a new, empty file) with `threads` compressing threads, then
 /// flushes and fsyncs it. A file that cannot be opened is skipped and reported; a file that
-/// fails or shrinks while being read fails the whole archive. `progress` is told the size of
-/// each file once it is in the stream.
+/// shrinks while being read is padded with zeros and reported in [`Packed::shrank`] (one
+/// file rewritten under the run does not stop the others); a file that fails while being
+/// read fails the whole archive. `progress` is told the size of each file once it is in the
+/// stream.
 pub fn write(
     out: File,
     files: &[SourceFile],
@@ -115,6 +120,7 @@ pub fn write(
     let mut tar = tar::Builder::new(stream);
     let mut entries = Vec::with_capacity(files.len());
     let mut unreadable = Vec::new();
+    let mut shrank = Vec::new();
     let mut failed: Option<PackError> = None;
     for f in files {
         let file = match File::open(&f.path) {
@@ -143,6 +149,9 @@ pub fn write(
                     mode: f.mode,
                     sha256: reader.hasher.finalize().into(),
                 });
+                if reader.shrank {
+                    shrank.push(f.path.clone());
+                }
                 progress(f.size);
             }
             Err(e) if reader.source_error => {
@@ -161,16 +170,18 @@ pub fn write(
         (None, Ok(stream)) => stream,
     };
     let compressed_bytes = stream.finish().map_err(PackError::Write)?;
-    Ok(Packed { entries, unreadable, compressed_bytes })
+    Ok(Packed { entries, unreadable, shrank, compressed_bytes })
 }
 
-/// Reads a file for the tar stream: exactly `size` bytes (a file that shrank is an error,
-/// bytes it grew by are not taken), hashing them on the way.
+/// Reads a file for the tar stream: exactly `size` bytes (a file that shrank is padded with
+/// zeros and marked, bytes it grew by are not taken), hashing them on the way.
 struct HashingReader {
     inner: io::Take<BufReader<File>>,
     remaining: u64,
     hasher: Sha256,
     source_error: bool,
+    /// The file ended before `size` bytes: the rest of the entry is zeros.
+    shrank: bool,
 }
 
 impl HashingReader {
@@ -180,6 +191,7 @@ impl HashingReader {
             remaining: size,
             hasher: Sha256::new(),
             source_error: false,
+            shrank: false,
         }
     }
 }
@@ -188,11 +200,12 @@ impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = match self.inner.read(buf) {
             Ok(0) if self.remaining > 0 && !buf.is_empty() => {
-                self.source_error = true;
-                return Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    format!("the file shrank while being archived ({} bytes missing)", self.remaining),
-                ));
+                // Rewritten under the run (truncated, then written): the tar header holds the
+                // size listed, so the entry is made up to it with zeros.
+                self.shrank = true;
+                let n = buf.len().min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+                buf[..n].fill(0);
+                n
             }
             Ok(n) => n,
             Err(e) => {
@@ -503,11 +516,17 @@ mod tests {
     }
 
     #[test]
-    fn a_file_that_shrank_fails_the_archive() {
+    fn a_file_that_shrank_is_padded_reported_and_the_others_are_packed() {
         let d = tempfile::tempdir().unwrap();
-        let mut f = source(d.path(), "a.json", b"0123456789");
-        f.size = 20;
-        let err = write(File::create(d.path().join("o.tgz")).unwrap(), &[f], 1, &|_| {}).unwrap_err();
-        assert!(matches!(err, PackError::Source { .. }), "{err}");
+        let mut a = source(d.path(), "a.json", b"0123456789");
+        a.size = 20;
+        let b = source(d.path(), "b.json", b"{}");
+        let out = d.path().join("o.tgz");
+        let packed = write(File::create(&out).unwrap(), &[a.clone(), b], 1, &|_| {}).unwrap();
+        assert_eq!(packed.shrank, [a.path.clone()]);
+        assert_eq!(packed.entries.len(), 2, "the file after it is packed too");
+        let padded: [u8; 32] = Sha256::digest(b"0123456789\0\0\0\0\0\0\0\0\0\0").into();
+        assert_eq!((packed.entries[0].size, packed.entries[0].sha256), (20, padded));
+        verify(&out, &packed.entries).unwrap();
     }
 }
