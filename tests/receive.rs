@@ -209,11 +209,11 @@ fn a_broker_that_cannot_be_reached_is_exit_1_and_no_password_shows() {
     let mut c = csjobs("", &dirs);
     c.env("CSJOBS_RECEIVE_AMQP_URL", "amqp://cs:s3cretpw@127.0.0.1:1/x").args(["receive", "--follow"]);
     let child = LoggedChild::spawn(c);
-    wait_until("a second attempt", Duration::from_secs(20), || {
+    wait_until("a second attempt", Duration::from_secs(60), || {
         child.log().matches("reconnecting in").count() >= 2
     });
     child.terminate();
-    let (code, log) = child.wait(Duration::from_secs(10));
+    let (code, log) = child.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "{log}");
     assert!(!log.contains("s3cretpw"), "{log}");
 }
@@ -266,25 +266,25 @@ fn the_broker_closing_the_connection_is_exit_1_and_with_follow_a_reconnect() {
     let mut c = receive(&v, &dirs, None, &[]);
     c.env("CSJOBS_RECEIVE_IDLE_EXIT", "60s");
     let child = LoggedChild::spawn(c);
-    wait_until("receiving", Duration::from_secs(20), || receiving(&child.log()) == 1);
+    wait_until("receiving", Duration::from_secs(60), || receiving(&child.log()) == 1);
     assert_eq!(v.close_connections(), 1);
-    let (code, log) = child.wait(Duration::from_secs(20));
+    let (code, log) = child.wait(Duration::from_secs(60));
     assert_eq!(code, Some(1), "{log}");
     assert!(log.contains("the broker closed the connection"), "{log}");
 
     let child = LoggedChild::spawn(receive(&v, &dirs, None, &["--follow"]));
-    wait_until("receiving", Duration::from_secs(20), || receiving(&child.log()) == 1);
+    wait_until("receiving", Duration::from_secs(60), || receiving(&child.log()) == 1);
     let contents: Vec<Vec<u8>> = (1..=6).map(content).collect();
     let msgs: Vec<Value> =
         contents.iter().enumerate().map(|(i, c)| message(c, Some("zip"), i as i64)).collect();
     v.publish(&msgs[..3]);
-    wait_until("3 files", Duration::from_secs(20), || sales_names(&dirs.queue).len() == 3);
+    wait_until("3 files", Duration::from_secs(60), || sales_names(&dirs.queue).len() == 3);
     assert_eq!(v.close_connections(), 1);
     wait_until("a reconnect", Duration::from_secs(30), || receiving(&child.log()) == 2);
     v.publish(&msgs[3..]);
-    wait_until("6 files", Duration::from_secs(20), || sales_names(&dirs.queue).len() == 6);
+    wait_until("6 files", Duration::from_secs(60), || sales_names(&dirs.queue).len() == 6);
     child.terminate();
-    let (code, log) = child.wait(Duration::from_secs(20));
+    let (code, log) = child.wait(Duration::from_secs(60));
     assert_eq!(code, Some(0), "a stop makes durable, acknowledges and exits 0: {log}");
     assert!(log.contains("reconnecting in 1 s"), "{log}");
     let mut names: Vec<String> = contents.iter().map(|c| name_of(c)).collect();
@@ -323,14 +323,19 @@ async fn receive_killed_at_random_moments_loses_nothing_and_writes_nothing_twice
     while in_window < KILLS_IN_WINDOW {
         assert!(
             // A busy machine lands fewer kills in the window: it goes on longer, not looser.
-            // Since a batch is renamed and acknowledged as one (one syncfs, one ack with
-            // multiple) the window is a few milliseconds a batch: about one kill in 30 lands
-            // in it, so the run may take up to 160 rounds of messages (it stops at 20).
-            started.elapsed() < Duration::from_secs(900) && rounds <= 160,
+            // Since a batch is placed and acknowledged as one (one syncfs, one ack with
+            // multiple) the window is a few milliseconds a batch: about one kill in 20 to 30
+            // lands in it. The bound counts kills, not rounds of messages: rounds follow the
+            // clock (the publisher is paced), and on a loaded machine more of each kill's
+            // moment goes to starting the process and its connection.
+            started.elapsed() < Duration::from_secs(900) && kills <= 3000,
             "only {in_window} of {kills} kills fell between a rename and its ack"
         );
-        // Messages keep coming while the runs are killed: a publisher round at a time.
-        if publisher.as_mut().is_none_or(|p| p.try_wait().unwrap().is_some()) {
+        // Messages keep coming while the runs are killed: a publisher round at a time, the
+        // next one once the last is published and fewer than a round's are still waiting.
+        if publisher.as_mut().is_none_or(|p| p.try_wait().unwrap().is_some())
+            && (publisher.is_none() || v.ready(QUEUE) < ROUND as u64)
+        {
             let round: Vec<Vec<u8>> = (0..ROUND).map(|i| content(rounds * ROUND + i + 1)).collect();
             let msgs: Vec<Value> = round
                 .iter()
@@ -503,7 +508,7 @@ fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
     let mut c = receive(&v, &dirs, None, &["--follow"]);
     c.env("CSJOBS_RECEIVE_PREFETCH", "10");
     let (a, b) = (LoggedChild::spawn(c), LoggedChild::spawn(receive(&v, &dirs, None, &["--follow"])));
-    wait_until("both receiving", Duration::from_secs(20), || receiving(&a.log()) && receiving(&b.log()));
+    wait_until("both receiving", Duration::from_secs(60), || receiving(&a.log()) && receiving(&b.log()));
     let contents: Vec<Vec<u8>> = (1..=200).map(content).collect();
     v.publish(
         &contents.iter().enumerate().map(|(i, c)| message(c, Some("gzip"), i as i64)).collect::<Vec<_>>(),
@@ -511,8 +516,8 @@ fn two_runs_consume_the_same_queue_at_once_and_each_message_is_one_file() {
     wait_until("200 files", Duration::from_secs(60), || sales_names(&dirs.queue).len() == 200);
     a.terminate();
     b.terminate();
-    assert_eq!(a.wait(Duration::from_secs(20)).0, Some(0));
-    assert_eq!(b.wait(Duration::from_secs(20)).0, Some(0));
+    assert_eq!(a.wait(Duration::from_secs(60)).0, Some(0));
+    assert_eq!(b.wait(Duration::from_secs(60)).0, Some(0));
     let expected: BTreeSet<String> = contents.iter().map(|c| name_of(c)).collect();
     assert_eq!(Dirs::names(&dirs.queue).into_iter().collect::<BTreeSet<_>>(), expected);
     assert_eq!(v.ready(QUEUE), 0);

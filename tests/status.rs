@@ -654,7 +654,8 @@ async fn prometheus_textfile_passes_promtool_and_node_exporter_serves_it() {
         .expect("prometheus-node-exporter (Debian package; scripts/test.sh installs it)");
     let _guard = Killed(exporter);
     let mut metrics = None;
-    for _ in 0..100 {
+    // Up to a minute: a loaded machine starts it slowly.
+    for _ in 0..600 {
         if let Some(body) = http_get(port, "/metrics").filter(|b| b.contains("node_textfile_scrape_error")) {
             metrics = Some(body);
             break;
@@ -994,7 +995,7 @@ async fn a_standby_in_recovery_is_read_only_and_still_read() {
     // Wait until the standby has replayed it.
     let standby = pg.url(pg.standby_port, "cs");
     let mut replayed = false;
-    for _ in 0..100 {
+    for _ in 0..600 {
         if let Ok((s, conn)) = tokio_postgres::connect(&standby, tokio_postgres::NoTls).await {
             tokio::spawn(conn);
             if s.query_one("select count(*) from cash", &[])

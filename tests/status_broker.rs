@@ -69,7 +69,7 @@ async fn status_shows_the_broker_its_queues_and_rejected_messages() {
     ]);
     let r = receive();
     assert!(r.code == 0 || r.code == 3, "{}", r.stderr);
-    wait_until("the rejected message", std::time::Duration::from_secs(10), || {
+    wait_until("the rejected message", std::time::Duration::from_secs(60), || {
         vhost.ready_if_there("csjobs.sales.rejected") == Some(1)
     });
 

@@ -227,7 +227,13 @@ async fn killed_mid_run_leaves_only_whole_shifts_and_the_rerun_ends_as_an_uninte
     many_old_shifts(&db, 150).await;
     let mut rng = SplitMix(11);
     let mut partial = 0;
-    for _ in 0..16 {
+    // Until 8 kills have landed mid-deletion (at most 40 runs): each kill overshoots by what
+    // the run deletes before the test sees the count drop, more on a loaded machine, so a
+    // fixed number of runs could use up the 145 old shifts first.
+    for _ in 0..40 {
+        if partial >= 8 {
+            break;
+        }
         let mut c = csjobs(&db.url, &dirs);
         c.args(["--now", NOW, "trim-db", "--keep-days", "30", "--batch-size", "1"])
             .stdout(Stdio::null())
@@ -238,7 +244,7 @@ async fn killed_mid_run_leaves_only_whole_shifts_and_the_rerun_ends_as_an_uninte
         }
         let mut child = c.spawn().unwrap();
         // Kill once the run has deleted a few shifts: mid-deletion, a statement in flight.
-        let k = rng.range(1, 15) as i64;
+        let k = rng.range(1, 6) as i64;
         let mut killed = false;
         loop {
             if child.try_wait().unwrap().is_some() {
