@@ -434,20 +434,13 @@ fn pack(
         ));
     }
 
-    // Delete the sources that are exactly what was archived: not one that shrank while it was
-    // read (its entry is padded, not the file).
-    for path in &packed.shrank {
-        tracing::warn!(file = %path.display(), "changed while being archived: kept for the next run");
-    }
-    let shrank: BTreeSet<&Path> = packed.shrank.iter().map(PathBuf::as_path).collect();
+    // Delete the sources that are exactly what was archived.
     let archived: BTreeSet<&Path> = packed.entries.iter().map(|e| e.rel.as_path()).collect();
-    let doomed: Vec<&SourceFile> = files
-        .iter()
-        .filter(|f| archived.contains(f.rel.as_path()) && !shrank.contains(f.path.as_path()))
-        .collect();
-    let deletion = delete_sources(&doomed, dir)?;
+    let doomed: Vec<&SourceFile> = files.iter().filter(|f| archived.contains(f.rel.as_path())).collect();
+    let shrank: BTreeSet<&Path> = packed.shrank.iter().map(PathBuf::as_path).collect();
+    let deletion = delete_sources(&doomed, &shrank, dir)?;
     report.deleted = deletion.deleted;
-    report.kept_changed = deletion.kept_changed + packed.shrank.len();
+    report.kept_changed = deletion.kept_changed;
     let dirs = deletion.dirs;
     for d in &dirs {
         queue::fsync_dir(d)?;
@@ -480,8 +473,9 @@ struct Deletion {
 const UNLINK_THREADS: usize = 4;
 
 /// Deletes each file that is still the one listed (same inode, size and mtime); a file that
-/// changed since is kept for the next run.
-fn delete_sources(files: &[&SourceFile], dir: &Path) -> anyhow::Result<Deletion> {
+/// changed since, or that `shrank` while it was read (its entry is padded, not the file), is
+/// kept for the next run.
+fn delete_sources(files: &[&SourceFile], shrank: &BTreeSet<&Path>, dir: &Path) -> anyhow::Result<Deletion> {
     let per_thread = files.len().div_ceil(UNLINK_THREADS).max(1);
     let results: Vec<anyhow::Result<Deletion>> = std::thread::scope(|scope| {
         let handles: Vec<_> = files
@@ -491,7 +485,7 @@ fn delete_sources(files: &[&SourceFile], dir: &Path) -> anyhow::Result<Deletion>
                     let mut d = Deletion::default();
                     for f in chunk {
                         match fs::symlink_metadata(&f.path) {
-                            Ok(meta) if f.unchanged(&meta) => {
+                            Ok(meta) if f.unchanged(&meta) && !shrank.contains(f.path.as_path()) => {
                                 fs::remove_file(&f.path).with_context(|| {
                                     format!("cannot delete the archived file {}", f.path.display())
                                 })?;
@@ -585,4 +579,26 @@ fn write_durably(path: &Path, text: &str) -> anyhow::Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     queue::fsync_dir(dir).with_context(|| format!("cannot fsync {}", dir.display()))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_source_that_shrank_while_it_was_read_is_kept_even_when_it_looks_unchanged() {
+        let d = tempfile::tempdir().unwrap();
+        let (a, b) = (d.path().join("a.json"), d.path().join("b.json"));
+        fs::write(&a, b"{}").unwrap();
+        fs::write(&b, b"{}").unwrap();
+        let listed = |p: &Path| {
+            SourceFile::new(p.to_path_buf(), p.file_name().unwrap().into(), &fs::metadata(p).unwrap())
+        };
+        let (a_listed, b_listed) = (listed(&a), listed(&b));
+        // Rewritten in place to the same size and time: only the reader saw it shrink.
+        let shrank: BTreeSet<&Path> = [a.as_path()].into();
+        let deletion = delete_sources(&[&a_listed, &b_listed], &shrank, d.path()).unwrap();
+        assert_eq!((deletion.deleted, deletion.kept_changed), (1, 1));
+        assert!(a.exists() && !b.exists());
+    }
 }

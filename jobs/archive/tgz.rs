@@ -84,7 +84,7 @@ pub struct Entry {
 /// Why packing stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum PackError {
-    /// A source file changed or failed while being read: the archive is not usable.
+    /// A source file failed while being read: the archive is not usable.
     #[error("cannot read {path}: {source}")]
     Source { path: PathBuf, source: io::Error },
     /// Writing or compressing the archive failed (disk full, I/O error).
