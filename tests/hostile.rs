@@ -142,7 +142,8 @@ async fn a_file_that_vanishes_under_a_replay_fails_it_by_name() {
     let replay = spawn_replay(&db, &dirs, 2000);
     wait_for_holder(&dirs, "load-sales --replay");
     // The first file's row in the load log: processed/ was listed before any file was read,
-    // and with the reader pausing 2 s before each file (room for a loaded machine), 17-3 is not read yet.
+    // and with the reader pausing 2 s before each file (room for a loaded machine), 17-3 is
+    // not read yet.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     while db.scalar_i64("select count(*) from load_log").await == 0 {
         assert!(std::time::Instant::now() < deadline, "the replay loaded nothing in 30 s");

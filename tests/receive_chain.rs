@@ -3,7 +3,8 @@
 //! (removed afterwards), and the test starts a second RabbitMQ node as the central server
 //! (tests/support/rabbit.rs: its own node name, ports, config and data, stopped and removed
 //! at the end; one of them with a TLS listener of RabbitMQ's own). `csjobs receive-chain`
-//! sets the stores up; pika publishes as the registers' agent does. The shovel plugin must be on in the machine's node (scripts/lib/rabbitmq.sh).
+//! sets the stores up; pika publishes as the registers' agent does. The shovel plugin must
+//! be on in the machine's node (scripts/lib/rabbitmq.sh).
 
 mod common;
 #[path = "support/rabbit.rs"]

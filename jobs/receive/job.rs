@@ -167,9 +167,9 @@ impl Broker {
                 "keyfile" if tls => key_file = path,
                 other => {
                     return Err(format!(
-                    "unknown query parameter {other:?} (amqps:// takes cacertfile=PATH, certfile=PATH and \
-                         keyfile=PATH, nothing else)"
-                ))
+                        "unknown query parameter {other:?} (amqps:// takes cacertfile=PATH, \
+                         certfile=PATH and keyfile=PATH, nothing else)"
+                    ))
                 }
             }
         }
