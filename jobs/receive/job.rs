@@ -7,20 +7,19 @@
 //! where the file system has no such files, under a temporary name that load-sales ignores
 //! (`.amqp-….json.csjobs-tmp-<pid>-<n>`); its modification time set (strictly increasing in
 //! delivery order). What the broker has handed over and is already waiting is taken the same
-//! way, a batch (at most a third of the prefetch); then the batch is made durable on a
-//! blocking thread while the next one is written: one `syncfs(2)` of the queue directory's
-//! file system (every file's data and inode on disk, what an fsync of each would do, in one
-//! journal commit instead of one per file), each file linked (or renamed) into place, then
-//! the names made durable (a second syncfs after links, a directory fsync after renames);
-//! then one `basic.ack` with `multiple`. Two batches may be on their way to disk at once,
-//! each on its own thread (one waits for its journal commit while the other's is under way);
-//! a batch puts its files in place only once the one before it is in place and durable, and
-//! they are acknowledged in delivery order, each only after the ones before it. A message
-//! that cannot become a sales file is rejected at once (`requeue=false`: dead-lettered to
-//! `<queue>.rejected`); an ack with `multiple` never covers it, since it is no longer
-//! outstanding. A kill at any moment leaves at worst complete files in place whose messages
-//! are delivered again and written again under the same names (and, with temporary names,
-//! temporary files that the next run removes).
+//! way, a batch (at most a third of the prefetch), handed to the durability thread
+//! ([`Durability`]) while the next one is written. Each of its rounds puts in place (links,
+//! or renames) the batch whose data the round before made durable, then one `syncfs(2)` of
+//! the queue directory's file system makes those names durable and, in the same journal
+//! commit, the data and inodes of the next batch (what an fsync of each file would do); then
+//! that batch is acknowledged with one `basic.ack` with `multiple`. So a name never appears
+//! before its data is durable, names appear in delivery order, and batches are acknowledged
+//! in that order, each only once its names are durable (at most [`IN_FLIGHT_MAX`] handed
+//! and not yet acknowledged). A message that cannot become a sales file is rejected at once
+//! (`requeue=false`: dead-lettered to `<queue>.rejected`); an ack with `multiple` never
+//! covers it, since it is no longer outstanding. A kill at any moment leaves at worst
+//! complete files in place whose messages are delivered again and written again under the
+//! same names (and, with temporary names, temporary files that the next run removes).
 
 use std::{
     collections::VecDeque,
@@ -67,12 +66,12 @@ pub struct ReceiveOptions {
     pub limit: Option<u64>,
 }
 
-/// The most messages one batch (one syncfs, one directory fsync, one ack) holds.
+/// The most messages one batch (one syncfs, one ack) holds.
 const BATCH_MAX: usize = 1000;
-/// How many batches may be on their way to disk at once (each on its own blocking thread,
-/// acknowledged in order): while one waits for its journal commit, the next one's is under
-/// way. A batch is at most the prefetch divided by this plus one, so that the one being
-/// written still has room under the prefetch.
+/// How many batches may be handed to the durability thread and not yet acknowledged: the
+/// one whose data is durable and the next one, whose data the same syncfs makes durable.
+/// A batch is at most the prefetch divided by this plus one, so that the one being written
+/// still has room under the prefetch.
 const IN_FLIGHT_MAX: usize = 2;
 /// How often a batch lets the client's tasks run before it takes an empty channel as the
 /// end of what the broker has handed over.
@@ -506,8 +505,8 @@ fn open_unnamed(dir: &std::fs::File) -> rustix::io::Result<std::os::fd::OwnedFd>
     )
 }
 
-/// The most messages of one batch under `prefetch`: with the batches on their way to disk
-/// and the one being written, the prefetch.
+/// The most messages of one batch under `prefetch`: with the batches handed to the
+/// durability thread and the one being written, the prefetch.
 fn batch_most(prefetch: u16) -> usize {
     (usize::from(prefetch) / (IN_FLIGHT_MAX + 1)).clamp(1, BATCH_MAX)
 }
@@ -679,9 +678,10 @@ impl Receiver<'_> {
     }
 
     /// Takes messages until done (limit, idle, stop) or the connection is lost. A batch is
-    /// made durable on a blocking thread while the next one is written (at most
-    /// [`IN_FLIGHT_MAX`] at a time): a batch ends when the channel is empty or at a third of
-    /// the prefetch, so that the broker has room to hand over the next one meanwhile.
+    /// handed to the durability thread ([`durability_thread`]) while the next one is written
+    /// (at most [`IN_FLIGHT_MAX`] handed and not yet acknowledged): a batch ends when the
+    /// channel is empty or at a third of the prefetch, so that the broker has room to hand
+    /// over the next one meanwhile.
     async fn take(
         &mut self,
         ch: &Channel,
@@ -689,16 +689,15 @@ impl Receiver<'_> {
         prefetch: u16,
     ) -> Result<End, Fatal> {
         let mut batch = Batch::default();
-        let mut syncing = VecDeque::new();
-        let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut syncing).await;
+        let mut in_flight = InFlight::start(self.dir.clone());
+        let result = self.take_batches(ch, rx, prefetch, &mut batch, &mut in_flight).await;
         if !matches!(result, Ok(End::Done)) {
-            // Lost or failed: what is not acknowledged comes again. The thread's renames end
-            // before the session does.
+            // Lost or failed: what is not acknowledged comes again.
             batch.discard(&self.dir);
-            for s in syncing.drain(..) {
-                let _ = s.task.await;
-            }
         }
+        // The thread's links (renames) end before the session does.
+        in_flight.close();
+        let _ = in_flight.thread.await;
         result
     }
 
@@ -708,15 +707,15 @@ impl Receiver<'_> {
         rx: &mut UnboundedReceiver<ConsumerMessage>,
         prefetch: u16,
         batch: &mut Batch,
-        syncing: &mut VecDeque<Syncing>,
+        in_flight: &mut InFlight,
     ) -> Result<End, Fatal> {
         let most = batch_most(prefetch);
         let mut yields = 0;
         loop {
             if self.limit_reached() || self.stop.requested() {
-                return self.flush(ch, batch, syncing).await.map(|lost| lost.unwrap_or(End::Done));
+                return self.flush(ch, batch, in_flight).await.map(|lost| lost.unwrap_or(End::Done));
             }
-            let next = if batch.is_empty() && syncing.is_empty() {
+            let next = if batch.is_empty() && in_flight.tags.is_empty() {
                 match self.wait(ch, rx).await {
                     Waited::Message(m) => Some(*m),
                     Waited::Idle => return Ok(End::Done),
@@ -736,24 +735,22 @@ impl Receiver<'_> {
                         tokio::task::yield_now().await;
                         continue;
                     }
-                    Err(TryRecvError::Empty) if !batch.is_empty() => {
+                    Err(TryRecvError::Empty) if !batch.is_empty() && in_flight.has_room() => {
                         yields = 0;
-                        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
+                        if let Some(lost) = self.hand_off(ch, batch, in_flight).await? {
                             return Ok(lost);
                         }
                         continue;
                     }
                     Err(TryRecvError::Empty) => {
-                        // Nothing new and batches on their way to disk: a message or the
+                        // Nothing new, and batches handed that are not yet durable (with no
+                        // room for another, the batch being written waits): a message or the
                         // oldest batch durable, whichever comes first.
                         yields = 0;
-                        let s = syncing.front_mut().expect("a batch being made durable");
                         tokio::select! {
                             m = rx.recv() => m,
-                            done = &mut s.task => {
-                                let last_tag = s.last_tag;
-                                syncing.pop_front();
-                                if let Some(lost) = self.acknowledge(ch, done, last_tag).await? {
+                            done = in_flight.said.recv() => {
+                                if let Some(lost) = self.acknowledge(ch, in_flight, done).await? {
                                     return Ok(lost);
                                 }
                                 continue;
@@ -770,7 +767,7 @@ impl Receiver<'_> {
                 return Ok(lost);
             }
             if batch.files.len() >= most {
-                if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
+                if let Some(lost) = self.hand_off(ch, batch, in_flight).await? {
                     return Ok(lost);
                 }
             }
@@ -868,76 +865,78 @@ impl Receiver<'_> {
         }
     }
 
-    /// Makes the batch durable and acknowledges it, after the one before it (see
-    /// [`make_durable`]). `Some`: the connection was lost (the renamed files stay; their
-    /// messages come again and are written again under the same names).
+    /// Hands over the batch and waits until every batch handed is durable and acknowledged
+    /// (the thread is told that no batch follows: the last one is put in place at once).
+    /// `Some`: the connection was lost (the files in place stay; their messages come again
+    /// and are written again under the same names).
     async fn flush(
         &mut self,
         ch: &Channel,
         batch: &mut Batch,
-        syncing: &mut VecDeque<Syncing>,
+        in_flight: &mut InFlight,
     ) -> Result<Option<End>, Fatal> {
-        if let Some(lost) = self.hand_off(ch, batch, syncing).await? {
+        if let Some(lost) = self.hand_off(ch, batch, in_flight).await? {
             return Ok(Some(lost));
         }
-        while !syncing.is_empty() {
-            if let Some(lost) = self.settle_oldest(ch, syncing).await? {
+        in_flight.close();
+        while !in_flight.tags.is_empty() {
+            let done = in_flight.said.recv().await;
+            if let Some(lost) = self.acknowledge(ch, in_flight, done).await? {
                 return Ok(Some(lost));
             }
         }
         Ok(None)
     }
 
-    /// Starts making `batch` durable on a blocking thread, beside the batches before it
-    /// (at most [`IN_FLIGHT_MAX`] at once: when that many are on their way, the oldest is
-    /// waited for and acknowledged first).
+    /// Hands `batch` to the durability thread, once there is room for it (at most
+    /// [`IN_FLIGHT_MAX`] handed and not yet acknowledged: else the oldest is waited for and
+    /// acknowledged first).
     async fn hand_off(
         &mut self,
         ch: &Channel,
         batch: &mut Batch,
-        syncing: &mut VecDeque<Syncing>,
+        in_flight: &mut InFlight,
     ) -> Result<Option<End>, Fatal> {
         if batch.is_empty() {
             return Ok(None);
         }
-        while syncing.len() >= IN_FLIGHT_MAX {
-            if let Some(lost) = self.settle_oldest(ch, syncing).await? {
+        while !in_flight.has_room() {
+            let done = in_flight.said.recv().await;
+            if let Some(lost) = self.acknowledge(ch, in_flight, done).await? {
                 return Ok(Some(lost));
             }
         }
         let Some(last_tag) = batch.last_tag.take() else { return Ok(None) };
-        let (dir, files) = (self.dir.clone(), std::mem::take(&mut batch.files));
-        // The batch before it, when it is still on its way (one acknowledged is durable).
-        let after = syncing.back_mut().and_then(|s| s.placed.take());
-        let (placed, said) = std::sync::mpsc::sync_channel(1);
-        let task = tokio::task::spawn_blocking(move || make_durable(&dir, files, after, placed));
-        syncing.push_back(Syncing { task, last_tag, placed: Some(said) });
+        let files = std::mem::take(&mut batch.files);
+        let handed = match &in_flight.jobs {
+            Some(jobs) => jobs.send(files).map_err(|gone| gone.0),
+            None => Err(files),
+        };
+        if let Err(files) = handed {
+            for w in files {
+                w.tmp.remove(&self.dir);
+            }
+            return Err(self.disk(std::io::Error::other("the thread that makes files durable has ended")));
+        }
+        in_flight.tags.push_back(last_tag);
         Ok(None)
     }
 
-    /// Waits for the oldest batch on its way to disk, if any, and acknowledges it: the
-    /// batches are acknowledged in delivery order, each after the ones before it.
-    async fn settle_oldest(
-        &mut self,
-        ch: &Channel,
-        syncing: &mut VecDeque<Syncing>,
-    ) -> Result<Option<End>, Fatal> {
-        let Some(s) = syncing.pop_front() else { return Ok(None) };
-        let done = s.task.await;
-        self.acknowledge(ch, done, s.last_tag).await
-    }
-
-    /// One ack with `multiple` up to `last_tag` once its batch is durable.
+    /// One ack with `multiple` up to the oldest batch handed, now that the durability
+    /// thread says it is durable (`done`: what it said; none: it has ended).
     async fn acknowledge(
         &mut self,
         ch: &Channel,
-        done: Result<std::io::Result<usize>, tokio::task::JoinError>,
-        last_tag: u64,
+        in_flight: &mut InFlight,
+        done: Option<std::io::Result<usize>>,
     ) -> Result<Option<End>, Fatal> {
+        let Some(last_tag) = in_flight.tags.pop_front() else { return Ok(None) };
         let files = match done {
-            Ok(Ok(files)) => files,
-            Ok(Err(e)) => return Err(self.disk(e)),
-            Err(e) => return Err(self.disk(std::io::Error::other(e))),
+            Some(Ok(files)) => files,
+            Some(Err(e)) => return Err(self.disk(e)),
+            None => {
+                return Err(self.disk(std::io::Error::other("the thread that makes files durable has ended")))
+            }
         };
         if let Err(e) = ch.basic_ack(BasicAckArguments::new(last_tag, true)).await {
             return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
@@ -978,60 +977,158 @@ impl Receiver<'_> {
     }
 }
 
-/// A batch being made durable on a blocking thread: acknowledged up to `last_tag` once it is.
-struct Syncing {
-    task: tokio::task::JoinHandle<std::io::Result<usize>>,
-    last_tag: u64,
-    /// Says when its files are in place and durable (or that they failed), for the batch
-    /// after it; taken by that batch.
-    placed: Option<std::sync::mpsc::Receiver<bool>>,
+/// The batches handed to the durability thread and not yet acknowledged, and the way to it.
+struct InFlight {
+    /// Where batches go, in delivery order; closed (none) when no batch follows.
+    jobs: Option<std::sync::mpsc::Sender<Vec<Written>>>,
+    /// What the thread says of each batch handed, in the same order.
+    said: UnboundedReceiver<std::io::Result<usize>>,
+    /// The last delivery tag of each batch handed and not yet acknowledged, oldest first.
+    tags: VecDeque<u64>,
+    thread: tokio::task::JoinHandle<()>,
 }
 
-/// Makes a batch's files durable under their names: one `syncfs` (the data and inodes of
-/// its files on disk); then, once the batch before it (`after`) is in place and durable,
-/// each put in place in delivery order ([`Temp::place`]), so that names appear in delivery
-/// order and load-sales never sees a later file before an earlier one; then what makes the
-/// names durable: one directory fsync after renames; after links a second `syncfs`, since a
-/// link also changes the file's own inode (its link count), which a directory fsync does
-/// not write on every file system (ext4 without a journal). Says on `placed` whether it
-/// succeeded. Their number; on a failure (its own or the batch's before it) the files not
-/// in place are removed.
-fn make_durable(
-    dir: &std::fs::File,
-    files: Vec<Written>,
-    after: Option<std::sync::mpsc::Receiver<bool>>,
-    placed: std::sync::mpsc::SyncSender<bool>,
-) -> std::io::Result<usize> {
-    let n = files.len();
-    let linked = files.iter().any(|w| matches!(w.tmp, Temp::Unnamed(_)));
-    let mut left = files.into_iter();
-    let mut result = rustix::fs::syncfs(dir).map_err(std::io::Error::from);
-    // A batch before it that failed (or whose thread died) fails this one too: its messages
-    // come again, and this one's after them.
-    if result.is_ok() && !after.is_none_or(|before| before.recv().unwrap_or(false)) {
-        result = Err(std::io::Error::other("the batch before it could not be made durable"));
+impl InFlight {
+    fn start(dir: std::sync::Arc<std::fs::File>) -> InFlight {
+        let (jobs, batches) = std::sync::mpsc::channel();
+        let (says, said) = tokio::sync::mpsc::unbounded_channel();
+        let thread =
+            tokio::task::spawn_blocking(move || durability_thread(Durability::new(dir), batches, says));
+        InFlight { jobs: Some(jobs), said, tags: VecDeque::new(), thread }
     }
-    if result.is_ok() {
-        for w in left.by_ref() {
-            if let Err(e) = w.tmp.place(dir, &w.name, w.mtime) {
-                w.tmp.remove(dir);
-                result = Err(e);
-                break;
+
+    fn has_room(&self) -> bool {
+        self.tags.len() < IN_FLIGHT_MAX
+    }
+
+    /// No batch follows: the thread puts the one it holds in place at once, then ends.
+    fn close(&mut self) {
+        self.jobs = None;
+    }
+}
+
+/// How long the durability thread waits for the next batch before it puts the batch it
+/// holds in place alone (a syncfs of its own): while messages come, the next batch comes
+/// sooner, and the two share one journal commit.
+const NEXT_BATCH_WAIT: Duration = Duration::from_millis(2);
+
+/// The thread that makes batches durable, in the order handed ([`Durability::round`]),
+/// and says so of each on `says`. It waits up to [`NEXT_BATCH_WAIT`] for the next batch
+/// while it holds one; it ends when `batches` is closed and what it holds is settled.
+fn durability_thread(
+    mut d: Durability,
+    batches: std::sync::mpsc::Receiver<Vec<Written>>,
+    says: tokio::sync::mpsc::UnboundedSender<std::io::Result<usize>>,
+) {
+    loop {
+        let next = if d.holds() {
+            // None: timed out, or closed (then settled at once).
+            batches.recv_timeout(NEXT_BATCH_WAIT).ok()
+        } else {
+            match batches.recv() {
+                Ok(files) => Some(files),
+                Err(_) => return,
             }
-            tracing::debug!(file = %w.name, delivery_tag = w.tag, "in place");
+        };
+        for said in d.round(next) {
+            let _ = says.send(said);
         }
     }
-    let result = result.and_then(|()| match linked {
-        true => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
-        false => dir.sync_all(),
-    });
-    let _ = placed.send(result.is_ok());
-    if result.is_err() {
-        for w in left {
+}
+
+/// Makes batches durable under their names, one journal commit per batch: a round puts in
+/// place the batch whose data the round before made durable, then one `syncfs(2)` of the
+/// queue directory's file system makes its names durable and, with them, the data and
+/// inodes of the next batch (what an fsync of each file would do). A name therefore never
+/// appears before its file's data is on disk, names appear in delivery order (load-sales
+/// never sees a later file before an earlier one), and a batch is said durable only once
+/// its names are. The syncfs covers a rename (the fallback without unnamed files) as it
+/// covers a link, and a link's change to the file's own inode (its link count), which a
+/// directory fsync does not write on every file system (ext4 without a journal).
+struct Durability {
+    dir: std::sync::Arc<std::fs::File>,
+    /// The batch whose data is durable, not yet in place.
+    ready: Option<Vec<Written>>,
+    /// A round failed: every batch after it fails too (their messages come again, after
+    /// the failed batch's).
+    failed: bool,
+}
+
+impl Durability {
+    fn new(dir: std::sync::Arc<std::fs::File>) -> Durability {
+        Durability { dir, ready: None, failed: false }
+    }
+
+    /// Whether it holds a batch that waits for the next round.
+    fn holds(&self) -> bool {
+        self.ready.is_some()
+    }
+
+    /// One round: the batch it holds put in place, one syncfs, `next` (none: no batch
+    /// follows now) held for the next round. What it says of the batches settled, in the
+    /// order handed: the number of files of each, or why not. On a failure the files of
+    /// the failed batch not yet in place and those of `next` are removed; a file already
+    /// in place stays (its message is not acknowledged: it comes again and is written
+    /// again under that name).
+    fn round(&mut self, next: Option<Vec<Written>>) -> Vec<std::io::Result<usize>> {
+        let dir = &*self.dir;
+        if self.failed {
+            return self.ready.take().into_iter().chain(next).map(|files| failed(dir, files)).collect();
+        }
+        let placed = self.ready.take().map(|files| place_in_order(dir, files));
+        let synced = match (&placed, &next) {
+            (Some(Err(_)), _) | (None, None) => Ok(()),
+            _ => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
+        };
+        let mut said = Vec::new();
+        let mut why_next = None;
+        match (placed, synced) {
+            (Some(Ok(n)), Ok(())) => said.push(Ok(n)),
+            (Some(Err(e)), _) | (Some(Ok(_)), Err(e)) => {
+                said.push(Err(e));
+                self.failed = true;
+            }
+            (None, Err(e)) => {
+                why_next = Some(e);
+                self.failed = true;
+            }
+            (None, Ok(())) => {}
+        }
+        match next {
+            Some(files) if self.failed => {
+                let removed = failed(dir, files);
+                said.push(why_next.map_or(removed, Err));
+            }
+            next => self.ready = next,
+        }
+        said
+    }
+}
+
+/// Puts a batch's files in place in delivery order ([`Temp::place`]): their number, or the
+/// first failure (then that file and those after it are removed).
+fn place_in_order(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+    let n = files.len();
+    let mut left = files.into_iter();
+    while let Some(w) = left.next() {
+        if let Err(e) = w.tmp.place(dir, &w.name, w.mtime) {
             w.tmp.remove(dir);
+            for w in left {
+                w.tmp.remove(dir);
+            }
+            return Err(e);
         }
+        tracing::debug!(file = %w.name, delivery_tag = w.tag, "in place");
     }
-    result.map(|()| n)
+    Ok(n)
+}
+
+/// A batch that cannot be made durable since one before it was not: its files removed.
+fn failed(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+    for w in files {
+        w.tmp.remove(dir);
+    }
+    Err(std::io::Error::other("a batch before it could not be made durable"))
 }
 
 enum Waited {
@@ -1282,11 +1379,13 @@ mod tests {
         Written { tmp, name: name.to_string(), tag, mtime }
     }
 
-    /// make_durable of a batch with no batch before it: its result, and what it said.
-    fn durable_alone(dir: &std::fs::File, files: Vec<Written>) -> (std::io::Result<usize>, bool) {
-        let (placed, said) = std::sync::mpsc::sync_channel(1);
-        let result = make_durable(dir, files, None, placed);
-        (result, said.recv().unwrap())
+    /// A batch with no batch before or after it, through the rounds: what is said of it.
+    fn durable_alone(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+        let mut d = Durability::new(std::sync::Arc::new(dir.try_clone().unwrap()));
+        assert!(d.round(Some(files)).is_empty(), "nothing is said of a batch before its names are durable");
+        let mut said = d.round(None);
+        assert_eq!(said.len(), 1);
+        said.pop().unwrap()
     }
 
     fn mtime_of(path: &Path) -> SystemTime {
@@ -1309,8 +1408,7 @@ mod tests {
             written(named(d.path(), ".amqp-b.json.csjobs-tmp-7-1", "b"), "amqp-b.json", 2),
             written(unnamed(&dir, "c"), "amqp-c.json", 3),
         ];
-        let (result, said) = durable_alone(&dir, files);
-        assert_eq!((result.unwrap(), said), (3, true));
+        assert_eq!(durable_alone(&dir, files).unwrap(), 3);
         let want = [("amqp-a.json", "a"), ("amqp-b.json", "b"), ("amqp-c.json", "c")];
         assert_eq!(listing(d.path()), want.map(|(n, c)| (n.to_string(), c.to_string())));
         // The one there before takes its place in delivery order again, as a rename over it
@@ -1333,8 +1431,8 @@ mod tests {
             written(unnamed(&dir, "b"), "no-such-directory/amqp-b.json", 2),
             written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
         ];
-        let (result, said) = durable_alone(&dir, files);
-        assert!(result.is_err() && !said, "the failure is said to the next batch");
+        let e = durable_alone(&dir, files).unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound, "{e}");
         // The file before the failure is in place (its message is not acknowledged: it comes
         // again and is written again under that name); the others leave nothing behind.
         assert_eq!(listing(d.path()), [("amqp-a.json".to_string(), "a".to_string())]);
@@ -1353,44 +1451,77 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_puts_its_files_in_place_only_after_the_batch_before_it() {
+    fn a_name_appears_only_after_a_round_made_its_data_durable_and_is_said_durable_after_it() {
         let d = tempfile::tempdir().unwrap();
         let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
-        let (before_placed, after) = std::sync::mpsc::sync_channel(1);
-        let (placed, said) = std::sync::mpsc::sync_channel(1);
-        let files = vec![written(unnamed(&dir, "b"), "amqp-b.json", 2)];
-        let thread = {
-            let dir = dir.clone();
-            std::thread::spawn(move || make_durable(&dir, files, Some(after), placed))
-        };
-        // Its data is being made durable, but its name waits for the batch before it.
-        std::thread::sleep(Duration::from_millis(200));
-        assert_eq!(listing(d.path()), [], "no name before the batch before it is in place");
-        before_placed.send(true).unwrap();
-        assert_eq!(thread.join().unwrap().unwrap(), 1);
-        assert!(said.recv().unwrap());
-        assert_eq!(listing(d.path()), [("amqp-b.json".to_string(), "b".to_string())]);
+        let mut rounds = Durability::new(dir.clone());
+        let pair = |n: &str, c: &str| (n.to_string(), c.to_string());
+        // The first round makes the data of the first batch durable; its name waits.
+        assert!(rounds.round(Some(vec![written(unnamed(&dir, "a"), "amqp-a.json", 1)])).is_empty());
+        assert_eq!(listing(d.path()), [], "no name in the round that makes its data durable");
+        // The next round puts it in place, and one syncfs makes its name and the second
+        // batch's data durable: only then is it said durable.
+        let second = vec![
+            written(unnamed(&dir, "b"), "amqp-b.json", 2),
+            written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
+        ];
+        let said = rounds.round(Some(second));
+        assert_eq!(said.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [1]);
+        let tmp = pair(".amqp-c.json.csjobs-tmp-7-3", "c");
+        assert_eq!(listing(d.path()), [tmp, pair("amqp-a.json", "a")]);
+        // No batch follows: the second is put in place alone.
+        assert_eq!(rounds.round(None).into_iter().map(Result::unwrap).collect::<Vec<_>>(), [2]);
+        assert_eq!(
+            listing(d.path()),
+            [pair("amqp-a.json", "a"), pair("amqp-b.json", "b"), pair("amqp-c.json", "c")]
+        );
+        assert!(rounds.round(None).is_empty(), "nothing held, nothing said");
     }
 
     #[test]
-    fn a_batch_after_one_that_failed_fails_and_leaves_nothing() {
+    fn the_batches_after_one_that_failed_fail_and_leave_nothing() {
         let d = tempfile::tempdir().unwrap();
-        let dir = std::fs::File::open(d.path()).unwrap();
-        for before in [Some(false), None] {
-            // The batch before failed, or its thread died without a word.
-            let (before_placed, after) = std::sync::mpsc::sync_channel(1);
-            match before {
-                Some(ok) => before_placed.send(ok).unwrap(),
-                None => drop(before_placed),
-            }
-            let (placed, said) = std::sync::mpsc::sync_channel(1);
-            let files = vec![
-                written(unnamed(&dir, "b"), "amqp-b.json", 2),
-                written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
-            ];
-            assert!(make_durable(&dir, files, Some(after), placed).is_err());
-            assert!(!said.recv().unwrap(), "and says so to the batch after it");
-            assert_eq!(listing(d.path()), [], "{before:?}");
+        let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
+        let mut rounds = Durability::new(dir.clone());
+        let failing = vec![written(unnamed(&dir, "a"), "no-such-directory/amqp-a.json", 1)];
+        assert!(rounds.round(Some(failing)).is_empty());
+        let next = vec![
+            written(unnamed(&dir, "b"), "amqp-b.json", 2),
+            written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3),
+        ];
+        let said = rounds.round(Some(next));
+        assert_eq!(said.len(), 2, "the failed batch and the one handed after it");
+        assert!(said.iter().all(Result::is_err));
+        assert!(said[1].as_ref().unwrap_err().to_string().contains("a batch before it"));
+        let later = vec![written(named(d.path(), ".amqp-d.json.csjobs-tmp-7-4", "d"), "amqp-d.json", 4)];
+        assert!(rounds.round(Some(later)).pop().unwrap().is_err(), "and every one after");
+        assert_eq!(listing(d.path()), [], "their messages come again: nothing is left");
+    }
+
+    #[test]
+    fn the_durability_thread_says_each_batch_durable_in_order_and_settles_what_it_holds() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
+        let (jobs, batches) = std::sync::mpsc::channel();
+        let (says, mut said) = tokio::sync::mpsc::unbounded_channel();
+        let thread = {
+            let dir = dir.clone();
+            std::thread::spawn(move || durability_thread(Durability::new(dir), batches, says))
+        };
+        // One batch, and no other after it for a while: it is put in place alone (the
+        // thread does not wait for a batch that does not come).
+        jobs.send(vec![written(unnamed(&dir, "a"), "amqp-a.json", 1)]).unwrap();
+        assert_eq!(said.blocking_recv().unwrap().unwrap(), 1);
+        assert_eq!(listing(d.path()).len(), 1);
+        for (i, name) in ["b", "c", "d"].into_iter().enumerate() {
+            let file = format!("amqp-{name}.json");
+            jobs.send(vec![written(unnamed(&dir, name), &file, i as u64 + 2)]).unwrap();
         }
+        // Closed: what it holds is put in place, then it ends.
+        drop(jobs);
+        thread.join().unwrap();
+        let all: Vec<usize> = std::iter::from_fn(|| said.try_recv().ok()).map(Result::unwrap).collect();
+        assert_eq!(all, [1, 1, 1]);
+        assert_eq!(listing(d.path()).len(), 4);
     }
 }
