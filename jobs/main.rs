@@ -223,8 +223,9 @@ enum Command {
     /// exists with other arguments: exit code 2, naming it). Each message becomes the file
     /// amqp-<first 32 hex digits of the SHA-256 of its content>.json in the queue directory
     /// (plain, gzip, or a zip of one file: header compressMethod, property content_encoding),
-    /// acknowledged only once durable (temporary name, the batch synced to disk, rename,
-    /// directory fsync, then one ack for the batch), so a
+    /// acknowledged only once durable (written unnamed, or under a temporary name where the
+    /// file system has no unnamed files; the batch's data synced to disk, then each file
+    /// linked or renamed into place and the names synced; then one ack for the batch), so a
     /// message delivered twice is one file. A message that cannot become a sales file (empty,
     /// unknown compressMethod, compression that does not decode, a zip without exactly one
     /// file, larger than sales.max_file_bytes decompressed) is rejected without requeueing,

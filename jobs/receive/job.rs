@@ -680,8 +680,8 @@ impl Receiver<'_> {
     /// Takes messages until done (limit, idle, stop) or the connection is lost. A batch is
     /// handed to the durability thread ([`durability_thread`]) while the next one is written
     /// (at most [`IN_FLIGHT_MAX`] handed and not yet acknowledged): a batch ends when the
-    /// channel is empty or at a third of the prefetch, so that the broker has room to hand
-    /// over the next one meanwhile.
+    /// channel is empty and the thread has room for it, or at a third of the prefetch, so
+    /// that the broker has room to hand over the next one meanwhile.
     async fn take(
         &mut self,
         ch: &Channel,
@@ -1036,10 +1036,11 @@ fn durability_thread(
     }
 }
 
-/// Makes batches durable under their names, one journal commit per batch: a round puts in
-/// place the batch whose data the round before made durable, then one `syncfs(2)` of the
-/// queue directory's file system makes its names durable and, with them, the data and
-/// inodes of the next batch (what an fsync of each file would do). A name therefore never
+/// Makes batches durable under their names, one journal commit per batch while batches
+/// follow each other (a batch settled alone pays two): a round puts in place the batch
+/// whose data the round before made durable, then one `syncfs(2)` of the queue directory's
+/// file system makes its names durable and, with them, the data and inodes of the next
+/// batch (what an fsync of each file would do). A name therefore never
 /// appears before its file's data is on disk, names appear in delivery order (load-sales
 /// never sees a later file before an earlier one), and a batch is said durable only once
 /// its names are. The syncfs covers a rename (the fallback without unnamed files) as it
@@ -1052,11 +1053,18 @@ struct Durability {
     /// A round failed: every batch after it fails too (their messages come again, after
     /// the failed batch's).
     failed: bool,
+    /// What makes the file system's changes durable: `syncfs(2)` (a test counts the calls
+    /// or makes one fail).
+    sync: SyncFs,
 }
+
+/// Makes every change to the file system of a directory durable.
+type SyncFs = Box<dyn FnMut(&std::fs::File) -> std::io::Result<()> + Send>;
 
 impl Durability {
     fn new(dir: std::sync::Arc<std::fs::File>) -> Durability {
-        Durability { dir, ready: None, failed: false }
+        let sync: SyncFs = Box::new(|dir| rustix::fs::syncfs(dir).map_err(std::io::Error::from));
+        Durability { dir, ready: None, failed: false, sync }
     }
 
     /// Whether it holds a batch that waits for the next round.
@@ -1073,12 +1081,13 @@ impl Durability {
     fn round(&mut self, next: Option<Vec<Written>>) -> Vec<std::io::Result<usize>> {
         let dir = &*self.dir;
         if self.failed {
-            return self.ready.take().into_iter().chain(next).map(|files| failed(dir, files)).collect();
+            let held = self.ready.take().into_iter().chain(next);
+            return held.map(|files| discard_after_failure(dir, files)).collect();
         }
         let placed = self.ready.take().map(|files| place_in_order(dir, files));
         let synced = match (&placed, &next) {
             (Some(Err(_)), _) | (None, None) => Ok(()),
-            _ => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
+            _ => (self.sync)(dir),
         };
         let mut said = Vec::new();
         let mut why_next = None;
@@ -1096,7 +1105,7 @@ impl Durability {
         }
         match next {
             Some(files) if self.failed => {
-                let removed = failed(dir, files);
+                let removed = discard_after_failure(dir, files);
                 said.push(why_next.map_or(removed, Err));
             }
             next => self.ready = next,
@@ -1124,7 +1133,7 @@ fn place_in_order(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<u
 }
 
 /// A batch that cannot be made durable since one before it was not: its files removed.
-fn failed(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
+fn discard_after_failure(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
     for w in files {
         w.tmp.remove(dir);
     }
@@ -1316,6 +1325,14 @@ fn remove_stale_temps(dir: &Path) {
 
 #[cfg(test)]
 mod tests {
+    use std::{
+        sync::{
+            atomic::{AtomicUsize, Ordering},
+            Arc,
+        },
+        time::Instant,
+    };
+
     use super::*;
 
     #[test]
@@ -1498,6 +1515,72 @@ mod tests {
         assert_eq!(listing(d.path()), [], "their messages come again: nothing is left");
     }
 
+    /// Rounds whose syncfs is counted, and fails at the calls (counted from 1) in `fail_at`.
+    fn counted(
+        dir: &std::sync::Arc<std::fs::File>,
+        fail_at: &'static [usize],
+    ) -> (Durability, Arc<AtomicUsize>) {
+        let calls = Arc::new(AtomicUsize::new(0));
+        let mut d = Durability::new(dir.clone());
+        let counter = calls.clone();
+        d.sync = Box::new(move |dir| {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            match fail_at.contains(&n) {
+                true => Err(std::io::Error::other("the disk is gone")),
+                false => rustix::fs::syncfs(dir).map_err(std::io::Error::from),
+            }
+        });
+        (d, calls)
+    }
+
+    #[test]
+    fn each_round_makes_one_syncfs_and_none_without_data_or_after_a_failure() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
+        let (mut rounds, calls) = counted(&dir, &[]);
+        let one =
+            |name: &str, tag: u64| vec![written(unnamed(&dir, name), &format!("amqp-{name}.json"), tag)];
+        // The first batch's data: a syncfs before anything can be put in place after it.
+        assert!(rounds.round(Some(one("a", 1))).is_empty());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "the round that makes a batch's data durable syncs");
+        assert_eq!(rounds.round(Some(one("b", 2))).len(), 1);
+        assert_eq!(rounds.round(None).len(), 1);
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "one syncfs a round");
+        assert!(rounds.round(None).is_empty());
+        assert_eq!(calls.load(Ordering::SeqCst), 3, "nothing held, nothing to sync");
+        // A batch that cannot be put in place: no syncfs for it, none after it.
+        let (mut rounds, calls) = counted(&dir, &[]);
+        let bad = vec![written(unnamed(&dir, "x"), "no-such-directory/amqp-x.json", 3)];
+        assert!(rounds.round(Some(bad)).is_empty());
+        assert!(rounds.round(Some(one("c", 4))).iter().all(Result::is_err));
+        assert!(rounds.round(Some(one("d", 5))).pop().unwrap().is_err());
+        assert_eq!(calls.load(Ordering::SeqCst), 1, "only the first batch's data was synced");
+    }
+
+    #[test]
+    fn a_syncfs_that_fails_fails_the_batches_it_was_for_and_leaves_no_file_not_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let dir = std::sync::Arc::new(std::fs::File::open(d.path()).unwrap());
+        // The syncfs for the first batch's data fails: it is said failed, nothing held.
+        let (mut rounds, _) = counted(&dir, &[1]);
+        let said = rounds.round(Some(vec![written(unnamed(&dir, "a"), "amqp-a.json", 1)]));
+        assert_eq!(said.len(), 1);
+        assert!(said[0].as_ref().unwrap_err().to_string().contains("the disk is gone"));
+        assert!(!rounds.holds());
+        assert_eq!(listing(d.path()), []);
+        // The syncfs for the second batch's names (and the third's data) fails: both said
+        // failed, the second's names stay (their messages come again), the third leaves
+        // nothing.
+        let (mut rounds, _) = counted(&dir, &[2]);
+        assert!(rounds.round(Some(vec![written(unnamed(&dir, "b"), "amqp-b.json", 2)])).is_empty());
+        let third = vec![written(named(d.path(), ".amqp-c.json.csjobs-tmp-7-3", "c"), "amqp-c.json", 3)];
+        let said = rounds.round(Some(third));
+        assert_eq!(said.len(), 2);
+        assert!(said.iter().all(Result::is_err));
+        assert!(said[0].as_ref().unwrap_err().to_string().contains("the disk is gone"));
+        assert_eq!(listing(d.path()), [("amqp-b.json".to_string(), "b".to_string())]);
+    }
+
     #[test]
     fn the_durability_thread_says_each_batch_durable_in_order_and_settles_what_it_holds() {
         let d = tempfile::tempdir().unwrap();
@@ -1508,20 +1591,35 @@ mod tests {
             let dir = dir.clone();
             std::thread::spawn(move || durability_thread(Durability::new(dir), batches, says))
         };
+        let batch = |first: u64, n: u64| -> Vec<Written> {
+            (first..first + n)
+                .map(|tag| written(unnamed(&dir, &tag.to_string()), &format!("amqp-{tag}.json"), tag))
+                .collect()
+        };
         // One batch, and no other after it for a while: it is put in place alone (the
         // thread does not wait for a batch that does not come).
-        jobs.send(vec![written(unnamed(&dir, "a"), "amqp-a.json", 1)]).unwrap();
-        assert_eq!(said.blocking_recv().unwrap().unwrap(), 1);
+        jobs.send(batch(1, 1)).unwrap();
+        let waited = Instant::now();
+        let first = loop {
+            match said.try_recv() {
+                Ok(first) => break first,
+                Err(_) if waited.elapsed() < Duration::from_secs(60) => {
+                    std::thread::sleep(Duration::from_millis(5))
+                }
+                Err(_) => panic!("a batch with none after it is never settled"),
+            }
+        };
+        assert_eq!(first.unwrap(), 1);
         assert_eq!(listing(d.path()).len(), 1);
-        for (i, name) in ["b", "c", "d"].into_iter().enumerate() {
-            let file = format!("amqp-{name}.json");
-            jobs.send(vec![written(unnamed(&dir, name), &file, i as u64 + 2)]).unwrap();
+        // Batches of 2, 3 and 4 files: said in the order handed.
+        for (first, n) in [(2, 2), (4, 3), (7, 4)] {
+            jobs.send(batch(first, n)).unwrap();
         }
         // Closed: what it holds is put in place, then it ends.
         drop(jobs);
         thread.join().unwrap();
         let all: Vec<usize> = std::iter::from_fn(|| said.try_recv().ok()).map(Result::unwrap).collect();
-        assert_eq!(all, [1, 1, 1]);
-        assert_eq!(listing(d.path()).len(), 4);
+        assert_eq!(all, [2, 3, 4]);
+        assert_eq!(listing(d.path()).len(), 10);
     }
 }
