@@ -476,6 +476,12 @@ pub type Request = (String, Vec<u8>);
 
 impl HttpReceiver {
     pub fn start(status: u16) -> HttpReceiver {
+        HttpReceiver::start_answering_after(status, std::time::Duration::ZERO)
+    }
+
+    /// A receiver that answers each request `delay` after it has read it whole: a slow
+    /// webhook, and a wider window for a kill between a notice received and its answer.
+    pub fn start_answering_after(status: u16, delay: std::time::Duration) -> HttpReceiver {
         use std::io::{BufRead, Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -515,6 +521,7 @@ impl HttpReceiver {
                 }
                 let path = request_line.split_whitespace().nth(1).unwrap_or("").to_string();
                 kept.lock().unwrap().push((path, body));
+                std::thread::sleep(delay);
                 let _ = write!(s, "HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
             }
         });
