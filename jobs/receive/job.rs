@@ -541,10 +541,15 @@ impl Batch {
     /// Removes the files not yet in place (the connection went away: their messages come
     /// again).
     fn discard(&mut self, dir: &std::fs::File) {
-        for w in std::mem::take(&mut self.files) {
-            w.tmp.remove(dir);
-        }
+        remove_all(dir, std::mem::take(&mut self.files));
         self.last_tag = None;
+    }
+}
+
+/// Removes files not in place ([`Temp::remove`]).
+fn remove_all(dir: &std::fs::File, files: impl IntoIterator<Item = Written>) {
+    for w in files {
+        w.tmp.remove(dir);
     }
 }
 
@@ -880,8 +885,7 @@ impl Receiver<'_> {
         }
         in_flight.close();
         while !in_flight.tags.is_empty() {
-            let done = in_flight.said.recv().await;
-            if let Some(lost) = self.acknowledge(ch, in_flight, done).await? {
+            if let Some(lost) = self.settle_oldest(ch, in_flight).await? {
                 return Ok(Some(lost));
             }
         }
@@ -901,8 +905,7 @@ impl Receiver<'_> {
             return Ok(None);
         }
         while !in_flight.has_room() {
-            let done = in_flight.said.recv().await;
-            if let Some(lost) = self.acknowledge(ch, in_flight, done).await? {
+            if let Some(lost) = self.settle_oldest(ch, in_flight).await? {
                 return Ok(Some(lost));
             }
         }
@@ -913,13 +916,22 @@ impl Receiver<'_> {
             None => Err(files),
         };
         if let Err(files) = handed {
-            for w in files {
-                w.tmp.remove(&self.dir);
-            }
-            return Err(self.disk(std::io::Error::other("the thread that makes files durable has ended")));
+            remove_all(&self.dir, files);
+            return Err(self.thread_ended());
         }
         in_flight.tags.push_back(last_tag);
         Ok(None)
+    }
+
+    /// Waits for what the durability thread says of the oldest batch handed, and
+    /// acknowledges it.
+    async fn settle_oldest(&mut self, ch: &Channel, in_flight: &mut InFlight) -> Result<Option<End>, Fatal> {
+        let done = in_flight.said.recv().await;
+        self.acknowledge(ch, in_flight, done).await
+    }
+
+    fn thread_ended(&self) -> Fatal {
+        self.disk(std::io::Error::other("the thread that makes files durable has ended"))
     }
 
     /// One ack with `multiple` up to the oldest batch handed, now that the durability
@@ -934,9 +946,7 @@ impl Receiver<'_> {
         let files = match done {
             Some(Ok(files)) => files,
             Some(Err(e)) => return Err(self.disk(e)),
-            None => {
-                return Err(self.disk(std::io::Error::other("the thread that makes files durable has ended")))
-            }
+            None => return Err(self.thread_ended()),
         };
         if let Err(e) = ch.basic_ack(BasicAckArguments::new(last_tag, true)).await {
             return Ok(Some(End::Lost(format!("cannot acknowledge: {e}"))));
@@ -1040,10 +1050,9 @@ fn durability_thread(
 /// follow each other (a batch settled alone pays two): a round puts in place the batch
 /// whose data the round before made durable, then one `syncfs(2)` of the queue directory's
 /// file system makes its names durable and, with them, the data and inodes of the next
-/// batch (what an fsync of each file would do). A name therefore never
-/// appears before its file's data is on disk, names appear in delivery order (load-sales
-/// never sees a later file before an earlier one), and a batch is said durable only once
-/// its names are. The syncfs covers a rename (the fallback without unnamed files) as it
+/// batch (what an fsync of each file would do). A name therefore never appears before its
+/// file's data is on disk, names appear in delivery order (load-sales never sees a later
+/// file before an earlier one), and a batch is said durable only once its names are. The syncfs covers a rename (the fallback without unnamed files) as it
 /// covers a link, and a link's change to the file's own inode (its link count), which a
 /// directory fsync does not write on every file system (ext4 without a journal).
 struct Durability {
@@ -1122,9 +1131,7 @@ fn place_in_order(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<u
     while let Some(w) = left.next() {
         if let Err(e) = w.tmp.place(dir, &w.name, w.mtime) {
             w.tmp.remove(dir);
-            for w in left {
-                w.tmp.remove(dir);
-            }
+            remove_all(dir, left);
             return Err(e);
         }
         tracing::debug!(file = %w.name, delivery_tag = w.tag, "in place");
@@ -1134,9 +1141,7 @@ fn place_in_order(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<u
 
 /// A batch that cannot be made durable since one before it was not: its files removed.
 fn discard_after_failure(dir: &std::fs::File, files: Vec<Written>) -> std::io::Result<usize> {
-    for w in files {
-        w.tmp.remove(dir);
-    }
+    remove_all(dir, files);
     Err(std::io::Error::other("a batch before it could not be made durable"))
 }
 
